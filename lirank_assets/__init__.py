@@ -1,0 +1,1 @@
+"""lirank_assets package."""
