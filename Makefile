@@ -1,0 +1,58 @@
+# The two commands users run: `make demo` and `make test`. Both (re)install what they need first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_ROOT ?= $(CURDIR)/.lirank
+export LIRANK_DATA_ROOT := $(DATA_ROOT)
+export DAGSTER_HOME := $(DATA_ROOT)/dagster_home
+export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
+export TF_CPP_MIN_LOG_LEVEL := 2
+HOROVOD_ENV := CMAKE_POLICY_VERSION_MINIMUM=3.5 HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 \
+	HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 HOROVOD_WITHOUT_MPI=1
+
+.PHONY: install browser demo test ui dashboard bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+
+# Re-installs when pyproject.toml changes. Horovod is an sdist that must be built against the
+# installed TensorFlow, so it comes after (about 7 minutes on 2 cores the first time; pip caches
+# the wheel).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python -c "import horovod.tensorflow" 2>/dev/null || \
+		$(HOROVOD_ENV) $(BIN)/pip install -q --no-build-isolation horovod==0.28.1
+	$(BIN)/pip check
+	touch $@
+
+install: $(VENV)/.installed
+
+# Headless Chromium + driver for the dashboard's browser test (Debian packages).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+demo: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -m lirank_assets.demo
+
+test: install browser
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -m pytest -q tests
+
+ui: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+dashboard: install
+	$(BIN)/streamlit run dashboards/app.py --server.address 127.0.0.1 --server.headless true
+
+bench: install
+	$(BIN)/python bench/demo.py
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(DATA_ROOT)

@@ -1,0 +1,140 @@
+"""Spark feature assets: exploded session features, percentile dwell labels, training examples."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+from pyspark.sql import functions as F
+
+from lirank_assets.partitions import partition_date, trailing_days
+from lirank_assets.resources import DataRoot, SparkResource
+from spark.dwell import dwell_thresholds as compute_dwell_thresholds
+from spark.dwell import long_dwell_labels as attach_long_dwell_labels
+from spark.explode import explode_session_features as explode_paper_plan
+from spark.io import read_spark_partitions, write_spark_partition
+from spark.replay_candidates import random_bucket_candidates
+
+
+class DwellLabelConfig(Config):
+    """Percentile long-dwell labels (paper §10): percentile within a context cluster."""
+
+    percentile: float = 0.9
+    window_days: int = 7
+    min_count: int = 100
+
+
+def _window_dates(end: dt.date, days: int, first: dt.date) -> list[dt.date]:
+    return [end - dt.timedelta(days=i) for i in range(days - 1, -1, -1) if end - dt.timedelta(days=i) >= first]
+
+
+def build_feature_assets(partitions_def, window_days: int = 7):
+    first_day = partitions_def.start.date()
+
+    @multi_asset(
+        specs=[
+            AssetSpec(
+                "exploded_session_features",
+                group_name="features",
+                description="One row per impression: served post features + keys exploded, "
+                "joined with labels first, session features second (paper §14).",
+                deps=["feed_sessions", "feed_impressions"],
+                partitions_def=partitions_def,
+            ),
+            AssetSpec(
+                "replay_candidates",
+                group_name="features",
+                description="Every served post of the random-bucket sessions (impressed or not): "
+                "what the replay metric re-ranks (paper §15).",
+                deps=["feed_sessions", "feed_impressions"],
+                partitions_def=partitions_def,
+            ),
+        ],
+        partitions_def=partitions_def,
+        name="session_explosion",
+    )
+    def session_explosion(context: AssetExecutionContext, data_root: DataRoot, spark: SparkResource):
+        date = partition_date(context.partition_key)
+        session = spark.session()
+        raw = data_root.root / "raw"
+        sessions = read_spark_partitions(session, raw, "feed_sessions", [date])
+        impressions = read_spark_partitions(session, raw, "feed_impressions", [date])
+        features = data_root.root / "features"
+        outputs = {
+            "exploded_session_features": explode_paper_plan(sessions, impressions),
+            "replay_candidates": random_bucket_candidates(sessions, impressions),
+        }
+        for name, frame in outputs.items():
+            path = write_spark_partition(frame, features, name, date)
+            rows = session.read.parquet(str(path)).count()
+            yield MaterializeResult(
+                asset_key=name,
+                metadata={"rows": MetadataValue.int(rows), "path": MetadataValue.path(str(path))},
+            )
+
+    @asset(
+        group_name="features",
+        partitions_def=partitions_def,
+        deps=[AssetDep("exploded_session_features", partition_mapping=trailing_days(window_days))],
+    )
+    def dwell_thresholds(
+        context: AssetExecutionContext, config: DwellLabelConfig, data_root: DataRoot, spark: SparkResource
+    ) -> MaterializeResult:
+        """Long-dwell threshold per context cluster (position bucket x content type x platform),
+        the `percentile` of dwell time over the trailing window, re-measured daily (paper §10)."""
+        date = partition_date(context.partition_key)
+        features = data_root.root / "features"
+        window = _window_dates(date, config.window_days, first_day)
+        examples = read_spark_partitions(spark.session(), features, "exploded_session_features", window)
+        thresholds = compute_dwell_thresholds(examples, config.percentile, config.min_count)
+        path = write_spark_partition(thresholds, features, "dwell_thresholds", date)
+        table = thresholds.orderBy("content_type", "platform", "position_bucket").toPandas()
+        return MaterializeResult(
+            metadata={
+                "clusters": MetadataValue.int(len(table)),
+                "window_days": MetadataValue.int(len(window)),
+                "backed_off_clusters": MetadataValue.int(int((table["level"] != "cluster").sum())),
+                "thresholds": MetadataValue.md(table.round(2).to_markdown(index=False)),
+                "path": MetadataValue.path(str(path)),
+            }
+        )
+
+    @asset(
+        group_name="features",
+        partitions_def=partitions_def,
+        deps=["exploded_session_features", "dwell_thresholds"],
+    )
+    def training_examples(
+        context: AssetExecutionContext, data_root: DataRoot, spark: SparkResource
+    ) -> MaterializeResult:
+        """Model-ready rows: exploded features with the day's percentile long-dwell label."""
+        date = partition_date(context.partition_key)
+        session = spark.session()
+        features = data_root.root / "features"
+        examples = read_spark_partitions(session, features, "exploded_session_features", [date])
+        thresholds = read_spark_partitions(session, features, "dwell_thresholds", [date])
+        labelled = attach_long_dwell_labels(examples, thresholds)
+        path = write_spark_partition(labelled, features, "training_examples", date)
+        written = session.read.parquet(str(path))
+        rates = written.groupBy("split").agg(
+            F.count("*").alias("rows"),
+            *[F.avg(label).alias(label) for label in ("click", "like", "comment", "share", "vote", "long_dwell")],
+        ).toPandas()
+        return MaterializeResult(
+            metadata={
+                "rows": MetadataValue.int(int(rates["rows"].sum())),
+                "label_rates_by_split": MetadataValue.md(rates.round(4).to_markdown(index=False)),
+                "path": MetadataValue.path(str(path)),
+            }
+        )
+
+    return [session_explosion, dwell_thresholds, training_examples]

@@ -1,0 +1,103 @@
+"""Ranking assets: the multi-task feed model (cold start, then incremental) and the per-post
+popularity random effects on its residual."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import AssetDep, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from lirank_assets.partitions import PREVIOUS_DAY, partition_date, trailing_days
+from lirank_assets.resources import DataRoot, TrainingResource, Warehouse
+from models.ranking_job import RankingJobConfig, fit_popularity_effects, train_ranking_model
+
+
+def model_dir(data_root: DataRoot, date: dt.date):
+    return data_root.root / "models" / "feed_ranking_model" / f"date={date.isoformat()}"
+
+
+def examples_dir(data_root: DataRoot, date: dt.date):
+    return data_root.root / "features" / "training_examples" / f"date={date.isoformat()}"
+
+
+def build_ranking_assets(partitions_def, cold_start_days: int):
+    first_day = partitions_def.start.date()
+
+    @asset(
+        group_name="ranking",
+        partitions_def=partitions_def,
+        deps=[
+            AssetDep("training_examples", partition_mapping=trailing_days(cold_start_days)),
+            AssetDep("feed_ranking_model", partition_mapping=PREVIOUS_DAY),
+        ],
+    )
+    def feed_ranking_model(
+        context: AssetExecutionContext,
+        data_root: DataRoot,
+        training: TrainingResource,
+        warehouse: Warehouse,
+    ) -> MaterializeResult:
+        """Multi-task feed ranker (click tower: click, long dwell; contribution tower: like,
+        comment, share, vote). Warm-starts from the previous day's model and trains on the new day
+        (paper §5); without one, cold-starts on the trailing `cold_start_days` days."""
+        date = partition_date(context.partition_key)
+        previous = model_dir(data_root, date - dt.timedelta(days=1))
+        window = [
+            date - dt.timedelta(days=i)
+            for i in range(training.cold_start_days - 1, -1, -1)
+            if date - dt.timedelta(days=i) >= first_day
+        ]
+        result = train_ranking_model(
+            RankingJobConfig(
+                cold_start_epochs=training.cold_start_epochs,
+                incremental_epochs=training.incremental_epochs,
+                batch_size=training.batch_size,
+                learning_rate=training.learning_rate,
+                horovod_hosts=training.horovod_hosts,
+                horovod_num_proc=training.horovod_num_proc,
+            ),
+            cold_start_examples=[examples_dir(data_root, d) for d in window],
+            day_examples=examples_dir(data_root, date),
+            previous_model=previous if (previous / "manifest.json").exists() else None,
+            out_dir=model_dir(data_root, date),
+            model_id=f"feed-{date.isoformat()}",
+        )
+        warehouse.replace_partition("models", date, result.manifest_row(date))
+        return MaterializeResult(
+            metadata={
+                "model_id": result.model_id,
+                "mode": result.mode,
+                "base_model_id": result.base_model_id or "none (cold start)",
+                "train_days": MetadataValue.int(result.train_days),
+                "train_rows": MetadataValue.int(result.train_rows),
+                "final_loss": MetadataValue.float(result.final_loss),
+                "train_seconds": MetadataValue.float(result.train_seconds),
+                "examples_per_second": MetadataValue.float(result.examples_per_second),
+                "engine": result.engine,
+                "path": MetadataValue.path(str(result.path)),
+            }
+        )
+
+    @asset(
+        group_name="ranking",
+        partitions_def=partitions_def,
+        deps=["feed_ranking_model", "training_examples"],
+    )
+    def popularity_random_effects(
+        context: AssetExecutionContext, data_root: DataRoot
+    ) -> MaterializeResult:
+        """Per-post random effects on the residual of the global model for the click and like
+        heads (paper §8): y_final = sigmoid(logit(y_global) + b_post)."""
+        date = partition_date(context.partition_key)
+        out = data_root.root / "models" / "popularity_random_effects"
+        summary = fit_popularity_effects(model_dir(data_root, date), examples_dir(data_root, date), out, date)
+        return MaterializeResult(
+            metadata={
+                "posts": MetadataValue.int(summary["posts"]),
+                "heads": ", ".join(summary["heads"]),
+                "effect_sd": MetadataValue.md(summary["effect_sd_md"]),
+                "path": MetadataValue.path(str(summary["path"])),
+            }
+        )
+
+    return [feed_ranking_model, popularity_random_effects]

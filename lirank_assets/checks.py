@@ -1,0 +1,52 @@
+"""Asset checks: label rates and NaN features of the training examples; an AUC floor."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+
+from lirank_assets.partitions import partition_date
+from lirank_assets.resources import DataRoot, Warehouse
+from models.data_quality import measure_example_quality, mean_auc
+from spark.storage import partition_dir
+
+AUC_FLOOR = 0.60
+
+
+def build_checks(partitions_def):
+    @asset_check(asset="training_examples", partitions_def=partitions_def, blocking=True)
+    def training_examples_quality(
+        context: AssetCheckExecutionContext, data_root: DataRoot
+    ) -> AssetCheckResult:
+        """Blocks training on an empty day, NaN features or implausible label rates."""
+        date = partition_date(context.partition_key)
+        path = partition_dir(data_root.root / "features", "training_examples", date)
+        quality = measure_example_quality(pq.read_table(path).to_pandas())
+        return AssetCheckResult(
+            passed=quality.passed,
+            description=quality.describe(),
+            metadata={
+                "rows": MetadataValue.int(quality.rows),
+                **{f"{k}_rate": MetadataValue.float(v) for k, v in quality.label_rates.items()},
+                "nan_features": MetadataValue.int(sum(quality.nan_counts.values())),
+            },
+        )
+
+    @asset_check(asset="offline_metrics", partitions_def=partitions_def)
+    def auc_floor(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
+        """The model's mean AUC over heads must reach the floor and beat the popularity baseline."""
+        date = partition_date(context.partition_key)
+        metrics = warehouse.read("SELECT * FROM offline_metrics WHERE date = ?", [date])
+        model, baseline = mean_auc(metrics, "model"), mean_auc(metrics, "popularity_baseline")
+        return AssetCheckResult(
+            passed=bool(model >= AUC_FLOOR),
+            severity=AssetCheckSeverity.WARN,
+            description=f"mean AUC {model:.4f} (floor {AUC_FLOOR}, popularity baseline {baseline:.4f})",
+            metadata={
+                "mean_auc": MetadataValue.float(model),
+                "baseline_mean_auc": MetadataValue.float(baseline),
+                "floor": MetadataValue.float(AUC_FLOOR),
+            },
+        )
+
+    return [training_examples_quality, auc_floor]

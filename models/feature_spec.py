@@ -1,0 +1,223 @@
+"""Model inputs: TRAINING_EXAMPLE rows (pandas) -> fixed-shape numpy arrays the feed model reads.
+
+The feed model (`models.feed_model`) takes a dict of arrays, one per feature:
+
+| key | dtype | shape | source column |
+|---|---|---|---|
+| member_id, author_id | int64 | [n] | member_id, author_id |
+| content_type, platform | int32 | [n] | index into `CONTENT_TYPES` / `PLATFORMS` |
+| seniority, industry, country | int32 | [n] | member_seniority, member_industry, member_country |
+| position, hour | int32 | [n] | position (0-based), hour |
+| hashtag_ids | int64 | [n, max_hashtags] | hashtag_ids, first `max_hashtags`, -1 padded at the end |
+| hist_author_ids | int64 | [n, history_length] | hist_author_ids, most recent last, -1 padded in front |
+| hist_actions | int32 | [n, history_length] | hist_actions, aligned with hist_author_ids |
+| dense | float32 | [n, 4] | `DENSE_FEATURES` (below) |
+
+`-1` is the padding value everywhere: the model masks it out (masked mean pooling), so the same
+member history gives the same output whatever the padded length.
+
+Dense features (paper §1: "distribution-normalized dense features"; the normalization constants
+themselves live in `FeedModelConfig` and come from `dense_moments`):
+
+    member_log_connections, log1p(length), post_age_hours / 24, author_log_followers
+
+Position debiasing: `position` is a training feature (it explains the position bias in the
+logged labels); at ranking time every candidate is scored as if at position 0
+(`with_position(inputs, 0)`), so the ranking does not inherit the logging policy's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from spark.schemas import LABELS
+from spark.world_config import CONTENT_TYPES, PLATFORMS
+
+PAD_ID = -1
+
+DENSE_FEATURES: tuple[str, ...] = (
+    "member_log_connections",
+    "log1p_length",
+    "post_age_days",
+    "author_log_followers",
+)
+
+# model input key -> TRAINING_EXAMPLE column, for the single-valued integer features
+_SCALAR_ID_COLUMNS: dict[str, str] = {
+    "member_id": "member_id",
+    "author_id": "author_id",
+    "seniority": "member_seniority",
+    "industry": "member_industry",
+    "country": "member_country",
+    "position": "position",
+    "hour": "hour",
+}
+_INT64_KEYS = frozenset({"member_id", "author_id"})
+
+INPUT_KEYS: tuple[str, ...] = (
+    "member_id",
+    "author_id",
+    "content_type",
+    "platform",
+    "seniority",
+    "industry",
+    "country",
+    "position",
+    "hour",
+    "hashtag_ids",
+    "hist_author_ids",
+    "hist_actions",
+    "dense",
+)
+
+
+def examples_to_inputs(
+    df: pd.DataFrame, history_length: int = 20, max_hashtags: int = 3
+) -> dict[str, np.ndarray]:
+    """Convert TRAINING_EXAMPLE-shaped rows to the feed model's fixed-shape input arrays.
+
+    Args:
+        df: rows with (at least) the TRAINING_EXAMPLE feature columns; list columns may hold
+            lists, numpy arrays or None (treated as empty).
+        history_length: history steps kept; the most recent `history_length` actions are kept,
+            most recent last, -1 padded in front.
+        max_hashtags: hashtags kept per post (the first `max_hashtags`), -1 padded at the end.
+
+    Returns:
+        dict keyed by `INPUT_KEYS` (see the module docstring for dtypes and shapes).
+
+    Raises:
+        ValueError: a column is missing, a content type or platform is unknown, an ID column
+            has nulls, or a dense feature has NaN (message names the column and the count).
+    """
+    if history_length <= 0:
+        raise ValueError(f"`history_length` must be positive. Received: {history_length}")
+    if max_hashtags <= 0:
+        raise ValueError(f"`max_hashtags` must be positive. Received: {max_hashtags}")
+    required = (
+        list(_SCALAR_ID_COLUMNS.values())
+        + ["content_type", "platform", "hashtag_ids", "hist_author_ids", "hist_actions"]
+        + ["member_log_connections", "length", "post_age_hours", "author_log_followers"]
+    )
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(f"examples are missing columns {missing}; expected TRAINING_EXAMPLE rows")
+
+    inputs: dict[str, np.ndarray] = {}
+    for key, column in _SCALAR_ID_COLUMNS.items():
+        values = df[column]
+        nulls = int(values.isna().sum())
+        if nulls:
+            raise ValueError(f"column `{column}` has {nulls} null values; IDs must be present")
+        inputs[key] = values.to_numpy().astype(np.int64 if key in _INT64_KEYS else np.int32)
+    inputs["content_type"] = _vocabulary_index(df["content_type"], CONTENT_TYPES, "content_type")
+    inputs["platform"] = _vocabulary_index(df["platform"], PLATFORMS, "platform")
+    inputs["hashtag_ids"] = _pad_lists(df["hashtag_ids"], max_hashtags, keep="first")
+    inputs["hist_author_ids"] = _pad_lists(df["hist_author_ids"], history_length, keep="last")
+    inputs["hist_actions"] = _pad_lists(df["hist_actions"], history_length, keep="last").astype(
+        np.int32
+    )
+    inputs["dense"] = _dense_matrix(df)
+    return inputs
+
+
+def labels_from(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per-head float32 label vectors (one per `LABELS` entry) from TRAINING_EXAMPLE rows.
+
+    Raises:
+        ValueError: a label column is missing or has nulls.
+    """
+    labels: dict[str, np.ndarray] = {}
+    for head in LABELS:
+        if head not in df.columns:
+            raise ValueError(f"examples are missing label column `{head}`")
+        nulls = int(df[head].isna().sum())
+        if nulls:
+            raise ValueError(f"label column `{head}` has {nulls} null values")
+        labels[head] = df[head].to_numpy().astype(np.float32)
+    return labels
+
+
+def with_position(inputs: Mapping[str, np.ndarray], position: int = 0) -> dict[str, np.ndarray]:
+    """Copy of `inputs` with every example's `position` set to `position` (0 when ranking)."""
+    out = dict(inputs)
+    out["position"] = np.full_like(np.asarray(inputs["position"]), position)
+    return out
+
+
+def num_examples(inputs: Mapping[str, np.ndarray]) -> int:
+    """Number of rows in an inputs dict."""
+    return int(len(inputs["dense"]))
+
+
+def take(inputs: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows `rows` (indices or boolean mask) of every array in an inputs or labels dict."""
+    return {key: np.asarray(value)[rows] for key, value in inputs.items()}
+
+
+def dense_moments(inputs: Mapping[str, np.ndarray]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-column mean and variance of the dense matrix: the model's normalization constants.
+
+    They are computed once from the full training examples and frozen into `FeedModelConfig`
+    (identical on every Horovod rank), instead of batch-norm moving statistics, which would
+    differ between ranks that see different shards.
+    """
+    dense = np.asarray(inputs["dense"], dtype=np.float64)
+    if dense.ndim != 2 or dense.shape[0] == 0:
+        raise ValueError(f"need a non-empty [n, k] dense matrix. Received shape {dense.shape}")
+    return tuple(float(m) for m in dense.mean(axis=0)), tuple(float(v) for v in dense.var(axis=0))
+
+
+def _vocabulary_index(values: pd.Series, vocabulary: tuple[str, ...], column: str) -> np.ndarray:
+    lookup = {name: i for i, name in enumerate(vocabulary)}
+    index = values.map(lookup)
+    unknown = values[index.isna()]
+    if len(unknown):
+        shown = sorted({str(v) for v in unknown.unique()})[:5]
+        raise ValueError(
+            f"column `{column}` has {len(unknown)} values outside {list(vocabulary)}, "
+            f"e.g. {shown}; map them to a known {column} upstream"
+        )
+    return index.to_numpy().astype(np.int32)
+
+
+def _pad_lists(values: pd.Series, length: int, keep: str) -> np.ndarray:
+    out = np.full((len(values), length), PAD_ID, dtype=np.int64)
+    for row, items in enumerate(values.to_numpy()):
+        if items is None:
+            continue
+        items = np.asarray(items, dtype=np.int64)
+        if keep == "last":
+            items = items[-length:]
+            if len(items):
+                out[row, length - len(items) :] = items
+        else:
+            items = items[:length]
+            out[row, : len(items)] = items
+    return out
+
+
+def _dense_matrix(df: pd.DataFrame) -> np.ndarray:
+    columns = {
+        "member_log_connections": df["member_log_connections"].to_numpy(np.float64),
+        "log1p_length": np.log1p(df["length"].to_numpy(np.float64)),
+        "post_age_days": df["post_age_hours"].to_numpy(np.float64) / 24.0,
+        "author_log_followers": df["author_log_followers"].to_numpy(np.float64),
+    }
+    source = {
+        "member_log_connections": "member_log_connections",
+        "log1p_length": "length",
+        "post_age_days": "post_age_hours",
+        "author_log_followers": "author_log_followers",
+    }
+    for name in DENSE_FEATURES:
+        bad = int(np.count_nonzero(np.isnan(columns[name])))
+        if bad:
+            raise ValueError(
+                f"dense feature `{name}` (column `{source[name]}`) has {bad} NaN values "
+                f"out of {len(df)}; fill or drop them upstream"
+            )
+    return np.stack([columns[name] for name in DENSE_FEATURES], axis=1).astype(np.float32)
