@@ -8,8 +8,8 @@ The feed model (`models.feed_model`) takes a dict of arrays, one per feature:
 | content_type, platform | int32 | [n] | index into `CONTENT_TYPES` / `PLATFORMS` |
 | seniority, industry, country | int32 | [n] | member_seniority, member_industry, member_country |
 | position, hour | int32 | [n] | position (0-based), hour |
-| hashtag_ids | int64 | [n, max_hashtags] | hashtag_ids, first `max_hashtags`, -1 padded at the end |
-| hist_author_ids | int64 | [n, history_length] | hist_author_ids, most recent last, -1 padded in front |
+| hashtag_ids | int64 | [n, max_hashtags] | first `max_hashtags` hashtags, -1 padded at the end |
+| hist_author_ids | int64 | [n, history_length] | most recent last, -1 padded in front |
 | hist_actions | int32 | [n, history_length] | hist_actions, aligned with hist_author_ids |
 | dense | float32 | [n, 4] | `DENSE_FEATURES` (below) |
 

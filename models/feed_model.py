@@ -1,0 +1,406 @@
+"""The feed second-pass ranker (paper §1, §9): ID embeddings + dense features -> two towers.
+
+Written with `keras.ops` only, so the model runs on the TensorFlow, JAX or PyTorch backend. The
+forward pass reads as three sentences (TorchRec DLRM style, one named block each):
+
+1. `SparseArch`: every ID feature is hashed into its table (``bucket = id mod num_buckets``;
+   string IDs are hashed to ints upstream, paper §11) and embedded in `embedding_dim` = 30
+   dimensions (paper §1: "30-dim ID embeddings were found optimal"). Multi-valued features are
+   pooled with a masked mean that ignores the -1 padding:
+
+       pool(E, ids) = Σ_j m_j E[ids_j] / max(1, Σ_j m_j),   m_j = [ids_j ≥ 0]
+
+   The actor table is shared by `author_id` and `hist_author_ids` (paper A.1: Member/Actor
+   table); hashtags have their own table; history actions have a small action table.
+2. `DenseArch`: z-normalization with constants computed from the training examples and frozen
+   in the config, ``(x - μ) / sqrt(σ² + ε)`` (paper §1 uses distribution-normalized dense
+   features; frozen constants rather than batch-norm moving statistics, which would differ
+   between Horovod ranks).
+3. Two `Tower`s over ``concat(sparse, dense)``: an MLP of `tower_units` (paper: 4 × 100 base)
+   with one logit per head. The click tower predicts click and long_dwell, the contribution
+   tower like, comment, share and vote (paper §1, §9: production splits click vs contribution).
+
+The model maps an inputs dict (`models.feature_spec`) to ``{head: logit}`` with shape [batch].
+
+Example:
+
+    config = FeedModelConfig(embedding_dim=8, tower_units=(16, 16))
+    model = FeedModel(config)
+    logits = model(examples_to_inputs(df))          # {"click": [n], ..., "vote": [n]}
+    probabilities = predict_probabilities(model, with_position(inputs, 0))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+
+import keras
+import numpy as np
+from keras import ops
+
+from models.feature_spec import DENSE_FEATURES, INPUT_KEYS
+from spark.schemas import LABELS
+from spark.world_config import ACTIONS, CONTENT_TYPES, PLATFORMS
+
+CLICK_TOWER_HEADS: tuple[str, ...] = ("click", "long_dwell")
+CONTRIBUTION_TOWER_HEADS: tuple[str, ...] = ("like", "comment", "share", "vote")
+
+# single-valued ID feature -> the config field holding its table size
+_SCALAR_TABLES: dict[str, str] = {
+    "member_id": "member_buckets",
+    "author_id": "actor_buckets",
+    "content_type": "content_type_buckets",
+    "platform": "platform_buckets",
+    "seniority": "seniority_buckets",
+    "industry": "industry_buckets",
+    "country": "country_buckets",
+    "position": "position_buckets",
+    "hour": "hour_buckets",
+}
+# embedded features in concatenation order; the pooled ones follow the scalar ones
+SPARSE_FEATURES: tuple[str, ...] = (
+    *_SCALAR_TABLES,
+    "hashtag_ids",
+    "hist_author_ids",
+    "hist_actions",
+)
+_EPSILON = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedModelConfig:
+    """Architecture of the feed model; every field round-trips through `to_dict`/`from_dict`.
+
+    Args:
+        embedding_dim: width of every ID embedding (paper §1: 30).
+        tower_units: hidden units of each tower's MLP (paper §1 base: 4 layers × 100).
+        member_buckets: hash buckets of the viewer (member_id) table.
+        actor_buckets: hash buckets of the actor table shared by author_id and hist_author_ids.
+        hashtag_buckets: hash buckets of the hashtag table.
+        content_type_buckets, platform_buckets: vocabulary sizes (`CONTENT_TYPES`, `PLATFORMS`).
+        seniority_buckets, industry_buckets, country_buckets, position_buckets, hour_buckets:
+            table sizes of the small categorical features (values are taken mod the size).
+        action_buckets: table size of the history actions (`ACTIONS`).
+        dense_mean, dense_variance: per-column normalization constants of `DENSE_FEATURES`,
+            from `feature_spec.dense_moments` over the full training examples.
+    """
+
+    embedding_dim: int = 30
+    tower_units: tuple[int, ...] = (100, 100, 100, 100)
+    member_buckets: int = 50_000
+    actor_buckets: int = 20_000
+    hashtag_buckets: int = 5_000
+    content_type_buckets: int = len(CONTENT_TYPES)
+    platform_buckets: int = len(PLATFORMS)
+    seniority_buckets: int = 16
+    industry_buckets: int = 64
+    country_buckets: int = 64
+    position_buckets: int = 64
+    hour_buckets: int = 24
+    action_buckets: int = len(ACTIONS)
+    dense_mean: tuple[float, ...] = (0.0,) * len(DENSE_FEATURES)
+    dense_variance: tuple[float, ...] = (1.0,) * len(DENSE_FEATURES)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tower_units", tuple(int(u) for u in self.tower_units))
+        object.__setattr__(self, "dense_mean", tuple(float(m) for m in self.dense_mean))
+        object.__setattr__(self, "dense_variance", tuple(float(v) for v in self.dense_variance))
+        for field in dataclasses.fields(self):
+            if field.name.endswith("_buckets") or field.name == "embedding_dim":
+                value = getattr(self, field.name)
+                if not isinstance(value, int) or value <= 0:
+                    raise ValueError(
+                        f"`{field.name}` must be a positive integer. "
+                        f"Received: {field.name}={value!r}"
+                    )
+        if not self.tower_units or any(u <= 0 for u in self.tower_units):
+            raise ValueError(
+                "`tower_units` must be a non-empty tuple of positive integers. "
+                f"Received: tower_units={self.tower_units}"
+            )
+        for name in ("dense_mean", "dense_variance"):
+            value = getattr(self, name)
+            if len(value) != len(DENSE_FEATURES):
+                raise ValueError(
+                    f"`{name}` needs one value per dense feature {DENSE_FEATURES}. "
+                    f"Received: {name}={value}"
+                )
+            if not all(math.isfinite(v) for v in value):
+                raise ValueError(f"`{name}` must be finite. Received: {name}={value}")
+        if any(v < 0 for v in self.dense_variance):
+            raise ValueError(
+                f"`dense_variance` must be non-negative. Received: dense_variance="
+                f"{self.dense_variance}"
+            )
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of every field."""
+        out = dataclasses.asdict(self)
+        for name in ("tower_units", "dense_mean", "dense_variance"):
+            out[name] = list(out[name])
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> FeedModelConfig:
+        """Inverse of `to_dict`; unknown keys raise ValueError naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown FeedModelConfig fields {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedScore:
+    """Final post score as a linear combination of head probabilities (paper §1, §9).
+
+        score = Σ_h w_h · P(h)
+
+    The paper states that the final score is a linear combination but gives no weights:
+    the default weights below are NOT CONFIRMED by the paper; they are this project's choice
+    (contributions weighted above clicks, long dwell as a half-weight quality signal).
+    """
+
+    weights: tuple[tuple[str, float], ...] = (
+        ("click", 1.0),
+        ("like", 1.0),
+        ("comment", 2.0),
+        ("share", 2.0),
+        ("vote", 1.0),
+        ("long_dwell", 0.5),
+    )
+
+    def __post_init__(self) -> None:
+        for head, weight in self.weights:
+            if head not in LABELS:
+                raise ValueError(f"unknown head `{head}` in FeedScore weights; heads: {LABELS}")
+            if not math.isfinite(weight):
+                raise ValueError(f"FeedScore weight of `{head}` must be finite. Received {weight}")
+
+    def score(self, probabilities: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Σ_h w_h · P(h) per example, as float64 [n]."""
+        total = None
+        for head, weight in self.weights:
+            term = weight * np.asarray(probabilities[head], dtype=np.float64)
+            total = term if total is None else total + term
+        return total
+
+
+def _hash_ids(ids, num_buckets: int):
+    """(bucket index, mask) of an ID tensor; -1 padding maps to bucket 0 with mask 0."""
+    mask = ops.greater_equal(ids, 0)
+    buckets = ops.where(mask, ops.mod(ids, num_buckets), ops.zeros_like(ids))
+    return ops.cast(buckets, "int32"), ops.cast(mask, "float32")
+
+
+def _masked_mean(embeddings, mask):
+    """Σ_j m_j e_j / max(1, Σ_j m_j) over axis 1: [b, l, d], [b, l] -> [b, d]."""
+    mask = ops.expand_dims(mask, -1)
+    total = ops.sum(embeddings * mask, axis=1)
+    count = ops.maximum(ops.sum(mask, axis=1), 1.0)
+    return total / count
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class SparseArch(keras.layers.Layer):
+    """Hashed ID embeddings, pooled and concatenated: inputs dict -> [batch, 12 · embedding_dim].
+
+    Scalar IDs are looked up directly; hashtags, history authors and history actions are pooled
+    with a -1-masked mean (see the module docstring).
+    """
+
+    def __init__(self, config: FeedModelConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        dim = config.embedding_dim
+        self.tables = {
+            name: keras.layers.Embedding(getattr(config, field), dim, name=f"{name}_embedding")
+            for name, field in _SCALAR_TABLES.items()
+            if name != "author_id"
+        }
+        # Member/Actor table (paper A.1): the post's author and the history authors share it.
+        self.actor_table = keras.layers.Embedding(config.actor_buckets, dim, name="actor_embedding")
+        self.hashtag_table = keras.layers.Embedding(
+            config.hashtag_buckets, dim, name="hashtag_embedding"
+        )
+        self.action_table = keras.layers.Embedding(
+            config.action_buckets, dim, name="action_embedding"
+        )
+
+    @property
+    def output_dim(self) -> int:
+        return len(SPARSE_FEATURES) * self.config.embedding_dim
+
+    def build(self, input_shape=None) -> None:
+        for layer in [*self.tables.values(), self.actor_table, self.hashtag_table]:
+            layer.build((None,))
+        self.action_table.build((None,))
+
+    def call(self, inputs):
+        config = self.config
+        pooled = []
+        for name, field in _SCALAR_TABLES.items():
+            table = self.actor_table if name == "author_id" else self.tables[name]
+            index, _ = _hash_ids(inputs[name], getattr(config, field))
+            pooled.append(table(index))
+        for name, table, buckets in (
+            ("hashtag_ids", self.hashtag_table, config.hashtag_buckets),
+            ("hist_author_ids", self.actor_table, config.actor_buckets),
+            ("hist_actions", self.action_table, config.action_buckets),
+        ):
+            index, mask = _hash_ids(inputs[name], buckets)
+            pooled.append(_masked_mean(table(index), mask))
+        return ops.concatenate(pooled, axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> SparseArch:
+        config = dict(config)
+        return cls(FeedModelConfig.from_dict(config.pop("config")), **config)
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class DenseArch(keras.layers.Layer):
+    """Frozen z-normalization of the dense features: [batch, k] -> [batch, k].
+
+        x̂ = (x - μ) / sqrt(σ² + ε)
+
+    μ and σ² are config constants, so every replica and every serving host normalizes alike.
+    """
+
+    def __init__(
+        self, mean: tuple[float, ...], variance: tuple[float, ...], epsilon: float = _EPSILON, **kw
+    ) -> None:
+        super().__init__(**kw)
+        if len(mean) != len(variance):
+            raise ValueError(
+                f"`mean` and `variance` must have the same length. Received: {mean}, {variance}"
+            )
+        self.mean = tuple(float(m) for m in mean)
+        self.variance = tuple(float(v) for v in variance)
+        self.epsilon = float(epsilon)
+
+    def call(self, dense):
+        mean = ops.convert_to_tensor(np.asarray(self.mean, dtype="float32"))
+        scale = ops.convert_to_tensor(
+            1.0 / np.sqrt(np.asarray(self.variance, dtype="float64") + self.epsilon)
+        )
+        return (ops.cast(dense, "float32") - mean) * ops.cast(scale, "float32")
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "mean": list(self.mean),
+            "variance": list(self.variance),
+            "epsilon": self.epsilon,
+        }
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class Tower(keras.layers.Layer):
+    """MLP with one logit per head: [batch, d] -> {head: [batch]}.
+
+    h_0 = x,  h_{l+1} = ReLU(W_l h_l + b_l),  logit_h = w_hᵀ h_L + b_h
+    """
+
+    def __init__(self, units: tuple[int, ...], heads: tuple[str, ...], **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not units or any(int(u) <= 0 for u in units):
+            raise ValueError(f"`units` must be positive integers. Received: units={units}")
+        if not heads:
+            raise ValueError("`heads` must name at least one head. Received: heads=()")
+        self.units = tuple(int(u) for u in units)
+        self.heads = tuple(heads)
+        self.hidden = [
+            keras.layers.Dense(u, activation="relu", name=f"hidden_{i}")
+            for i, u in enumerate(self.units)
+        ]
+        self.logits = keras.layers.Dense(len(self.heads), name="logits")
+
+    def build(self, input_shape) -> None:
+        width = input_shape[-1]
+        for layer in self.hidden:
+            layer.build((None, width))
+            width = layer.units
+        self.logits.build((None, width))
+
+    def call(self, x):
+        for layer in self.hidden:
+            x = layer(x)
+        logits = self.logits(x)
+        return {head: logits[:, i] for i, head in enumerate(self.heads)}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": list(self.units), "heads": list(self.heads)}
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class FeedModel(keras.Model):
+    """Multi-task feed ranker: inputs dict -> {head: logit [batch]} for the six `LABELS`.
+
+    Weights are created at construction (shapes depend only on the config), so a fresh model,
+    a `from_config` copy and a loaded `.keras` file all have the same variables in the same order.
+    """
+
+    def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config or FeedModelConfig()
+        self.sparse_arch = SparseArch(self.config, name="sparse_arch")
+        self.dense_arch = DenseArch(
+            self.config.dense_mean, self.config.dense_variance, name="dense_arch"
+        )
+        self.click_tower = Tower(self.config.tower_units, CLICK_TOWER_HEADS, name="click_tower")
+        self.contribution_tower = Tower(
+            self.config.tower_units, CONTRIBUTION_TOWER_HEADS, name="contribution_tower"
+        )
+        self.build(None)
+
+    def build(self, input_shape=None) -> None:
+        self.sparse_arch.build(None)
+        self.dense_arch.build((None, len(DENSE_FEATURES)))
+        width = self.sparse_arch.output_dim + len(DENSE_FEATURES)
+        self.click_tower.build((None, width))
+        self.contribution_tower.build((None, width))
+
+    def call(self, inputs, training=False):
+        features = ops.concatenate(
+            [self.sparse_arch(inputs), self.dense_arch(inputs["dense"])], axis=-1
+        )
+        return {**self.click_tower(features), **self.contribution_tower(features)}
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> FeedModel:
+        config = dict(config)
+        return cls(FeedModelConfig.from_dict(config.pop("config")), **config)
+
+
+def predict_probabilities(
+    model: keras.Model, inputs: Mapping[str, np.ndarray], batch_size: int = 4096
+) -> dict[str, np.ndarray]:
+    """Sigmoid of every head's logit, in batches: {head: float32 [n]}.
+
+    For ranking, pass `feature_spec.with_position(inputs, 0)` (position debiasing).
+    """
+    if batch_size <= 0:
+        raise ValueError(f"`batch_size` must be positive. Received: batch_size={batch_size}")
+    missing = [k for k in INPUT_KEYS if k not in inputs]
+    if missing:
+        raise ValueError(f"inputs are missing {missing}; build them with examples_to_inputs")
+    n = len(inputs["dense"])
+    chunks: dict[str, list[np.ndarray]] = {head: [] for head in LABELS}
+    for start in range(0, n, batch_size):
+        batch = {key: np.asarray(inputs[key])[start : start + batch_size] for key in INPUT_KEYS}
+        logits = model(batch, training=False)
+        for head in LABELS:
+            chunks[head].append(ops.convert_to_numpy(ops.sigmoid(logits[head])))
+    return {
+        head: (np.concatenate(parts) if parts else np.zeros(0)).astype(np.float32)
+        for head, parts in chunks.items()
+    }

@@ -1,0 +1,184 @@
+"""Train the feed model from TRAINING_EXAMPLE Parquet, in-process or as Horovod ranks.
+
+    python -m models.train_cli --examples DIR_OR_FILE [--examples ...] --out DIR
+        [--init-from DIR] [--epochs N] [--batch-size N] [--horovod] [--dump-rank-weights]
+
+    horovodrun -np 2 -H localhost:2 --gloo python -m models.train_cli ... --horovod
+
+Every rank reads all the examples (same files, same order), computes the dense normalization
+constants from all of them (so every rank builds the same model config), and trains on its own
+shard with gradients averaged across ranks (`models.training`). Ranks initialize their weights
+independently (seed + rank); rank 0's initial weights are broadcast to all before the first step.
+
+Outputs in `--out` (rank 0 writes the model; the directory is replaced atomically):
+
+    model.keras, manifest.json     the saved model (`models.registry`), metadata in the manifest
+    training_result.json           steps, epoch losses, examples/s, seconds, ranks, rows
+    rank-<r>-weights.npz           with --dump-rank-weights: every rank's final weights
+    rank-<r>-initial-weights.npz   with --dump-rank-weights: every rank's weights before broadcast
+
+With `--init-from DIR` the model is warm-started from a saved model (paper §5, incremental
+training) and keeps that model's config, including its normalization constants. Exit status 2
+means training diverged; nothing is written and the previous model is untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+DIVERGED_EXIT_CODE = 2
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m models.train_cli", description=__doc__)
+    parser.add_argument(
+        "--examples",
+        action="append",
+        required=True,
+        type=Path,
+        help="TRAINING_EXAMPLE Parquet file or directory; repeat for more",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="output model directory")
+    parser.add_argument("--init-from", type=Path, help="saved model directory to warm-start from")
+    parser.add_argument(
+        "--split",
+        default="train",
+        help="keep rows whose `split` equals this ('all' keeps every row)",
+    )
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--warmup-fraction", type=float, default=0.5)
+    parser.add_argument("--clip-norm", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--embedding-dim", type=int, default=30, help="ID embedding width (cold start only)"
+    )
+    parser.add_argument(
+        "--tower-units",
+        default="100,100,100,100",
+        help="comma-separated hidden units per tower (cold start only)",
+    )
+    parser.add_argument("--horovod", action="store_true", help="run as a Horovod rank")
+    parser.add_argument(
+        "--dump-rank-weights",
+        action="store_true",
+        help="every rank writes rank-<r>-weights.npz into --out",
+    )
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def read_examples(paths: list[Path], split: str) -> pd.DataFrame:
+    """Concatenate the Parquet files/directories in `paths`, keeping rows of `split`."""
+    frames = []
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"examples path {path} does not exist")
+        frames.append(pd.read_parquet(path))
+    df = pd.concat(frames, ignore_index=True)
+    if split != "all":
+        if "split" not in df.columns:
+            raise ValueError(f"--split {split} given but the examples have no `split` column")
+        df = df[df["split"] == split].reset_index(drop=True)
+    if df.empty:
+        raise ValueError(f"no examples with split={split!r} in {[str(p) for p in paths]}")
+    return df
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    import keras
+    import tensorflow as tf
+
+    from models import registry
+    from models.distributed import HorovodDistributed, LocalDistributed
+    from models.feature_spec import dense_moments, examples_to_inputs, labels_from
+    from models.feed_model import FeedModel, FeedModelConfig
+    from models.training import (
+        TrainingConfig,
+        TrainingDivergedError,
+        train_feed_model,
+        warm_start,
+    )
+
+    distributed = HorovodDistributed() if args.horovod else LocalDistributed()
+    if distributed.size > 1:
+        threads = max(1, (os.cpu_count() or 1) // distributed.size)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+    training_config = TrainingConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_fraction=args.warmup_fraction,
+        clip_norm=args.clip_norm,
+        seed=args.seed,
+    )
+    df = read_examples(args.examples, args.split)
+    inputs = examples_to_inputs(df)
+    labels = labels_from(df)
+
+    keras.utils.set_random_seed(args.seed + distributed.rank)
+    if args.init_from is not None:
+        previous, _ = registry.load_model(args.init_from)
+        model = warm_start(FeedModel(previous.config), previous)
+        del previous
+    else:
+        mean, variance = dense_moments(inputs)
+        model = FeedModel(
+            FeedModelConfig(
+                embedding_dim=args.embedding_dim,
+                tower_units=tuple(int(u) for u in args.tower_units.split(",")),
+                dense_mean=mean,
+                dense_variance=variance,
+            )
+        )
+    initial_weights = model.get_weights() if args.dump_rank_weights else None
+
+    try:
+        result = train_feed_model(model, inputs, labels, training_config, distributed)
+    except TrainingDivergedError as error:
+        print(f"rank {distributed.rank}: {error}", file=sys.stderr)
+        return DIVERGED_EXIT_CODE
+
+    summary = {
+        **result.to_dict(),
+        "ranks": distributed.size,
+        "examples": len(df),
+        "examples_paths": [str(p) for p in args.examples],
+        "init_from": str(args.init_from) if args.init_from else None,
+    }
+    if distributed.rank == 0:
+        registry.save_model(
+            model,
+            args.out,
+            {
+                "model_config": model.config.to_dict(),
+                "training_config": training_config.to_dict(),
+                "training_result": summary,
+            },
+        )
+        (args.out / "training_result.json").write_text(json.dumps(summary, indent=2))
+    distributed.barrier()  # the model directory is in place before any rank writes into it
+    if args.dump_rank_weights:
+        args.out.mkdir(parents=True, exist_ok=True)
+        np.savez(args.out / f"rank-{distributed.rank}-weights.npz", *model.get_weights())
+        np.savez(args.out / f"rank-{distributed.rank}-initial-weights.npz", *initial_weights)
+    if distributed.rank == 0:
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Training the feed model: multi-task loss, warm-up schedule, data-parallel train loop, warm start.
+
+The loop is a custom TensorFlow train step (not `model.fit`) so that gradients can be averaged
+across Horovod ranks before the optimizer sees them (see `models.distributed`):
+
+    L = Σ_h mean_i BCE(y_ih, z_ih),   BCE(y, z) = max(z, 0) - z·y + log(1 + e^{-|z|})
+
+for the six heads h (paper §1, §9: equal-weighted sum; the paper gives no head weights), with
+logits z. Optimization follows paper §16: Adam, a long linear learning-rate warm-up (the paper
+moved from 5% to 50% of the steps to stop DCNv2 runs from diverging, and doubles the warm-up
+fraction with each doubling of the batch size, capped at 60%) and global-norm gradient clipping.
+
+Each rank trains on the rows ``i ≡ rank (mod size)`` (the first ⌊n/size⌋ of them, so every rank
+runs the same number of equally sized steps), starting from rank 0's initial variables.
+
+Incremental training (paper §5) starts from yesterday's weights: `warm_start` copies them into a
+fresh model (plain warm start; the Fisher-weighted penalty of Eq. 2–3 is not applied here).
+Training mutates only the model it is given, so a caller that warm-starts a copy keeps the
+previous model intact when training diverges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from models.distributed import Distributed, LocalDistributed
+from models.feature_spec import INPUT_KEYS, num_examples
+from spark.schemas import LABELS
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """How to train the feed model.
+
+    Args:
+        epochs: passes over each rank's shard.
+        batch_size: examples per rank per step (global batch = batch_size × ranks).
+        learning_rate: peak learning rate, reached at the end of warm-up.
+        warmup_fraction: share of all steps spent in linear warm-up from 0 (paper §16: 50%).
+        clip_norm: global-norm gradient clipping threshold (paper §16; value NOT CONFIRMED).
+        seed: seeds the per-epoch shuffles (weight initialization happens when the model is
+            built: seed it there with `keras.utils.set_random_seed`).
+        shuffle: reshuffle each rank's shard every epoch.
+    """
+
+    epochs: int = 1
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    warmup_fraction: float = 0.5
+    clip_norm: float = 1.0
+    seed: int = 0
+    shuffle: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        for name in ("learning_rate", "clip_norm"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"`{name}` must be positive and finite. Received: {name}={value}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(
+                f"`warmup_fraction` must be in [0, 1). Received: warmup_fraction="
+                f"{self.warmup_fraction}"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    """What a training run did.
+
+    Args:
+        steps: optimizer steps taken (the same on every rank).
+        epoch_losses: mean training loss of each epoch, averaged over ranks.
+        examples_per_second: global throughput (all ranks) over the training loop.
+        seconds: wall time of the training loop (excluding model construction).
+    """
+
+    steps: int
+    epoch_losses: tuple[float, ...]
+    examples_per_second: float
+    seconds: float
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["epoch_losses"] = list(self.epoch_losses)
+        return out
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """lr(t) = peak · min(1, (t + 1) / warmup_steps); constant `peak` after warm-up."""
+
+    def __init__(self, peak: float, warmup_steps: int) -> None:
+        self.peak = float(peak)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        if self.warmup_steps <= 0:
+            return ops.convert_to_tensor(self.peak, "float32")
+        progress = (ops.cast(step, "float32") + 1.0) / float(self.warmup_steps)
+        return self.peak * ops.minimum(1.0, progress)
+
+    def get_config(self) -> dict:
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps}
+
+
+def multitask_loss(logits: Mapping, labels: Mapping):
+    """Σ_h mean_i BCE(labels[h], logits[h]) over `LABELS` (numerically stable, from logits)."""
+    total = 0.0
+    for head in LABELS:
+        z = ops.cast(logits[head], "float32")
+        y = ops.cast(labels[head], "float32")
+        bce = ops.maximum(z, 0.0) - z * y + ops.log1p(ops.exp(-ops.abs(z)))
+        total = total + ops.mean(bce)
+    return total
+
+
+def shard_rows(n: int, rank: int, size: int) -> np.ndarray:
+    """Row indices of `rank`'s shard: i ≡ rank (mod size), truncated to ⌊n/size⌋ rows."""
+    if not 0 <= rank < size:
+        raise ValueError(f"rank must be in [0, {size}). Received: rank={rank}")
+    per_rank = n // size
+    if per_rank == 0:
+        raise ValueError(f"{n} examples cannot be split over {size} ranks")
+    return np.arange(rank, n, size)[:per_rank]
+
+
+def train_feed_model(
+    model: keras.Model,
+    inputs: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray],
+    config: TrainingConfig,
+    distributed: Distributed | None = None,
+) -> TrainingResult:
+    """Train `model` in place on this rank's shard of (inputs, labels).
+
+    Args:
+        model: a built feed model (e.g. `FeedModel`, possibly warm-started).
+        inputs: `feature_spec.examples_to_inputs` arrays over all examples (every rank passes
+            the same arrays; each keeps its own shard).
+        labels: `feature_spec.labels_from` arrays, aligned with `inputs`.
+        config: the training configuration.
+        distributed: data-parallel backend; `LocalDistributed()` (one process) by default.
+
+    Returns:
+        the `TrainingResult` (identical `steps` and `epoch_losses` on every rank).
+
+    Raises:
+        TrainingDivergedError: the (rank-averaged) loss became NaN or infinite; names the step.
+        ValueError: inputs or labels are missing keys or misaligned.
+    """
+    distributed = distributed or LocalDistributed()
+    missing = [k for k in INPUT_KEYS if k not in inputs] + [h for h in LABELS if h not in labels]
+    if missing:
+        raise ValueError(f"training data is missing {missing}")
+    n = num_examples(inputs)
+    lengths = {key: len(value) for key, value in {**inputs, **labels}.items()}
+    if set(lengths.values()) != {n}:
+        raise ValueError(f"inputs and labels must have the same number of rows. Got {lengths}")
+
+    rows = shard_rows(n, distributed.rank, distributed.size)
+    shard_inputs = {key: np.asarray(inputs[key])[rows] for key in INPUT_KEYS}
+    shard_labels = {head: np.asarray(labels[head], dtype=np.float32)[rows] for head in LABELS}
+    steps_per_epoch = math.ceil(len(rows) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+
+    optimizer = keras.optimizers.Adam(
+        learning_rate=LinearWarmup(
+            config.learning_rate, round(config.warmup_fraction * total_steps)
+        ),
+        global_clipnorm=config.clip_norm,
+    )
+    optimizer.build(model.trainable_variables)
+    distributed.broadcast_variables(list(model.variables) + list(optimizer.variables))
+
+    signature = (
+        {key: tf.TensorSpec((None, *v.shape[1:]), v.dtype) for key, v in shard_inputs.items()},
+        {head: tf.TensorSpec((None,), tf.float32) for head in LABELS},
+    )
+
+    @tf.function(input_signature=signature)  # one trace, whatever the last batch's size
+    def train_step(batch_inputs, batch_labels):
+        with tf.GradientTape() as tape:
+            loss = multitask_loss(model(batch_inputs, training=True), batch_labels)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        # the loss rides along so every rank sees (and checks) the same averaged value
+        *gradients, loss = distributed.average_gradients([*gradients, loss])
+        optimizer.apply(gradients, model.trainable_variables)
+        return loss
+
+    rng = np.random.default_rng([config.seed, distributed.rank])
+    epoch_losses: list[float] = []
+    step = 0
+    start = time.perf_counter()
+    for _ in range(config.epochs):
+        order = rng.permutation(len(rows)) if config.shuffle else np.arange(len(rows))
+        losses = []
+        for first in range(0, len(rows), config.batch_size):
+            batch = order[first : first + config.batch_size]
+            loss = float(
+                train_step(
+                    {key: value[batch] for key, value in shard_inputs.items()},
+                    {head: value[batch] for head, value in shard_labels.items()},
+                )
+            )
+            step += 1
+            if not math.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"training diverged at step {step} of {total_steps}: loss={loss}. "
+                    f"Try a lower learning rate (now {config.learning_rate}), a longer warm-up "
+                    f"(warmup_fraction now {config.warmup_fraction}) or a smaller clip_norm "
+                    f"(now {config.clip_norm}), and check the inputs for extreme values"
+                )
+            losses.append(loss)
+        epoch_losses.append(float(np.mean(losses)))
+    seconds = time.perf_counter() - start
+    return TrainingResult(
+        steps=step,
+        epoch_losses=tuple(epoch_losses),
+        examples_per_second=len(rows) * distributed.size * config.epochs / max(seconds, 1e-9),
+        seconds=seconds,
+    )
+
+
+def warm_start(model: keras.Model, previous_model: keras.Model) -> keras.Model:
+    """Copy `previous_model`'s weights into `model` exactly (paper §5, plain warm start).
+
+    Both models must have the same architecture; `previous_model` is not modified.
+
+    Raises:
+        ValueError: the weight lists differ in count or shape (names the first mismatch).
+    """
+    target, source = model.weights, previous_model.weights
+    if len(target) != len(source):
+        raise ValueError(
+            f"cannot warm-start: model has {len(target)} weights, previous model {len(source)}; "
+            "build the new model from the previous model's config"
+        )
+    for new, old in zip(target, source, strict=True):
+        if tuple(new.shape) != tuple(old.shape):
+            raise ValueError(
+                f"cannot warm-start: weight `{new.path}` has shape {tuple(new.shape)} but the "
+                f"previous model's `{old.path}` has {tuple(old.shape)}"
+            )
+    for new, old in zip(target, source, strict=True):
+        new.assign(ops.convert_to_numpy(old))
+    return model

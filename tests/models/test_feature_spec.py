@@ -1,0 +1,128 @@
+"""Tests for models.feature_spec: TRAINING_EXAMPLE rows -> fixed-shape model inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.feature_spec import (
+    DENSE_FEATURES,
+    INPUT_KEYS,
+    dense_moments,
+    examples_to_inputs,
+    labels_from,
+    take,
+    with_position,
+)
+from spark.schemas import LABELS
+from spark.world_config import CONTENT_TYPES, PLATFORMS
+
+
+def test_shapes_and_dtypes(make_examples):
+    df = make_examples(7)
+    inputs = examples_to_inputs(df, history_length=5, max_hashtags=2)
+    assert set(inputs) == set(INPUT_KEYS)
+    assert inputs["hist_author_ids"].shape == (7, 5)
+    assert inputs["hist_actions"].shape == (7, 5)
+    assert inputs["hashtag_ids"].shape == (7, 2)
+    assert inputs["dense"].shape == (7, len(DENSE_FEATURES))
+    assert inputs["dense"].dtype == np.float32
+    assert inputs["member_id"].dtype == np.int64
+    assert inputs["position"].dtype == np.int32
+    for key in INPUT_KEYS:
+        assert len(inputs[key]) == 7
+
+
+def test_history_keeps_most_recent_at_the_end_and_pads_in_front(make_examples):
+    df = make_examples(3)
+    df["hist_author_ids"] = [[1, 2, 3, 4, 5, 6], [7], None]
+    df["hist_actions"] = [[0, 1, 2, 3, 4, 0], [3], []]
+    inputs = examples_to_inputs(df, history_length=4)
+    np.testing.assert_array_equal(
+        inputs["hist_author_ids"], [[3, 4, 5, 6], [-1, -1, -1, 7], [-1, -1, -1, -1]]
+    )
+    np.testing.assert_array_equal(
+        inputs["hist_actions"], [[2, 3, 4, 0], [-1, -1, -1, 3], [-1, -1, -1, -1]]
+    )
+
+
+def test_hashtags_keep_the_first_and_pad_at_the_end(make_examples):
+    df = make_examples(2)
+    df["hashtag_ids"] = [[9, 8, 7, 6], [5]]
+    inputs = examples_to_inputs(df, max_hashtags=3)
+    np.testing.assert_array_equal(inputs["hashtag_ids"], [[9, 8, 7], [5, -1, -1]])
+
+
+def test_strings_map_to_vocabulary_indices(make_examples):
+    df = make_examples(2)
+    df["content_type"] = ["video", "text"]
+    df["platform"] = ["android", "web"]
+    inputs = examples_to_inputs(df)
+    assert list(inputs["content_type"]) == [CONTENT_TYPES.index("video"), 0]
+    assert list(inputs["platform"]) == [PLATFORMS.index("android"), 0]
+
+
+def test_unknown_content_type_names_the_value(make_examples):
+    df = make_examples(3)
+    df.loc[1, "content_type"] = "hologram"
+    with pytest.raises(ValueError, match="content_type.*hologram"):
+        examples_to_inputs(df)
+
+
+def test_unknown_platform_names_the_value(make_examples):
+    df = make_examples(3)
+    df.loc[0, "platform"] = "fax"
+    with pytest.raises(ValueError, match="platform.*fax"):
+        examples_to_inputs(df)
+
+
+def test_dense_features_are_the_documented_transforms(make_examples):
+    df = make_examples(4)
+    dense = examples_to_inputs(df)["dense"]
+    np.testing.assert_allclose(dense[:, 0], df["member_log_connections"], rtol=1e-6)
+    np.testing.assert_allclose(dense[:, 1], np.log1p(df["length"]), rtol=1e-6)
+    np.testing.assert_allclose(dense[:, 2], df["post_age_hours"] / 24.0, rtol=1e-6)
+    np.testing.assert_allclose(dense[:, 3], df["author_log_followers"], rtol=1e-6)
+
+
+def test_nan_dense_feature_names_column_and_count(make_examples):
+    df = make_examples(5)
+    df.loc[[1, 3], "post_age_hours"] = np.nan
+    with pytest.raises(ValueError, match=r"post_age_hours.* 2 NaN"):
+        examples_to_inputs(df)
+
+
+def test_missing_column_is_named(make_examples):
+    df = make_examples(2).drop(columns=["hour"])
+    with pytest.raises(ValueError, match="hour"):
+        examples_to_inputs(df)
+
+
+def test_labels_are_float32_per_head(make_examples):
+    df = make_examples(6)
+    labels = labels_from(df)
+    assert set(labels) == set(LABELS)
+    for head in LABELS:
+        assert labels[head].dtype == np.float32
+        np.testing.assert_array_equal(labels[head], df[head].to_numpy())
+    with pytest.raises(ValueError, match="long_dwell"):
+        labels_from(df.drop(columns=["long_dwell"]))
+
+
+def test_with_position_sets_every_position_without_touching_the_input(make_examples):
+    inputs = examples_to_inputs(make_examples(10))
+    before = inputs["position"].copy()
+    ranked = with_position(inputs, 0)
+    assert np.all(ranked["position"] == 0)
+    assert ranked["position"].dtype == before.dtype
+    np.testing.assert_array_equal(inputs["position"], before)
+    assert ranked["member_id"] is inputs["member_id"]
+
+
+def test_dense_moments_and_take(make_examples):
+    inputs = examples_to_inputs(make_examples(50))
+    mean, variance = dense_moments(inputs)
+    np.testing.assert_allclose(mean, inputs["dense"].astype(np.float64).mean(axis=0))
+    np.testing.assert_allclose(variance, inputs["dense"].astype(np.float64).var(axis=0))
+    subset = take(inputs, np.array([3, 1]))
+    np.testing.assert_array_equal(subset["hist_author_ids"][0], inputs["hist_author_ids"][3])

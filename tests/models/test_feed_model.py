@@ -1,0 +1,150 @@
+"""Tests for models.feed_model: outputs, config validation, serialization, masking, scoring."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from models.feature_spec import dense_moments, examples_to_inputs
+from models.feed_model import (
+    DenseArch,
+    FeedModel,
+    FeedModelConfig,
+    FeedScore,
+    predict_probabilities,
+)
+from spark.schemas import LABELS
+
+TINY = {"embedding_dim": 8, "tower_units": (16, 16), "member_buckets": 500, "actor_buckets": 100}
+
+
+@pytest.fixture
+def inputs(make_examples):
+    return examples_to_inputs(make_examples(32, seed=3))
+
+
+@pytest.fixture
+def model(inputs):
+    keras.utils.set_random_seed(1)
+    mean, variance = dense_moments(inputs)
+    return FeedModel(FeedModelConfig(**TINY, dense_mean=mean, dense_variance=variance))
+
+
+def _numpy(outputs):
+    return {head: ops.convert_to_numpy(value) for head, value in outputs.items()}
+
+
+def test_outputs_one_logit_per_head(model, inputs):
+    outputs = _numpy(model(inputs))
+    assert set(outputs) == set(LABELS)
+    for head in LABELS:
+        assert outputs[head].shape == (32,)
+        assert np.all(np.isfinite(outputs[head]))
+
+
+def test_weights_exist_at_construction_with_expected_shapes(model):
+    shapes = {w.path.split("/", 1)[1]: tuple(w.shape) for w in model.weights}
+    assert shapes["sparse_arch/actor_embedding/embeddings"] == (100, 8)
+    assert shapes["sparse_arch/member_id_embedding/embeddings"] == (500, 8)
+    # 12 embedded features × 8 + 4 dense features feed each tower
+    assert shapes["click_tower/hidden_0/kernel"] == (12 * 8 + 4, 16)
+    assert shapes["click_tower/logits/kernel"] == (16, 2)
+    assert shapes["contribution_tower/logits/kernel"] == (16, 4)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"embedding_dim": 0}, "embedding_dim"),
+        ({"member_buckets": -3}, "member_buckets"),
+        ({"tower_units": ()}, "tower_units"),
+        ({"tower_units": (16, 0)}, "tower_units"),
+        ({"dense_mean": (0.0, 1.0)}, "dense_mean"),
+        ({"dense_variance": (1.0, 1.0, -1.0, 1.0)}, "dense_variance"),
+        ({"dense_mean": (0.0, float("nan"), 0.0, 0.0)}, "dense_mean"),
+    ],
+)
+def test_config_validation_names_the_bad_value(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        FeedModelConfig(**{**TINY, **overrides})
+
+
+def test_config_dict_round_trip_and_unknown_keys():
+    config = FeedModelConfig(**TINY, dense_mean=(1.0, 2.0, 3.0, 4.0))
+    assert FeedModelConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="embedding_size"):
+        FeedModelConfig.from_dict({**config.to_dict(), "embedding_size": 3})
+
+
+def test_get_config_from_config_gives_identical_outputs(model, inputs):
+    clone = FeedModel.from_config(model.get_config())
+    assert clone.config == model.config
+    clone.set_weights(model.get_weights())
+    expected, actual = _numpy(model(inputs)), _numpy(clone(inputs))
+    for head in LABELS:
+        np.testing.assert_array_equal(actual[head], expected[head])
+
+
+def test_keras_file_round_trip_gives_identical_outputs(model, inputs, tmp_path):
+    path = tmp_path / "feed.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, FeedModel)
+    assert loaded.config == model.config
+    expected, actual = _numpy(model(inputs)), _numpy(loaded(inputs))
+    for head in LABELS:
+        np.testing.assert_array_equal(actual[head], expected[head])
+
+
+def test_more_padding_does_not_change_outputs(model, inputs):
+    padded = dict(inputs)
+    n = len(inputs["dense"])
+    padded["hist_author_ids"] = np.concatenate(
+        [np.full((n, 7), -1, np.int64), inputs["hist_author_ids"]], axis=1
+    )
+    padded["hist_actions"] = np.concatenate(
+        [np.full((n, 7), -1, np.int32), inputs["hist_actions"]], axis=1
+    )
+    padded["hashtag_ids"] = np.concatenate(
+        [inputs["hashtag_ids"], np.full((n, 4), -1, np.int64)], axis=1
+    )
+    expected, actual = _numpy(model(inputs)), _numpy(model(padded))
+    for head in LABELS:
+        np.testing.assert_allclose(actual[head], expected[head], atol=1e-6)
+
+
+def test_history_content_changes_outputs(model, inputs):
+    changed = dict(inputs)
+    changed["hist_author_ids"] = np.where(
+        inputs["hist_author_ids"] >= 0, (inputs["hist_author_ids"] + 1) % 100, -1
+    )
+    has_history = (inputs["hist_author_ids"] >= 0).any(axis=1)
+    before, after = _numpy(model(inputs))["click"], _numpy(model(changed))["click"]
+    assert np.all(np.abs(before - after)[has_history] > 0)
+    np.testing.assert_array_equal(before[~has_history], after[~has_history])
+
+
+def test_dense_arch_normalizes_with_the_config_constants():
+    layer = DenseArch(mean=(1.0, 0.0), variance=(4.0, 0.25), epsilon=0.0)
+    out = ops.convert_to_numpy(layer(np.array([[3.0, 1.0], [1.0, -0.5]], np.float32)))
+    np.testing.assert_allclose(out, [[1.0, 2.0], [0.0, -1.0]], rtol=1e-6)
+
+
+def test_predict_probabilities_is_sigmoid_of_logits_and_batch_invariant(model, inputs):
+    logits = _numpy(model(inputs))
+    small = predict_probabilities(model, inputs, batch_size=5)
+    large = predict_probabilities(model, inputs)
+    for head in LABELS:
+        np.testing.assert_allclose(small[head], 1.0 / (1.0 + np.exp(-logits[head])), atol=1e-6)
+        np.testing.assert_allclose(small[head], large[head], atol=1e-6)
+        assert small[head].dtype == np.float32
+
+
+def test_feed_score_is_the_weighted_sum():
+    score = FeedScore(weights=(("click", 1.0), ("share", 2.0)))
+    probabilities = {"click": np.array([0.5, 0.1]), "share": np.array([0.25, 0.0])}
+    np.testing.assert_allclose(score.score(probabilities), [1.0, 0.1])
+    with pytest.raises(ValueError, match="repost"):
+        FeedScore(weights=(("repost", 1.0),))
