@@ -1,9 +1,13 @@
 """Asset checks: label rates and NaN features of the training examples; an AUC floor."""
 
-from __future__ import annotations
-
 import pyarrow.parquet as pq
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
 
 from lirank_assets.partitions import partition_date
 from lirank_assets.resources import DataRoot, Warehouse

@@ -14,7 +14,13 @@ from lirank_assets.assets.ranking import build_ranking_assets
 from lirank_assets.assets.world import build_raw_log_assets
 from lirank_assets.checks import build_checks
 from lirank_assets.partitions import daily_partitions
-from lirank_assets.resources import DataRoot, FeedLogSource, SparkResource, TrainingResource, Warehouse
+from lirank_assets.resources import (
+    DataRoot,
+    FeedLogSource,
+    SparkResource,
+    TrainingResource,
+    Warehouse,
+)
 from lirank_assets.sensors import build_new_log_day_sensor
 from lirank_assets.settings import Settings, settings_from_env
 from spark.storage import data_root

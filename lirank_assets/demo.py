@@ -16,6 +16,9 @@ from lirank_assets.settings import settings_from_env
 from models.summary import format_summary, summarize
 from spark.storage import data_root
 
+# Dagster's console logger prints every event at DEBUG; the demo shows one line per day instead.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 
 def main() -> int:
     settings = settings_from_env()
@@ -35,7 +38,10 @@ def main() -> int:
         started = time.perf_counter()
         for name in ("raw_logs_job", job):
             result = defs.get_job_def(name).execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False
+                partition_key=key,
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET_LOGS,
             )
             if not result.success:
                 failures = [
@@ -45,13 +51,18 @@ def main() -> int:
                 ]
                 print(f"{key} {name} FAILED:\n" + "\n".join(failures), file=sys.stderr)
                 return 1
-        print(f"{key}: {job.replace('_job', '')} done in {time.perf_counter() - started:.1f}s", flush=True)
+        print(
+            f"{key}: {job.replace('_job', '')} done in {time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
     warehouse = defs.resources["warehouse"]
     summary = summarize(
         warehouse.table_or_empty("offline_metrics"), warehouse.table_or_empty("replay_metrics")
     )
     print(format_summary(summary))
-    print(f"\nBrowse it: `make ui` (Dagster, http://127.0.0.1:3000) and `make dashboard` (Streamlit).")
+    print(
+        f"\nBrowse it: `make ui` (Dagster, http://127.0.0.1:3000) and `make dashboard` (Streamlit)."
+    )
     return 0
 
 

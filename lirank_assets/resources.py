@@ -159,4 +159,8 @@ class Warehouse(ConfigurableResource):
             exists = conn.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
             ).fetchone()[0]
-            return conn.execute(f"SELECT * FROM {table} ORDER BY date").df() if exists else pd.DataFrame()
+            return (
+                conn.execute(f"SELECT * FROM {table} ORDER BY date").df()
+                if exists
+                else pd.DataFrame()
+            )

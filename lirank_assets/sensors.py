@@ -1,7 +1,5 @@
 """Incremental refresh: a new day of raw logs requests the downstream assets for that day."""
 
-from __future__ import annotations
-
 from dagster import (
     AssetKey,
     DefaultSensorStatus,

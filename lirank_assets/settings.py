@@ -63,7 +63,9 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     if "LIRANK_START_DATE" in env or "LIRANK_NUM_DAYS" in env:
         world = dataclasses.replace(
             world,
-            start_date=dt.date.fromisoformat(env.get("LIRANK_START_DATE", world.start_date.isoformat())),
+            start_date=dt.date.fromisoformat(
+                env.get("LIRANK_START_DATE", world.start_date.isoformat())
+            ),
             num_days=int(env.get("LIRANK_NUM_DAYS", world.num_days)),
         )
     return Settings(

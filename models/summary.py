@@ -40,7 +40,9 @@ def summarize(offline_metrics: pd.DataFrame, replay_metrics: pd.DataFrame) -> De
         )
         .reset_index()
     )
-    intervals = [wilson_interval(int(c), int(m)) for c, m in zip(pooled["contributions"], pooled["matched"])]
+    intervals = [
+        wilson_interval(int(c), int(m)) for c, m in zip(pooled["contributions"], pooled["matched"])
+    ]
     pooled["rate"] = pooled["contributions"] / pooled["matched"].where(pooled["matched"] > 0)
     pooled["ci_low"] = [low for low, _ in intervals]
     pooled["ci_high"] = [high for _, high in intervals]
@@ -59,7 +61,8 @@ def format_summary(summary: DemoSummary) -> str:
     heads["auc_lift"] = heads["auc_lift"].map(lambda v: f"{v:+.1%}")
     replay = summary.replay.copy()
     replay["rate ± 95% CI"] = [
-        f"{r:.4f} [{lo:.4f}, {hi:.4f}]" for r, lo, hi in zip(replay["rate"], replay["ci_low"], replay["ci_high"])
+        f"{r:.4f} [{lo:.4f}, {hi:.4f}]"
+        for r, lo, hi in zip(replay["rate"], replay["ci_low"], replay["ci_high"])
     ]
     replay = replay[["ranker", "days", "matched", "contributions", "rate ± 95% CI", "expected"]]
     verdict = (

@@ -36,5 +36,5 @@ def build_spark_session(
     for key, value in {**DEFAULT_CONF, **dict(conf or {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("WARN")
+    session.sparkContext.setLogLevel("ERROR")
     return session

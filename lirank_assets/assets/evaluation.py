@@ -1,8 +1,6 @@
 """Evaluation assets: offline metrics per head, replay contribution rate on the random bucket,
 and the review snapshot the dashboard reads."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from lirank_assets.assets.ranking import examples_dir, model_dir
@@ -24,8 +22,12 @@ def build_evaluation_assets(partitions_def):
         """AUC, log loss and calibration (observed / expected) per head on the held-out sessions,
         for the model (+ popularity random effects) and the popularity baseline."""
         date = partition_date(context.partition_key)
-        effects = data_root.root / "models" / "popularity_random_effects" / f"date={date.isoformat()}"
-        metrics = evaluate_offline(model_dir(data_root, date), effects, examples_dir(data_root, date), date)
+        effects = (
+            data_root.root / "models" / "popularity_random_effects" / f"date={date.isoformat()}"
+        )
+        metrics = evaluate_offline(
+            model_dir(data_root, date), effects, examples_dir(data_root, date), date
+        )
         warehouse.replace_partition("offline_metrics", date, metrics)
         model_rows = metrics[metrics["scorer"] == "model"].set_index("head")
         base_rows = metrics[metrics["scorer"] == "popularity_baseline"].set_index("head")
@@ -42,10 +44,19 @@ def build_evaluation_assets(partitions_def):
     @asset(
         group_name="evaluation",
         partitions_def=partitions_def,
-        deps=["feed_ranking_model", "popularity_random_effects", "replay_candidates", "training_examples", "feed_ground_truth"],
+        deps=[
+            "feed_ranking_model",
+            "popularity_random_effects",
+            "replay_candidates",
+            "training_examples",
+            "feed_ground_truth",
+        ],
     )
     def replay_metrics(
-        context: AssetExecutionContext, data_root: DataRoot, log_source: FeedLogSource, warehouse: Warehouse
+        context: AssetExecutionContext,
+        data_root: DataRoot,
+        log_source: FeedLogSource,
+        warehouse: Warehouse,
     ) -> MaterializeResult:
         """Replay contribution rate at position 1 on the random bucket (paper §15) with a 95%
         interval, for the model and for baseline rankers; with the simulator, also the

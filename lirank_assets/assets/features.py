@@ -1,7 +1,5 @@
 """Spark feature assets: exploded session features, percentile dwell labels, training examples."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 from dagster import (
@@ -34,7 +32,11 @@ class DwellLabelConfig(Config):
 
 
 def _window_dates(end: dt.date, days: int, first: dt.date) -> list[dt.date]:
-    return [end - dt.timedelta(days=i) for i in range(days - 1, -1, -1) if end - dt.timedelta(days=i) >= first]
+    return [
+        end - dt.timedelta(days=i)
+        for i in range(days - 1, -1, -1)
+        if end - dt.timedelta(days=i) >= first
+    ]
 
 
 def build_feature_assets(partitions_def, window_days: int = 7):
@@ -62,7 +64,9 @@ def build_feature_assets(partitions_def, window_days: int = 7):
         partitions_def=partitions_def,
         name="session_explosion",
     )
-    def session_explosion(context: AssetExecutionContext, data_root: DataRoot, spark: SparkResource):
+    def session_explosion(
+        context: AssetExecutionContext, data_root: DataRoot, spark: SparkResource
+    ):
         date = partition_date(context.partition_key)
         session = spark.session()
         raw = data_root.root / "raw"
@@ -87,14 +91,19 @@ def build_feature_assets(partitions_def, window_days: int = 7):
         deps=[AssetDep("exploded_session_features", partition_mapping=trailing_days(window_days))],
     )
     def dwell_thresholds(
-        context: AssetExecutionContext, config: DwellLabelConfig, data_root: DataRoot, spark: SparkResource
+        context: AssetExecutionContext,
+        config: DwellLabelConfig,
+        data_root: DataRoot,
+        spark: SparkResource,
     ) -> MaterializeResult:
         """Long-dwell threshold per context cluster (position bucket x content type x platform),
         the `percentile` of dwell time over the trailing window, re-measured daily (paper §10)."""
         date = partition_date(context.partition_key)
         features = data_root.root / "features"
         window = _window_dates(date, config.window_days, first_day)
-        examples = read_spark_partitions(spark.session(), features, "exploded_session_features", window)
+        examples = read_spark_partitions(
+            spark.session(), features, "exploded_session_features", window
+        )
         thresholds = compute_dwell_thresholds(examples, config.percentile, config.min_count)
         path = write_spark_partition(thresholds, features, "dwell_thresholds", date)
         table = thresholds.orderBy("content_type", "platform", "position_bucket").toPandas()
@@ -125,10 +134,17 @@ def build_feature_assets(partitions_def, window_days: int = 7):
         labelled = attach_long_dwell_labels(examples, thresholds)
         path = write_spark_partition(labelled, features, "training_examples", date)
         written = session.read.parquet(str(path))
-        rates = written.groupBy("split").agg(
-            F.count("*").alias("rows"),
-            *[F.avg(label).alias(label) for label in ("click", "like", "comment", "share", "vote", "long_dwell")],
-        ).toPandas()
+        rates = (
+            written.groupBy("split")
+            .agg(
+                F.count("*").alias("rows"),
+                *[
+                    F.avg(label).alias(label)
+                    for label in ("click", "like", "comment", "share", "vote", "long_dwell")
+                ],
+            )
+            .toPandas()
+        )
         return MaterializeResult(
             metadata={
                 "rows": MetadataValue.int(int(rates["rows"].sum())),

@@ -1,8 +1,6 @@
 """Ranking assets: the multi-task feed model (cold start, then incremental) and the per-post
 popularity random effects on its residual."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, MetadataValue, asset
@@ -90,7 +88,9 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
         heads (paper §8): y_final = sigmoid(logit(y_global) + b_post)."""
         date = partition_date(context.partition_key)
         out = data_root.root / "models" / "popularity_random_effects"
-        summary = fit_popularity_effects(model_dir(data_root, date), examples_dir(data_root, date), out, date)
+        summary = fit_popularity_effects(
+            model_dir(data_root, date), examples_dir(data_root, date), out, date
+        )
         return MaterializeResult(
             metadata={
                 "posts": MetadataValue.int(summary["posts"]),

@@ -1,7 +1,5 @@
 """Raw feed logs, one daily partition at a time: simulated (default) or the user's files."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from lirank_assets.partitions import partition_date
@@ -37,7 +35,9 @@ def build_raw_log_assets(partitions_def):
         can_subset=False,
         name="raw_feed_logs",
     )
-    def raw_feed_logs(context: AssetExecutionContext, data_root: DataRoot, log_source: FeedLogSource):
+    def raw_feed_logs(
+        context: AssetExecutionContext, data_root: DataRoot, log_source: FeedLogSource
+    ):
         """Load (simulate or read and validate) one day of raw logs, then write each table.
 
         Every table is validated before the first write, so a bad partition raises and leaves the
@@ -53,7 +53,9 @@ def build_raw_log_assets(partitions_def):
                 metadata={
                     "rows": MetadataValue.int(table.num_rows),
                     "path": MetadataValue.path(str(path)),
-                    "source": "simulated world" if log_source.is_simulated else log_source.logs_path,
+                    "source": "simulated world"
+                    if log_source.is_simulated
+                    else log_source.logs_path,
                 },
             )
 

@@ -1,0 +1,182 @@
+"""The whole asset graph on a tiny world: materialization, incremental training, sensor, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from dagster import DagsterInstance, build_sensor_context
+
+from lirank_assets.definitions import build_definitions
+from lirank_assets.settings import WORLD_PRESETS, Settings
+from models.review import read_review_snapshot
+from spark.storage import partition_dir
+
+TINY = dataclasses.replace(WORLD_PRESETS["tiny"], num_days=3)
+DAYS = [TINY.date_of(d).isoformat() for d in range(TINY.num_days)]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _settings(**overrides) -> Settings:
+    base = Settings(
+        world=TINY,
+        logs_path=None,
+        spark_master="local[2]",
+        horovod_hosts=None,
+        horovod_num_proc=0,
+        cold_start_days=2,
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+def _run(defs, job: str, day: str, instance):
+    result = defs.get_job_def(job).execute_in_process(
+        partition_key=day, instance=instance, raise_on_error=False
+    )
+    return result
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory, spark):
+    """Materialize 3 days: features on day 0, cold start on day 1, incremental on day 2."""
+    root = tmp_path_factory.mktemp("graph")
+    defs = build_definitions(_settings(), str(root))
+    instance = DagsterInstance.ephemeral()
+    for index, day in enumerate(DAYS):
+        assert _run(defs, "raw_logs_job", day, instance).success
+        job = "features_job" if index == 0 else "daily_refresh_job"
+        result = _run(defs, job, day, instance)
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return defs, instance, root
+
+
+def test_every_asset_partition_is_materialized(graph):
+    defs, instance, _ = graph
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    for key in keys:
+        first = (
+            0
+            if key.path[0]
+            not in {
+                "feed_ranking_model",
+                "popularity_random_effects",
+                "offline_metrics",
+                "replay_metrics",
+                "model_review",
+            }
+            else 1
+        )
+        materialized = instance.get_materialized_partitions(key)
+        assert set(DAYS[first:]) <= materialized, (key, materialized)
+
+
+def test_cold_start_then_incremental_from_the_previous_day(graph):
+    _, _, root = graph
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+        models = conn.execute(
+            "SELECT date, model_id, mode, base_model_id, train_days FROM models ORDER BY date"
+        ).df()
+    assert list(models["mode"]) == ["cold", "incremental"]
+    assert models["train_days"].tolist() == [2, 1]
+    assert models.loc[1, "base_model_id"] == models.loc[0, "model_id"]
+
+
+def test_replay_and_offline_metrics_are_consistent(graph):
+    _, _, root = graph
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+        replay = conn.execute("SELECT * FROM replay_metrics").df()
+        offline = conn.execute("SELECT * FROM offline_metrics").df()
+    assert {"model", "popularity_baseline", "random"} <= set(replay["ranker"])
+    assert (replay["matched"] <= replay["sessions"]).all()
+    assert (replay["contributions"] <= replay["matched"]).all()
+    inside = (replay["ci_low"] <= replay["rate"]) & (replay["rate"] <= replay["ci_high"])
+    assert inside.all()
+    assert set(offline["head"]) == {"click", "like", "comment", "share", "vote", "long_dwell"}
+    model_click = offline[(offline["scorer"] == "model") & (offline["head"] == "click")]["auc"]
+    assert (model_click > 0.55).all()
+
+
+def test_review_snapshot_holds_every_evaluated_day(graph):
+    _, _, root = graph
+    snapshot = read_review_snapshot(root / "review" / "review.duckdb")
+    assert sorted(snapshot["models"]["date"].astype(str).unique()) == DAYS[1:]
+    assert len(snapshot["leaderboard"]) == 2
+
+
+def test_rerunning_a_partition_is_idempotent(graph):
+    defs, instance, root = graph
+    day = dt.date.fromisoformat(DAYS[0])
+    path = partition_dir(root / "raw", "feed_impressions", day)
+    before = pq.read_table(path)
+    assert _run(defs, "raw_logs_job", DAYS[0], instance).success
+    after = pq.read_table(path)
+    assert before.equals(after)
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_sensor_requests_exactly_the_new_partition(graph):
+    defs, instance, _ = graph
+    sensor = defs.get_sensor_def("new_log_day_sensor")
+    # Consume what is already there, then land a new day of logs.
+    first = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+    assert _run(defs, "raw_logs_job", DAYS[2], instance).success
+    tick = sensor.evaluate_tick(
+        build_sensor_context(instance=instance, definitions=defs, cursor=first.cursor)
+    )
+    assert [r.partition_key for r in tick.run_requests] == [DAYS[2]]
+    assert tick.run_requests[0].job_name in (None, "daily_refresh_job")
+    again = sensor.evaluate_tick(
+        build_sensor_context(instance=instance, definitions=defs, cursor=tick.cursor)
+    )
+    assert again.run_requests == []
+
+
+def test_bad_user_logs_fail_loudly_and_overwrite_nothing(graph, tmp_path):
+    _, _, root = graph
+    logs = tmp_path / "logs"
+    day = DAYS[0]
+    for table in ("feed_sessions", "feed_impressions", "posts", "members"):
+        shutil.copytree(root / "raw" / table / f"date={day}", logs / table / f"date={day}")
+    broken = logs / "feed_impressions" / f"date={day}" / "part-00000.parquet"
+    pq.write_table(pq.read_table(broken).drop(["dwell_seconds"]), broken)
+
+    user_root = tmp_path / "user-root"
+    defs = build_definitions(_settings(logs_path=str(logs)), str(user_root))
+    instance = DagsterInstance.ephemeral()
+    # A good earlier load of the same partition must survive the failed one.
+    shutil.copytree(root / "raw", user_root / "raw")
+    before = pq.read_table(
+        partition_dir(user_root / "raw", "feed_impressions", dt.date.fromisoformat(day))
+    )
+    result = _run(defs, "raw_logs_job", day, instance)
+    assert not result.success
+    message = " ".join(
+        e.event_specific_data.error.message for e in result.all_events if e.is_step_failure
+    )
+    assert "dwell_seconds" in message and "part-00000.parquet" in message and "float" in message
+    after = pq.read_table(
+        partition_dir(user_root / "raw", "feed_impressions", dt.date.fromisoformat(day))
+    )
+    assert before.equals(after)
+
+
+def test_definitions_validate_from_the_workspace(tmp_path):
+    env = {**os.environ, "LIRANK_DATA_ROOT": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
+    dagster = Path(sys.executable).parent / "dagster"
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
