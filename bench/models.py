@@ -1,0 +1,176 @@
+"""Parameter counts and CPU throughput of the LiRank layers (prints a table, then one JSON line).
+
+Run: `.venv/bin/python bench/models.py` (about 1–2 minutes on 2 cores). Figures are examples/s
+on this machine's CPU with the active Keras backend (TensorFlow by default); the JSON line
+carries `lowrank_param_ratio` and `qr_param_ratio` (compressed / full parameters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Run as a script, this file's folder comes first on sys.path and `models` would name this file.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from models.layers import GatedMLP, LowRankCross, QREmbedding, ResidualDCN  # noqa: E402
+
+WIDTH = 256
+RANK = 32
+VOCAB = 1_000_000
+EMBED_DIM = 32
+ID_FEATURES = 8
+COLLISIONS = 1000
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    build: Callable[[], tuple[keras.Model, keras.layers.Layer]]
+    batch: int
+    steps: int
+    ids: bool = False
+
+
+def _dense_model(block: Callable[[keras.KerasTensor], keras.KerasTensor]) -> keras.Model:
+    x = keras.Input((WIDTH,))
+    return keras.Model(x, keras.layers.Dense(1)(block(x)))
+
+
+def _with_layer(layer: keras.layers.Layer, wrap: Callable | None = None):
+    def build() -> tuple[keras.Model, keras.layers.Layer]:
+        return _dense_model(wrap(layer) if wrap else layer), layer
+
+    return build
+
+
+def _cross_stack(rank: int | None):
+    layers = [LowRankCross(rank), LowRankCross(rank)]
+
+    def build() -> tuple[keras.Model, keras.layers.Layer]:
+        def block(x):
+            return layers[1](x, layers[0](x))
+
+        model = _dense_model(block)
+        return model, layers
+
+    return build
+
+
+def _embedding(layer: keras.layers.Layer):
+    def build() -> tuple[keras.Model, keras.layers.Layer]:
+        ids = keras.Input((ID_FEATURES,), dtype="int32")
+        flat = keras.layers.Flatten()(layer(ids))
+        return keras.Model(ids, keras.layers.Dense(1)(flat)), layer
+
+    return build
+
+
+def configs(quick: bool) -> list[Config]:
+    scale = 0.5 if quick else 1.0
+
+    def steps(n: int) -> int:
+        return max(2, int(n * scale))
+
+    return [
+        Config("mlp 4x100", _with_layer(GatedMLP((100,) * 4, gated=False)), 512, steps(30)),
+        Config("gated mlp 4x100", _with_layer(GatedMLP((100,) * 4)), 512, steps(30)),
+        Config("lmlp 4x3500", _with_layer(GatedMLP.large(gated=False)), 256, steps(3)),
+        Config(f"dcn full-rank x2 d={WIDTH}", _cross_stack(None), 512, steps(30)),
+        Config(f"dcn low-rank r={RANK} x2", _cross_stack(RANK), 512, steps(30)),
+        Config(f"residual dcn r={RANK} x2", _with_layer(ResidualDCN(RANK)), 512, steps(30)),
+        Config(
+            f"full embedding {VOCAB:,}",
+            _embedding(keras.layers.Embedding(VOCAB, EMBED_DIM)),
+            512,
+            steps(10),
+            ids=True,
+        ),
+        Config(
+            f"qr embedding m={COLLISIONS}",
+            _embedding(QREmbedding(VOCAB, COLLISIONS, EMBED_DIM)),
+            512,
+            steps(30),
+            ids=True,
+        ),
+    ]
+
+
+def _throughput(fn: Callable[[], object], batch: int, steps: int) -> float:
+    fn()  # warm-up (tracing / compilation)
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def run(config: Config, rng: np.random.Generator) -> dict:
+    model, layer = config.build()
+    if config.ids:
+        x = rng.integers(0, VOCAB, size=(config.batch, ID_FEATURES)).astype("int32")
+    else:
+        x = rng.normal(size=(config.batch, WIDTH)).astype("float32")
+    y = rng.integers(0, 2, size=(config.batch, 1)).astype("float32")
+    model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    layers = layer if isinstance(layer, list) else [layer]
+    return {
+        "name": config.name,
+        "layer_params": sum(part.count_params() for part in layers),
+        "model_params": model.count_params(),
+        "train_examples_per_s": _throughput(
+            lambda: model.train_on_batch(x, y), config.batch, config.steps
+        ),
+        "score_examples_per_s": _throughput(
+            lambda: model.predict_on_batch(x), config.batch, 3 * config.steps
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="half the timed steps")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    rows = [run(config, rng) for config in configs(args.quick)]
+    print(f"backend={keras.backend.backend()}  input width={WIDTH}  cpus={os.cpu_count()}")
+    header = f"{'configuration':<28}{'layer params':>14}{'model params':>14}"
+    print(header + f"{'train ex/s':>13}{'score ex/s':>13}")
+    for row in rows:
+        print(
+            f"{row['name']:<28}{row['layer_params']:>14,}{row['model_params']:>14,}"
+            f"{row['train_examples_per_s']:>13,.0f}{row['score_examples_per_s']:>13,.0f}"
+        )
+    by_name = {row["name"]: row for row in rows}
+    low = by_name[f"dcn low-rank r={RANK} x2"]["layer_params"]
+    full = by_name[f"dcn full-rank x2 d={WIDTH}"]["layer_params"]
+    qr = by_name[f"qr embedding m={COLLISIONS}"]["layer_params"]
+    embedding = by_name[f"full embedding {VOCAB:,}"]["layer_params"]
+    summary = {
+        "backend": keras.backend.backend(),
+        "lowrank_param_ratio": low / full,
+        "qr_param_ratio": qr / embedding,
+        "configurations": {
+            row["name"]: {
+                "layer_params": row["layer_params"],
+                "train_examples_per_s": round(row["train_examples_per_s"], 1),
+                "score_examples_per_s": round(row["score_examples_per_s"], 1),
+            }
+            for row in rows
+        },
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

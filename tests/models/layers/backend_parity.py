@@ -1,0 +1,99 @@
+"""Builds every LiRank layer with fixed weights under $KERAS_BACKEND, runs a forward pass and one
+SGD step (`train_on_batch`), and prints the results as one JSON line (used by test_jax_backend)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import keras
+import numpy as np
+
+from models.layers import (
+    AttentionLowRankCross,
+    DenseGate,
+    GatedMLP,
+    HistoryTransformerEncoder,
+    IsotonicCalibration,
+    LowRankCross,
+    QREmbedding,
+    ResidualDCN,
+    UnlimitedVocabEmbedding,
+)
+from models.layers.murmur import hash_to_halves
+
+BATCH = 4
+
+
+def _cases(rng: np.random.Generator) -> dict:
+    dense = rng.normal(size=(BATCH, 8)).astype("float32")
+    x = keras.Input((8,))
+    logit, calib = keras.Input((1,)), keras.Input((3,))
+    ids = keras.Input((3,), dtype="int32")
+    halves = keras.Input((2,), dtype="int64")
+    items, actions, cand = keras.Input((6, 4)), keras.Input((6, 2)), keras.Input((5,))
+    mask = keras.Input((6,), dtype="bool")
+    history_mask = np.arange(6)[None, :] < np.array([[6], [5], [2], [6]])
+    return {
+        "low_rank_cross": (x, LowRankCross(3)(x, LowRankCross(None)(x)), dense),
+        "attention_low_rank_cross": (
+            x,
+            AttentionLowRankCross(3, temperature=2.0, softmax_axis="column")(x),
+            dense,
+        ),
+        "residual_dcn": (x, ResidualDCN(3, merge="concat")(x), dense),
+        "isotonic_calibration": (
+            [logit, calib],
+            IsotonicCalibration(16, 0.5, lower_bound=-4.0)(logit, calib),
+            [
+                rng.uniform(-5, 5, size=(BATCH, 1)).astype("float32"),
+                rng.normal(size=(BATCH, 3)).astype("float32"),
+            ],
+        ),
+        "gated_mlp": (x, GatedMLP((6, 5), gate_type="vector")(DenseGate()(x)), dense),
+        "qr_embedding": (
+            ids,
+            QREmbedding(1000, 32, 6, combiner="concat")(ids),
+            rng.integers(0, 1000, size=(BATCH, 3)).astype("int32"),
+        ),
+        "unlimited_vocab_embedding": (
+            halves,
+            UnlimitedVocabEmbedding(4, num_collisions=2**16)(halves),
+            hash_to_halves(["member:1", "member:2", "actor:3", "hashtag:ai"]),
+        ),
+        "history_encoder": (
+            [items, actions, cand, mask],
+            HistoryTransformerEncoder(6, 8, num_heads=2)(items, actions, cand, padding_mask=mask),
+            [
+                rng.normal(size=(BATCH, 6, 4)).astype("float32"),
+                rng.normal(size=(BATCH, 6, 2)).astype("float32"),
+                rng.normal(size=(BATCH, 5)).astype("float32"),
+                history_mask,
+            ],
+        ),
+    }
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    results = {"backend": keras.backend.backend()}
+    for name, (inputs, outputs, data) in _cases(rng).items():
+        model = keras.Model(inputs, outputs)
+        model.set_weights(
+            [rng.normal(scale=0.3, size=w.shape).astype("float32") for w in model.weights]
+        )
+        before = keras.ops.convert_to_numpy(model(data))
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        loss = model.train_on_batch(data, np.zeros_like(before))
+        after = keras.ops.convert_to_numpy(model(data))
+        results[name] = {
+            "forward": before.tolist(),
+            "loss": float(loss),
+            "forward_after_step": after.tolist(),
+        }
+    json.dump(results, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
