@@ -12,6 +12,7 @@ The feed model (`models.feed_model`) takes a dict of arrays, one per feature:
 | hist_author_ids | int64 | [n, history_length] | most recent last, -1 padded in front |
 | hist_actions | int32 | [n, history_length] | hist_actions, aligned with hist_author_ids |
 | dense | float32 | [n, 4] | `DENSE_FEATURES` (below) |
+| affinity | float32 | [n, 4] | `AFFINITY_FEATURES` (below), from author_id and the history |
 
 `-1` is the padding value everywhere: the model masks it out (masked mean pooling), so the same
 member history gives the same output whatever the padded length.
@@ -20,6 +21,19 @@ Dense features (paper §1: "distribution-normalized dense features"; the normali
 themselves live in `FeedModelConfig` and come from `dense_moments`):
 
     member_log_connections, log1p(length), post_age_hours / 24, author_log_followers
+
+History affinity (paper A.1 lists the viewer's historical actor IDs as a feature; these are the
+standard viewer-actor affinity counts built from them, computed here in numpy rather than learned):
+with m_j = [hist_author_ids_j = author_id] over the kept history (padding never matches),
+
+    log1p_author_in_history      = log1p(Σ_j m_j)
+    log1p_author_contributions   = log1p(Σ_j m_j [hist_actions_j ≠ click])
+    author_recency_in_history    = Σ_j m_j · 0.8^(steps from the most recent entry)
+    log1p_history_length         = log1p(Σ_j [hist_author_ids_j ≥ 0])
+
+They are already O(1) and are fed to the model unnormalized. A member with ~20 impressions cannot
+learn a member-ID embedding, so "has this member engaged with this author before" must be an
+explicit input rather than something the towers rediscover from mean-pooled embeddings.
 
 Position debiasing: `position` is a training feature (it explains the position bias in the
 logged labels); at ranking time every candidate is scored as if at position 0
@@ -55,6 +69,15 @@ _SCALAR_ID_COLUMNS: dict[str, str] = {
     "position": "position",
     "hour": "hour",
 }
+AFFINITY_FEATURES: tuple[str, ...] = (
+    "log1p_author_in_history",
+    "log1p_author_contributions",
+    "author_recency_in_history",
+    "log1p_history_length",
+)
+RECENCY_DECAY = 0.8
+_CLICK_ACTION = 0  # index of "click" in `ACTIONS`: history actions ≠ click are contributions
+
 _INT64_KEYS = frozenset({"member_id", "author_id"})
 
 INPUT_KEYS: tuple[str, ...] = (
@@ -71,6 +94,7 @@ INPUT_KEYS: tuple[str, ...] = (
     "hist_author_ids",
     "hist_actions",
     "dense",
+    "affinity",
 )
 
 
@@ -121,7 +145,39 @@ def examples_to_inputs(
         np.int32
     )
     inputs["dense"] = _dense_matrix(df)
+    inputs["affinity"] = history_affinity(
+        inputs["author_id"], inputs["hist_author_ids"], inputs["hist_actions"]
+    )
     return inputs
+
+
+def history_affinity(
+    author_ids: np.ndarray, hist_author_ids: np.ndarray, hist_actions: np.ndarray
+) -> np.ndarray:
+    """The `AFFINITY_FEATURES` matrix (float32 [n, 4]) of candidate authors against histories.
+
+    Args:
+        author_ids: int [n], the candidate post's author.
+        hist_author_ids: int [n, L], most recent last, -1 padded in front.
+        hist_actions: int [n, L], aligned with `hist_author_ids` (index into `ACTIONS`).
+    """
+    author_ids = np.asarray(author_ids, dtype=np.int64)
+    hist = np.asarray(hist_author_ids, dtype=np.int64)
+    actions = np.asarray(hist_actions)
+    if hist.ndim != 2 or hist.shape != actions.shape or len(hist) != len(author_ids):
+        raise ValueError(
+            f"need author_ids [n] and aligned hist_author_ids/hist_actions [n, L]. Received "
+            f"{author_ids.shape}, {hist.shape}, {actions.shape}"
+        )
+    match = (hist == author_ids[:, None]) & (hist >= 0)
+    steps_ago = np.arange(hist.shape[1] - 1, -1, -1, dtype=np.float64)
+    columns = (
+        np.log1p(match.sum(axis=1)),
+        np.log1p((match & (actions != _CLICK_ACTION)).sum(axis=1)),
+        (match * RECENCY_DECAY**steps_ago).sum(axis=1),
+        np.log1p((hist >= 0).sum(axis=1)),
+    )
+    return np.stack(columns, axis=1).astype(np.float32)
 
 
 def labels_from(df: pd.DataFrame) -> dict[str, np.ndarray]:

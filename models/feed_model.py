@@ -40,7 +40,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from models.feature_spec import DENSE_FEATURES, INPUT_KEYS
+from models.feature_spec import AFFINITY_FEATURES, DENSE_FEATURES, INPUT_KEYS
 from spark.schemas import LABELS
 from spark.world_config import ACTIONS, CONTENT_TYPES, PLATFORMS
 
@@ -67,6 +67,9 @@ SPARSE_FEATURES: tuple[str, ...] = (
     "hist_actions",
 )
 _EPSILON = 1e-6
+_POSITIVE_INTS = frozenset({"embedding_dim", "cross_layers", "cross_projection_dim"})
+# the block choices of a config saved before the blocks were selectable
+_LEGACY_BLOCKS = {"history_pooling": "mean", "affinity": "none", "interaction": "none"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,13 +105,18 @@ class FeedModelConfig:
     action_buckets: int = len(ACTIONS)
     dense_mean: tuple[float, ...] = (0.0,) * len(DENSE_FEATURES)
     dense_variance: tuple[float, ...] = (1.0,) * len(DENSE_FEATURES)
+    history_pooling: str = "target_attention"
+    affinity: str = "log_counts"
+    interaction: str = "dot"
+    cross_layers: int = 2
+    cross_projection_dim: int = 32
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tower_units", tuple(int(u) for u in self.tower_units))
         object.__setattr__(self, "dense_mean", tuple(float(m) for m in self.dense_mean))
         object.__setattr__(self, "dense_variance", tuple(float(v) for v in self.dense_variance))
         for field in dataclasses.fields(self):
-            if field.name.endswith("_buckets") or field.name == "embedding_dim":
+            if field.name.endswith("_buckets") or field.name in _POSITIVE_INTS:
                 value = getattr(self, field.name)
                 if not isinstance(value, int) or value <= 0:
                     raise ValueError(
@@ -120,6 +128,16 @@ class FeedModelConfig:
                 "`tower_units` must be a non-empty tuple of positive integers. "
                 f"Received: tower_units={self.tower_units}"
             )
+        for name, choices in (
+            ("history_pooling", HISTORY_POOLINGS),
+            ("affinity", AFFINITY_ARCHS),
+            ("interaction", INTERACTIONS),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"`{name}` must be one of {sorted(choices)}. "
+                    f"Received: {name}={getattr(self, name)!r}"
+                )
         for name in ("dense_mean", "dense_variance"):
             value = getattr(self, name)
             if len(value) != len(DENSE_FEATURES):
@@ -144,12 +162,16 @@ class FeedModelConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping) -> FeedModelConfig:
-        """Inverse of `to_dict`; unknown keys raise ValueError naming them."""
+        """Inverse of `to_dict`; unknown keys raise ValueError naming them.
+
+        Block fields missing from `values` (configs saved before those blocks existed) take the
+        value that reproduces the original architecture, so older saved models still load.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown FeedModelConfig fields {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return cls(**{**_LEGACY_BLOCKS, **values})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,12 +225,29 @@ def _masked_mean(embeddings, mask):
     return total / count
 
 
+def _masked_softmax_pool(query, keys, mask):
+    """Target attention: Σ_j α_j k_j with α = softmax_j(qᵀk_j / √d) over the unmasked j.
+
+    [b, d], [b, l, d], [b, l] -> [b, d]; an all-padding row pools to zeros.
+    """
+    dim = ops.cast(ops.shape(keys)[-1], "float32")
+    scores = ops.sum(keys * ops.expand_dims(query, 1), axis=-1) / ops.sqrt(dim)
+    scores = ops.where(mask > 0, scores, ops.full_like(scores, -1e9))
+    weights = ops.softmax(scores, axis=-1) * mask
+    return ops.sum(keys * ops.expand_dims(weights, -1), axis=1)
+
+
 @keras.saving.register_keras_serializable(package="lirank")
 class SparseArch(keras.layers.Layer):
-    """Hashed ID embeddings, pooled and concatenated: inputs dict -> [batch, 12 · embedding_dim].
+    """Hashed ID embeddings, pooled: inputs dict -> list of [batch, embedding_dim] vectors.
 
     Scalar IDs are looked up directly; hashtags, history authors and history actions are pooled
-    with a -1-masked mean (see the module docstring).
+    with a -1-masked mean (see the module docstring). `history_pooling` adds history vectors:
+
+    - "mean": nothing more (12 vectors, `SPARSE_FEATURES` order);
+    - "target_attention": also the history authors pooled by attention to the candidate's
+      author, Σ_j softmax_j(e_authorᵀ e_j / √d) e_j (a one-head, parameter-free version of the
+      candidate-aware history encoding of paper §6 / DIN); 13 vectors.
     """
 
     def __init__(self, config: FeedModelConfig, **kwargs) -> None:
@@ -228,10 +267,15 @@ class SparseArch(keras.layers.Layer):
         self.action_table = keras.layers.Embedding(
             config.action_buckets, dim, name="action_embedding"
         )
+        self.extra_history = HISTORY_POOLINGS[config.history_pooling]
+
+    @property
+    def num_vectors(self) -> int:
+        return len(SPARSE_FEATURES) + len(self.extra_history)
 
     @property
     def output_dim(self) -> int:
-        return len(SPARSE_FEATURES) * self.config.embedding_dim
+        return self.num_vectors * self.config.embedding_dim
 
     def build(self, input_shape=None) -> None:
         for layer in [*self.tables.values(), self.actor_table, self.hashtag_table]:
@@ -245,14 +289,19 @@ class SparseArch(keras.layers.Layer):
             table = self.actor_table if name == "author_id" else self.tables[name]
             index, _ = _hash_ids(inputs[name], getattr(config, field))
             pooled.append(table(index))
+        history = {}
         for name, table, buckets in (
             ("hashtag_ids", self.hashtag_table, config.hashtag_buckets),
             ("hist_author_ids", self.actor_table, config.actor_buckets),
             ("hist_actions", self.action_table, config.action_buckets),
         ):
             index, mask = _hash_ids(inputs[name], buckets)
-            pooled.append(_masked_mean(table(index), mask))
-        return ops.concatenate(pooled, axis=-1)
+            history[name] = (table(index), mask)
+            pooled.append(_masked_mean(*history[name]))
+        author = pooled[SPARSE_FEATURES.index("author_id")]
+        for pool in self.extra_history:
+            pooled.append(pool(author, *history["hist_author_ids"]))
+        return pooled
 
     def get_config(self) -> dict:
         return {**super().get_config(), "config": self.config.to_dict()}
@@ -261,6 +310,117 @@ class SparseArch(keras.layers.Layer):
     def from_config(cls, config: dict) -> SparseArch:
         config = dict(config)
         return cls(FeedModelConfig.from_dict(config.pop("config")), **config)
+
+
+# history_pooling -> extra pooled history vectors (functions of candidate author, history, mask)
+HISTORY_POOLINGS = {
+    "mean": (),
+    "target_attention": (_masked_softmax_pool,),
+}
+
+
+def _no_affinity(affinity):
+    return []
+
+
+def _log_counts(affinity):
+    return [ops.cast(affinity, "float32")]
+
+
+# affinity -> (dense columns added to the tower input, function of the `affinity` input array)
+AFFINITY_ARCHS = {
+    "none": (0, _no_affinity),
+    "log_counts": (len(AFFINITY_FEATURES), _log_counts),
+}
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class FlatInteraction(keras.layers.Layer):
+    """No explicit interaction: the tower input is the concatenated features themselves."""
+
+    def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+
+    def output_dim(self, num_vectors: int, flat_dim: int) -> int:
+        return flat_dim
+
+    def build(self, num_vectors: int, flat_dim: int) -> None:
+        self.built = True
+
+    def call(self, vectors, flat):
+        return flat
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class DotInteraction(keras.layers.Layer):
+    """DLRM pairwise interaction: the features plus every dot product of two pooled embeddings.
+
+        out = concat(flat, [⟨e_i, e_j⟩ for i < j])        (F vectors -> F(F-1)/2 dot products)
+
+    With member-side vectors (member, hist-authors, hist-actions, seniority, platform ...) and
+    post-side ones (author, hashtags, content type ...) in one space, ⟨hist, hashtags⟩ is the
+    member-interest × post-topic match and ⟨seniority, content type⟩ a categorical cross, which
+    an MLP over concatenated embeddings only approximates (DLRM; paper §2 keeps the dot/DCN
+    interaction in front of the towers).
+    """
+
+    def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+
+    def output_dim(self, num_vectors: int, flat_dim: int) -> int:
+        return flat_dim + num_vectors * (num_vectors - 1) // 2
+
+    def build(self, num_vectors: int, flat_dim: int) -> None:
+        rows, cols = np.triu_indices(num_vectors, k=1)
+        self._pairs = (rows * num_vectors + cols).astype("int32")
+        self.built = True
+
+    def call(self, vectors, flat):
+        stacked = ops.stack(vectors, axis=1)  # [b, F, d]
+        gram = ops.matmul(stacked, ops.transpose(stacked, (0, 2, 1)))  # [b, F, F]
+        count = len(vectors)
+        dots = ops.take(ops.reshape(gram, (-1, count * count)), self._pairs, axis=1)
+        return ops.concatenate([flat, dots], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class CrossInteraction(keras.layers.Layer):
+    """DCNv2 over the features (paper §2: 2 low-rank cross layers before the towers).
+
+    x_{l+1} = x₀ ⊙ (U_l V_lᵀ x_l + b_l) + x_l,   out = x_L
+    """
+
+    def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        from models.layers.cross import LowRankCross
+
+        config = config or FeedModelConfig()
+        self.layers_ = [
+            LowRankCross(projection_dim=config.cross_projection_dim, name=f"cross_{i}")
+            for i in range(config.cross_layers)
+        ]
+
+    def output_dim(self, num_vectors: int, flat_dim: int) -> int:
+        return flat_dim
+
+    def build(self, num_vectors: int, flat_dim: int) -> None:
+        for layer in self.layers_:
+            layer.build((None, flat_dim), (None, flat_dim))
+        self.built = True
+
+    def call(self, vectors, flat):
+        x = flat
+        for layer in self.layers_:
+            x = layer(flat, x)
+        return x
+
+
+# interaction -> the block between the features and the towers
+INTERACTIONS = {
+    "none": FlatInteraction,
+    "dot": DotInteraction,
+    "cross": CrossInteraction,
+}
 
 
 @keras.saving.register_keras_serializable(package="lirank")
@@ -353,6 +513,10 @@ class FeedModel(keras.Model):
         self.dense_arch = DenseArch(
             self.config.dense_mean, self.config.dense_variance, name="dense_arch"
         )
+        self.affinity_dim, self.affinity_arch = AFFINITY_ARCHS[self.config.affinity]
+        self.interaction_arch = INTERACTIONS[self.config.interaction](
+            self.config, name="interaction_arch"
+        )
         self.click_tower = Tower(self.config.tower_units, CLICK_TOWER_HEADS, name="click_tower")
         self.contribution_tower = Tower(
             self.config.tower_units, CONTRIBUTION_TOWER_HEADS, name="contribution_tower"
@@ -362,14 +526,17 @@ class FeedModel(keras.Model):
     def build(self, input_shape=None) -> None:
         self.sparse_arch.build(None)
         self.dense_arch.build((None, len(DENSE_FEATURES)))
-        width = self.sparse_arch.output_dim + len(DENSE_FEATURES)
+        num_vectors = self.sparse_arch.num_vectors
+        flat = self.sparse_arch.output_dim + len(DENSE_FEATURES) + self.affinity_dim
+        self.interaction_arch.build(num_vectors, flat)
+        width = self.interaction_arch.output_dim(num_vectors, flat)
         self.click_tower.build((None, width))
         self.contribution_tower.build((None, width))
 
     def call(self, inputs, training=False):
-        features = ops.concatenate(
-            [self.sparse_arch(inputs), self.dense_arch(inputs["dense"])], axis=-1
-        )
+        vectors = self.sparse_arch(inputs)
+        dense = [self.dense_arch(inputs["dense"]), *self.affinity_arch(inputs["affinity"])]
+        features = self.interaction_arch(vectors, ops.concatenate([*vectors, *dense], axis=-1))
         return {**self.click_tower(features), **self.contribution_tower(features)}
 
     def get_config(self) -> dict:

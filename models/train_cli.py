@@ -2,6 +2,8 @@
 
     python -m models.train_cli --examples DIR_OR_FILE [--examples ...] --out DIR
         [--init-from DIR] [--epochs N] [--batch-size N] [--horovod] [--dump-rank-weights]
+        [--history-pooling mean|target_attention] [--affinity none|log_counts]
+        [--interaction none|dot|cross]
 
     horovodrun -np 2 -H localhost:2 --gloo python -m models.train_cli ... --horovod
 
@@ -68,6 +70,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="100,100,100,100",
         help="comma-separated hidden units per tower (cold start only)",
     )
+    for flag, field, choices in (
+        ("--history-pooling", "history_pooling", "HISTORY_POOLINGS"),
+        ("--affinity", "affinity", "AFFINITY_ARCHS"),
+        ("--interaction", "interaction", "INTERACTIONS"),
+    ):
+        parser.add_argument(
+            flag,
+            default=None,
+            help=f"FeedModelConfig.{field}, one of feed_model.{choices} "
+            "(cold start only; default: the FeedModelConfig default)",
+        )
     parser.add_argument("--horovod", action="store_true", help="run as a Horovod rank")
     parser.add_argument(
         "--dump-rank-weights",
@@ -136,12 +149,18 @@ def main(argv: list[str] | None = None) -> int:
         del previous
     else:
         mean, variance = dense_moments(inputs)
+        blocks = {
+            field: getattr(args, field)
+            for field in ("history_pooling", "affinity", "interaction")
+            if getattr(args, field) is not None
+        }
         model = FeedModel(
             FeedModelConfig(
                 embedding_dim=args.embedding_dim,
                 tower_units=tuple(int(u) for u in args.tower_units.split(",")),
                 dense_mean=mean,
                 dense_variance=variance,
+                **blocks,
             )
         )
     initial_weights = model.get_weights() if args.dump_rank_weights else None

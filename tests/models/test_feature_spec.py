@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from models.feature_spec import (
+    AFFINITY_FEATURES,
     DENSE_FEATURES,
     INPUT_KEYS,
     dense_moments,
     examples_to_inputs,
+    history_affinity,
     labels_from,
     take,
     with_position,
@@ -27,6 +29,8 @@ def test_shapes_and_dtypes(make_examples):
     assert inputs["hashtag_ids"].shape == (7, 2)
     assert inputs["dense"].shape == (7, len(DENSE_FEATURES))
     assert inputs["dense"].dtype == np.float32
+    assert inputs["affinity"].shape == (7, len(AFFINITY_FEATURES))
+    assert inputs["affinity"].dtype == np.float32
     assert inputs["member_id"].dtype == np.int64
     assert inputs["position"].dtype == np.int32
     for key in INPUT_KEYS:
@@ -126,3 +130,42 @@ def test_dense_moments_and_take(make_examples):
     np.testing.assert_allclose(variance, inputs["dense"].astype(np.float64).var(axis=0))
     subset = take(inputs, np.array([3, 1]))
     np.testing.assert_array_equal(subset["hist_author_ids"][0], inputs["hist_author_ids"][3])
+
+
+def test_history_affinity_hand_checked_values():
+    # row 0: author 5 at steps-ago 3 (click) and 0 (like); row 1: author absent; row 2: no history
+    hist = np.array([[-1, 5, 2, 7, 5], [-1, -1, 3, 4, 3], [-1, -1, -1, -1, -1]])
+    actions = np.array([[-1, 0, 0, 2, 1], [-1, -1, 0, 0, 0], [-1, -1, -1, -1, -1]])
+    affinity = history_affinity(np.array([5, 9, 5]), hist, actions)
+    expected = [
+        [np.log1p(2), np.log1p(1), 0.8**3 + 0.8**0, np.log1p(4)],
+        [0.0, 0.0, 0.0, np.log1p(3)],
+        [0.0, 0.0, 0.0, 0.0],
+    ]
+    np.testing.assert_allclose(affinity, expected, rtol=1e-6)
+
+
+def test_history_affinity_ignores_front_padding_and_author_minus_one():
+    hist = np.array([[3, 3]])
+    actions = np.array([[0, 1]])
+    padded = history_affinity(np.array([3]), np.array([[-1, -1, 3, 3]]), np.array([[-1, -1, 0, 1]]))
+    np.testing.assert_allclose(history_affinity(np.array([3]), hist, actions), padded)
+    # a (malformed) author id of -1 must not match the padding
+    np.testing.assert_array_equal(
+        history_affinity(np.array([-1]), np.array([[-1, -1]]), np.array([[-1, -1]]))[0, :3], 0
+    )
+
+
+def test_history_affinity_rejects_misaligned_arrays():
+    with pytest.raises(ValueError, match="aligned"):
+        history_affinity(np.array([1]), np.zeros((1, 3)), np.zeros((1, 2)))
+
+
+def test_examples_to_inputs_affinity_matches_history(make_examples):
+    df = make_examples(2)
+    df["author_id"] = [4, 8]
+    df["hist_author_ids"] = [[4, 1, 4], [1, 2]]
+    df["hist_actions"] = [[0, 3, 1], [0, 0]]
+    affinity = examples_to_inputs(df, history_length=20)["affinity"]
+    np.testing.assert_allclose(affinity[:, 0], [np.log1p(2), 0.0], rtol=1e-6)
+    np.testing.assert_allclose(affinity[:, 1], [np.log1p(1), 0.0], rtol=1e-6)

@@ -9,10 +9,15 @@ from keras import ops
 
 from models.feature_spec import dense_moments, examples_to_inputs
 from models.feed_model import (
+    AFFINITY_ARCHS,
+    HISTORY_POOLINGS,
+    INTERACTIONS,
     DenseArch,
+    DotInteraction,
     FeedModel,
     FeedModelConfig,
     FeedScore,
+    _masked_softmax_pool,
     predict_probabilities,
 )
 from spark.schemas import LABELS
@@ -48,8 +53,9 @@ def test_weights_exist_at_construction_with_expected_shapes(model):
     shapes = {w.path.split("/", 1)[1]: tuple(w.shape) for w in model.weights}
     assert shapes["sparse_arch/actor_embedding/embeddings"] == (100, 8)
     assert shapes["sparse_arch/member_id_embedding/embeddings"] == (500, 8)
-    # 12 embedded features × 8 + 4 dense features feed each tower
-    assert shapes["click_tower/hidden_0/kernel"] == (12 * 8 + 4, 16)
+    # defaults: 12 embedded features + 1 target-attention history vector (13 × 8), 4 dense and
+    # 4 affinity features, and 13·12/2 = 78 pairwise dot products feed each tower
+    assert shapes["click_tower/hidden_0/kernel"] == (13 * 8 + 4 + 4 + 78, 16)
     assert shapes["click_tower/logits/kernel"] == (16, 2)
     assert shapes["contribution_tower/logits/kernel"] == (16, 4)
 
@@ -64,6 +70,10 @@ def test_weights_exist_at_construction_with_expected_shapes(model):
         ({"dense_mean": (0.0, 1.0)}, "dense_mean"),
         ({"dense_variance": (1.0, 1.0, -1.0, 1.0)}, "dense_variance"),
         ({"dense_mean": (0.0, float("nan"), 0.0, 0.0)}, "dense_mean"),
+        ({"interaction": "attention"}, "interaction"),
+        ({"history_pooling": "max"}, "history_pooling"),
+        ({"affinity": "raw"}, "affinity"),
+        ({"cross_layers": 0}, "cross_layers"),
     ],
 )
 def test_config_validation_names_the_bad_value(overrides, message):
@@ -76,6 +86,71 @@ def test_config_dict_round_trip_and_unknown_keys():
     assert FeedModelConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="embedding_size"):
         FeedModelConfig.from_dict({**config.to_dict(), "embedding_size": 3})
+
+
+def test_config_without_block_fields_is_the_original_architecture():
+    legacy = {k: v for k, v in FeedModelConfig(**TINY).to_dict().items()}
+    for field in ("history_pooling", "affinity", "interaction"):
+        legacy.pop(field)
+    config = FeedModelConfig.from_dict(legacy)
+    assert (config.history_pooling, config.affinity, config.interaction) == ("mean", "none", "none")
+    shapes = {w.path.split("/", 1)[1]: tuple(w.shape) for w in FeedModel(config).weights}
+    assert shapes["click_tower/hidden_0/kernel"] == (12 * 8 + 4, 16)
+
+
+BLOCK_VARIANTS = [
+    {"history_pooling": h, "affinity": a, "interaction": i}
+    for h in HISTORY_POOLINGS
+    for a in AFFINITY_ARCHS
+    for i in INTERACTIONS
+]
+
+
+@pytest.mark.parametrize("blocks", BLOCK_VARIANTS, ids=lambda b: "-".join(b.values()))
+def test_every_block_variant_runs_and_round_trips(blocks, inputs, tmp_path):
+    if blocks["interaction"] == "cross":
+        try:
+            import models.layers.cross  # noqa: F401
+        except ImportError as error:
+            pytest.skip(f"the cross interaction needs models.layers.cross: {error}")
+    keras.utils.set_random_seed(2)
+    model = FeedModel(FeedModelConfig(**TINY, **blocks, cross_projection_dim=4))
+    path = tmp_path / "feed.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.config == model.config
+    expected, actual = _numpy(model(inputs)), _numpy(loaded(inputs))
+    for head in LABELS:
+        assert expected[head].shape == (32,)
+        np.testing.assert_array_equal(actual[head], expected[head])
+
+
+def test_dot_interaction_appends_the_upper_triangle_of_dot_products():
+    layer = DotInteraction()
+    layer.build(3, 2)
+    vectors = [np.array([[1.0, 2.0]]), np.array([[3.0, -1.0]]), np.array([[0.5, 0.5]])]
+    flat = np.array([[7.0, 8.0]], np.float32)
+    out = ops.convert_to_numpy(layer([v.astype("float32") for v in vectors], flat))
+    # ⟨e0,e1⟩ = 1, ⟨e0,e2⟩ = 1.5, ⟨e1,e2⟩ = 1
+    np.testing.assert_allclose(out, [[7.0, 8.0, 1.0, 1.5, 1.0]])
+    assert layer.output_dim(3, 2) == 5
+
+
+def test_target_attention_pools_by_softmax_of_scaled_dot_products():
+    query = np.array([[2.0, 0.0], [1.0, 1.0]], np.float32)
+    keys = np.array([[[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]], [[4.0, 4.0]] * 3], np.float32)
+    mask = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]], np.float32)
+    out = ops.convert_to_numpy(_masked_softmax_pool(query, keys, mask))
+    # row 0: scores 2/√2 and 0 over the two unmasked keys; row 1: all padding -> zeros
+    w = np.exp(np.sqrt(2.0)) / (np.exp(np.sqrt(2.0)) + 1.0)
+    np.testing.assert_allclose(out, [[w, 1.0 - w], [0.0, 0.0]], rtol=1e-5)
+
+
+def test_candidate_in_history_changes_outputs_through_affinity(model, inputs):
+    changed = dict(inputs)
+    changed["affinity"] = inputs["affinity"] + np.float32(1.0)
+    before, after = _numpy(model(inputs))["click"], _numpy(model(changed))["click"]
+    assert np.all(before != after)
 
 
 def test_get_config_from_config_gives_identical_outputs(model, inputs):
