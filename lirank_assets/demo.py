@@ -20,6 +20,15 @@ from spark.storage import data_root
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+def step_failure_message(event) -> str:
+    """The user's error behind Dagster's wrapper ("Error occurred while executing op ...")."""
+    error, messages = event.event_specific_data.error, []
+    while error is not None:
+        messages.append(error.message.strip())
+        error = error.cause
+    return f"{event.step_key}: " + " <- ".join(reversed(messages[1:] or messages))
+
+
 def main() -> int:
     settings = settings_from_env()
     root = data_root()
@@ -37,7 +46,7 @@ def main() -> int:
         job = "daily_refresh_job" if index >= first_model_day else "features_job"
         started = time.perf_counter()
         for name in ("raw_logs_job", job):
-            result = defs.get_job_def(name).execute_in_process(
+            result = defs.resolve_job_def(name).execute_in_process(
                 partition_key=key,
                 instance=instance,
                 raise_on_error=False,
@@ -45,9 +54,7 @@ def main() -> int:
             )
             if not result.success:
                 failures = [
-                    event.event_specific_data.error.message.strip()
-                    for event in result.all_events
-                    if event.is_step_failure
+                    step_failure_message(event) for event in result.all_events if event.is_step_failure
                 ]
                 print(f"{key} {name} FAILED:\n" + "\n".join(failures), file=sys.stderr)
                 return 1

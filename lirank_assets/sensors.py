@@ -25,7 +25,7 @@ def build_new_log_day_sensor(job):
         if partition is None:
             return None
         return RunRequest(
-            run_key=f"{partition}:{asset_event.storage_id}",
+            run_key=f"{partition}:{asset_event.run_id}",
             partition_key=partition,
             tags={"lirank/trigger": "new_log_day"},
         )

@@ -63,4 +63,4 @@ def read_partition(root: Path, dataset: str, date: dt.date) -> pa.Table:
             f"missing upstream partition {dataset} for {date.isoformat()} (looked in {path}); "
             f"materialize `{dataset}` for that day first"
         )
-    return pq.read_table(path)
+    return pq.read_table(path, partitioning=None)

@@ -16,6 +16,7 @@ import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from lirank_assets.definitions import build_definitions
+from lirank_assets.demo import step_failure_message
 from lirank_assets.settings import WORLD_PRESETS, Settings
 from models.review import read_review_snapshot
 from spark.storage import partition_dir
@@ -38,7 +39,7 @@ def _settings(**overrides) -> Settings:
 
 
 def _run(defs, job: str, day: str, instance):
-    result = defs.get_job_def(job).execute_in_process(
+    result = defs.resolve_job_def(job).execute_in_process(
         partition_key=day, instance=instance, raise_on_error=False
     )
     return result
@@ -124,7 +125,7 @@ def test_rerunning_a_partition_is_idempotent(graph):
 
 def test_sensor_requests_exactly_the_new_partition(graph):
     defs, instance, _ = graph
-    sensor = defs.get_sensor_def("new_log_day_sensor")
+    sensor = defs.resolve_sensor_def("new_log_day_sensor")
     # Consume what is already there, then land a new day of logs.
     first = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
     assert _run(defs, "raw_logs_job", DAYS[2], instance).success
@@ -146,7 +147,7 @@ def test_bad_user_logs_fail_loudly_and_overwrite_nothing(graph, tmp_path):
     for table in ("feed_sessions", "feed_impressions", "posts", "members"):
         shutil.copytree(root / "raw" / table / f"date={day}", logs / table / f"date={day}")
     broken = logs / "feed_impressions" / f"date={day}" / "part-00000.parquet"
-    pq.write_table(pq.read_table(broken).drop(["dwell_seconds"]), broken)
+    pq.write_table(pq.ParquetFile(broken).read().drop(["dwell_seconds"]), broken)
 
     user_root = tmp_path / "user-root"
     defs = build_definitions(_settings(logs_path=str(logs)), str(user_root))
@@ -158,9 +159,7 @@ def test_bad_user_logs_fail_loudly_and_overwrite_nothing(graph, tmp_path):
     )
     result = _run(defs, "raw_logs_job", day, instance)
     assert not result.success
-    message = " ".join(
-        e.event_specific_data.error.message for e in result.all_events if e.is_step_failure
-    )
+    message = " ".join(step_failure_message(e) for e in result.all_events if e.is_step_failure)
     assert "dwell_seconds" in message and "part-00000.parquet" in message and "float" in message
     after = pq.read_table(
         partition_dir(user_root / "raw", "feed_impressions", dt.date.fromisoformat(day))
