@@ -12,6 +12,11 @@ HOROVOD_ENV := CMAKE_POLICY_VERSION_MINIMUM=3.5 HOROVOD_WITH_TENSORFLOW=1 HOROVO
 
 .PHONY: install browser demo test ui dashboard bench lint clean
 
+# A Dagster instance for the demo and the UI, telemetry off.
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	printf 'telemetry:\n  enabled: false\n' > $@
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
@@ -33,16 +38,13 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-demo: install
-	mkdir -p $(DAGSTER_HOME)
+demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m lirank_assets.demo
 
 test: install browser
-	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python -m pytest -q tests
 
-ui: install
-	mkdir -p $(DAGSTER_HOME)
+ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 dashboard: install
@@ -50,6 +52,8 @@ dashboard: install
 
 bench: install
 	$(BIN)/python bench/demo.py
+	$(BIN)/python bench/world.py
+	$(BIN)/python bench/models.py
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -72,6 +72,7 @@ def main() -> None:
             "LIRANK_WORLD": args.world,
         }
         (root / "dagster_home").mkdir()
+        (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         peak = 0.0
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "lirank_assets.demo"], env=env)

@@ -11,7 +11,7 @@ from dagster import (
 
 from lirank_assets.partitions import partition_date
 from lirank_assets.resources import DataRoot, Warehouse
-from models.data_quality import measure_example_quality, mean_auc
+from models.data_quality import mean_auc, measure_example_quality
 from spark.storage import partition_dir
 
 AUC_FLOOR = 0.60
@@ -45,7 +45,9 @@ def build_checks(partitions_def):
         return AssetCheckResult(
             passed=bool(model >= AUC_FLOOR),
             severity=AssetCheckSeverity.WARN,
-            description=f"mean AUC {model:.4f} (floor {AUC_FLOOR}, popularity baseline {baseline:.4f})",
+            description=(
+                f"mean AUC {model:.4f} (floor {AUC_FLOOR}, popularity baseline {baseline:.4f})"
+            ),
             metadata={
                 "mean_auc": MetadataValue.float(model),
                 "baseline_mean_auc": MetadataValue.float(baseline),

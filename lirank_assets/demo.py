@@ -54,7 +54,9 @@ def main() -> int:
             )
             if not result.success:
                 failures = [
-                    step_failure_message(event) for event in result.all_events if event.is_step_failure
+                    step_failure_message(event)
+                    for event in result.all_events
+                    if event.is_step_failure
                 ]
                 print(f"{key} {name} FAILED:\n" + "\n".join(failures), file=sys.stderr)
                 return 1
@@ -68,7 +70,7 @@ def main() -> int:
     )
     print(format_summary(summary))
     print(
-        f"\nBrowse it: `make ui` (Dagster, http://127.0.0.1:3000) and `make dashboard` (Streamlit)."
+        "\nBrowse it: `make ui` (Dagster, http://127.0.0.1:3000) and `make dashboard` (Streamlit)."
     )
     return 0
 

@@ -1,4 +1,4 @@
-"""One day's evaluation of a ranking model: offline metrics per head and replay on the random bucket.
+"""One day's evaluation of a ranking model: offline metrics per head and replay.
 
 Rankers compared on replay:
 - `model`: the day's feed model with the popularity random effects, position set to 0

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import datetime as dt
+import io
 import json
 import shutil
 import subprocess

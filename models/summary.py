@@ -40,9 +40,8 @@ def summarize(offline_metrics: pd.DataFrame, replay_metrics: pd.DataFrame) -> De
         )
         .reset_index()
     )
-    intervals = [
-        wilson_interval(int(c), int(m)) for c, m in zip(pooled["contributions"], pooled["matched"])
-    ]
+    counts = zip(pooled["contributions"], pooled["matched"], strict=True)
+    intervals = [wilson_interval(int(c), int(m)) for c, m in counts]
     pooled["rate"] = pooled["contributions"] / pooled["matched"].where(pooled["matched"] > 0)
     pooled["ci_low"] = [low for low, _ in intervals]
     pooled["ci_high"] = [high for _, high in intervals]
@@ -62,7 +61,7 @@ def format_summary(summary: DemoSummary) -> str:
     replay = summary.replay.copy()
     replay["rate ± 95% CI"] = [
         f"{r:.4f} [{lo:.4f}, {hi:.4f}]"
-        for r, lo, hi in zip(replay["rate"], replay["ci_low"], replay["ci_high"])
+        for r, lo, hi in zip(replay["rate"], replay["ci_low"], replay["ci_high"], strict=True)
     ]
     replay = replay[["ranker", "days", "matched", "contributions", "rate ± 95% CI", "expected"]]
     verdict = (

@@ -1,4 +1,4 @@
-"""The whole asset graph on a tiny world: materialization, incremental training, sensor, bad input."""
+"""The asset graph on a tiny world: materialization, incremental training, sensor, bad input."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance, build_sensor_context
+from dagster import AssetKey, DagsterInstance, build_sensor_context
 
 from lirank_assets.definitions import build_definitions
 from lirank_assets.demo import step_failure_message
@@ -126,18 +126,26 @@ def test_rerunning_a_partition_is_idempotent(graph):
 def test_sensor_requests_exactly_the_new_partition(graph):
     defs, instance, _ = graph
     sensor = defs.resolve_sensor_def("new_log_day_sensor")
-    # Consume what is already there, then land a new day of logs.
-    first = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+
+    def tick(cursor=None):
+        return sensor.evaluate_tick(
+            build_sensor_context(instance=instance, definitions=defs, cursor=cursor)
+        )
+
+    first = tick()  # consumes whatever landed before
     assert _run(defs, "raw_logs_job", DAYS[2], instance).success
-    tick = sensor.evaluate_tick(
-        build_sensor_context(instance=instance, definitions=defs, cursor=first.cursor)
+    landed = tick(first.cursor)
+    assert [r.partition_key for r in landed.run_requests] == [DAYS[2]]
+    assert landed.run_requests[0].job_name in (None, "daily_refresh_job")
+    assert tick(landed.cursor).run_requests == []
+
+    # Logs land again, but the day's review snapshot is refreshed after them: nothing to do.
+    assert _run(defs, "raw_logs_job", DAYS[2], instance).success
+    refresh = defs.resolve_job_def("daily_refresh_job").execute_in_process(
+        partition_key=DAYS[2], instance=instance, asset_selection=[AssetKey("model_review")]
     )
-    assert [r.partition_key for r in tick.run_requests] == [DAYS[2]]
-    assert tick.run_requests[0].job_name in (None, "daily_refresh_job")
-    again = sensor.evaluate_tick(
-        build_sensor_context(instance=instance, definitions=defs, cursor=tick.cursor)
-    )
-    assert again.run_requests == []
+    assert refresh.success
+    assert tick(landed.cursor).run_requests == []
 
 
 def test_bad_user_logs_fail_loudly_and_overwrite_nothing(graph, tmp_path):
