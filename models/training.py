@@ -32,7 +32,7 @@ import tensorflow as tf
 from keras import ops
 
 from models.distributed import Distributed, LocalDistributed
-from models.feature_spec import INPUT_KEYS, num_examples
+from models.feature_spec import AFFINITY_FEATURES, DENSE_FEATURES, INPUT_KEYS, num_examples
 from spark.schemas import LABELS
 
 
@@ -143,6 +143,32 @@ def shard_rows(n: int, rank: int, size: int) -> np.ndarray:
     return np.arange(rank, n, size)[:per_rank]
 
 
+def check_finite_inputs(inputs: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]) -> None:
+    """Raise `ValueError` naming each float input column or label that holds NaN or ±inf.
+
+    Checked before the first step: a NaN feature is a data error, not a divergence, and whether
+    it surfaces as a NaN loss at step 1 depends on the CPU kernels (oneDNN's fused ReLU maps NaN
+    to 0 inside `tf.function`, so the loss goes NaN only a step later, through the gradients).
+    """
+    bad = []
+    for key in ("dense", "affinity"):
+        values = np.asarray(inputs[key], dtype=np.float64)
+        finite = np.isfinite(values)
+        if not finite.all():
+            names = DENSE_FEATURES if key == "dense" else AFFINITY_FEATURES
+            for column in np.flatnonzero(~finite.all(axis=0)):
+                bad.append(f"{names[column]} ({int((~finite[:, column]).sum())} rows)")
+    for head in LABELS:
+        count = int((~np.isfinite(np.asarray(labels[head], dtype=np.float64))).sum())
+        if count:
+            bad.append(f"label {head} ({count} rows)")
+    if bad:
+        raise ValueError(
+            f"training inputs hold NaN or infinite values in {', '.join(bad)}; fix or drop those "
+            "rows upstream (the `training_examples_quality` check reports them) and re-run"
+        )
+
+
 def train_feed_model(
     model: keras.Model,
     inputs: Mapping[str, np.ndarray],
@@ -165,7 +191,7 @@ def train_feed_model(
 
     Raises:
         TrainingDivergedError: the (rank-averaged) loss became NaN or infinite; names the step.
-        ValueError: inputs or labels are missing keys or misaligned.
+        ValueError: inputs or labels are missing keys, misaligned, or hold NaN/inf values.
     """
     distributed = distributed or LocalDistributed()
     missing = [k for k in INPUT_KEYS if k not in inputs] + [h for h in LABELS if h not in labels]
@@ -175,6 +201,8 @@ def train_feed_model(
     lengths = {key: len(value) for key, value in {**inputs, **labels}.items()}
     if set(lengths.values()) != {n}:
         raise ValueError(f"inputs and labels must have the same number of rows. Got {lengths}")
+
+    check_finite_inputs(inputs, labels)
 
     rows = shard_rows(n, distributed.rank, distributed.size)
     shard_inputs = {key: np.asarray(inputs[key])[rows] for key in INPUT_KEYS}

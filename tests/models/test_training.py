@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from models.feature_spec import dense_moments, examples_to_inputs, labels_from, with_position
+from models.feature_spec import (
+    DENSE_FEATURES,
+    dense_moments,
+    examples_to_inputs,
+    labels_from,
+    with_position,
+)
 from models.feed_model import FeedModel, FeedModelConfig, predict_probabilities
 from models.training import (
     TrainingConfig,
@@ -77,14 +83,20 @@ def test_huge_learning_rate_diverges_and_leaves_previous_model_untouched(data):
         np.testing.assert_array_equal(old, new)
 
 
-def test_nan_input_raises_at_the_first_step(data):
+def test_nan_input_is_refused_before_the_first_step(data):
     inputs, labels, _ = data
     poisoned = dict(inputs)
     poisoned["dense"] = inputs["dense"].copy()
-    poisoned["dense"][:, 0] = np.nan
+    poisoned["dense"][:5, 0] = np.nan
+    poisoned["dense"][7, 2] = np.inf
     model = _model(inputs)
-    with pytest.raises(TrainingDivergedError, match=r"step 1 .*loss=nan"):
+    before = _weights(model)
+    with pytest.raises(
+        ValueError, match=rf"{DENSE_FEATURES[0]} \(5 rows\), {DENSE_FEATURES[2]} \(1 rows\)"
+    ):
         train_feed_model(model, poisoned, labels, TrainingConfig(batch_size=256))
+    for old, new in zip(before, _weights(model), strict=True):
+        np.testing.assert_array_equal(old, new)
 
 
 def test_warm_start_copies_weights_exactly(data):
