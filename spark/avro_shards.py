@@ -1,0 +1,264 @@
+"""Training examples as Avro shards in the Avro Tensor Dataset layout, and their ATDS reader (§13).
+
+The paper's Avro Tensor Dataset (ATDS, in tensorflow-io as `ATDSDataset`) decodes Avro records
+straight into batched tensors. It reads one Avro record per example whose top-level fields are
+features in one of three layouts:
+
+| ATDS feature | Avro type of the field | tensor |
+|---|---|---|
+| `DenseFeature(shape, dtype)` | primitive in `len(shape)` nested arrays of fixed length | dense |
+| `SparseFeature(shape, dtype)` | record {indices0: [long], ..., values: [primitive]} | sparse |
+| `VarlenFeature([-1], dtype)` | array of the primitive (any length) | sparse [batch, None] |
+
+Every field is decoded (an unread field is parsed and skipped at a cost), ATDS has no int8, bool
+only as `boolean`, and no date type. So a `TRAINING_EXAMPLE` row is written as:
+
+* int64 columns -> `long`, int32 and int8 columns (labels) -> `int`, float32 -> `float`,
+  string -> `string`: rank-0 dense features;
+* `date` -> `int`, days since 1970-01-01 (read back as int32);
+* list columns (`hashtag_ids`, `hist_author_ids`, `hist_actions`) -> arrays: varlen features.
+
+No `TRAINING_EXAMPLE` column is sparse (index/value pairs), so none uses the sparse layout.
+
+`AVRO_SCHEMA` is the one definition of the layout; `ATDS_FEATURES` (the reader's feature config)
+is derived from it. Each shard records `AVRO_SCHEMA_VERSION` in its Avro file metadata under
+`SCHEMA_VERSION_KEY`; `atds_dataset` refuses a shard written with another version, naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import fastavro
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from spark.schemas import TRAINING_EXAMPLE
+from spark.storage import atomic_replace_dir, staging_dir_for
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+AVRO_SCHEMA_VERSION = 1
+"""Bump whenever `AVRO_SCHEMA` changes; readers refuse shards of another version."""
+
+SCHEMA_VERSION_KEY = "lirank.avro_schema_version"
+"""Avro file-metadata key holding the shard's `AVRO_SCHEMA_VERSION`."""
+
+AVRO_CODECS: tuple[str, ...] = ("null", "deflate")
+"""Block codecs ATDS decodes in every build (snappy only where tensorflow-io was built with it)."""
+
+
+def _array(items: str) -> dict:
+    return {"type": "array", "items": items}
+
+
+AVRO_SCHEMA: dict = {
+    "type": "record",
+    "name": "TrainingExample",
+    "namespace": "lirank.training",
+    "doc": f"One impression: TRAINING_EXAMPLE in the ATDS layout, version {AVRO_SCHEMA_VERSION}.",
+    "fields": [
+        {"name": "date", "type": "int", "doc": "days since 1970-01-01"},
+        {"name": "session_id", "type": "long"},
+        {"name": "split", "type": "string"},
+        {"name": "member_id", "type": "long"},
+        {"name": "post_id", "type": "long"},
+        {"name": "position", "type": "int"},
+        {"name": "platform", "type": "string"},
+        {"name": "hour", "type": "int"},
+        {"name": "member_seniority", "type": "int"},
+        {"name": "member_industry", "type": "int"},
+        {"name": "member_country", "type": "int"},
+        {"name": "member_log_connections", "type": "float"},
+        {"name": "hist_author_ids", "type": _array("long")},
+        {"name": "hist_actions", "type": _array("int")},
+        {"name": "author_id", "type": "long"},
+        {"name": "content_type", "type": "string"},
+        {"name": "hashtag_ids", "type": _array("int")},
+        {"name": "length", "type": "float"},
+        {"name": "post_age_hours", "type": "float"},
+        {"name": "author_log_followers", "type": "float"},
+        {"name": "click", "type": "int"},
+        {"name": "like", "type": "int"},
+        {"name": "comment", "type": "int"},
+        {"name": "share", "type": "int"},
+        {"name": "vote", "type": "int"},
+        {"name": "dwell_seconds", "type": "float"},
+        {"name": "long_dwell", "type": "int"},
+    ],
+}
+
+AVRO_COLUMNS: tuple[str, ...] = tuple(field["name"] for field in AVRO_SCHEMA["fields"])
+
+_PARSED_SCHEMA = fastavro.parse_schema(AVRO_SCHEMA)
+
+# Arrow type each column is cast to before it is handed to fastavro (ATDS has no int8 or date).
+_WRITE_TYPES: dict[str, pa.DataType] = {
+    "int": pa.int32(),
+    "long": pa.int64(),
+    "float": pa.float32(),
+    "string": pa.string(),
+}
+
+
+def atds_features() -> dict:
+    """The `ATDSDataset` feature config of `AVRO_SCHEMA`: rank-0 dense scalars, varlen arrays."""
+    import tensorflow as tf
+    from tensorflow_io.python.experimental.atds.features import DenseFeature, VarlenFeature
+
+    dtypes = {"int": tf.int32, "long": tf.int64, "float": tf.float32, "string": tf.string}
+    features = {}
+    for field in AVRO_SCHEMA["fields"]:
+        avro_type = field["type"]
+        if isinstance(avro_type, dict):  # array
+            features[field["name"]] = VarlenFeature([-1], dtypes[avro_type["items"]])
+        else:
+            features[field["name"]] = DenseFeature([], dtypes[avro_type])
+    return features
+
+
+def to_avro_records(examples: pa.Table | pd.DataFrame) -> list[dict]:
+    """TRAINING_EXAMPLE rows -> Avro records of `AVRO_SCHEMA` (dates as days, int8 as int).
+
+    Raises:
+        ValueError: a column of `AVRO_SCHEMA` is missing or has nulls (the message names it).
+    """
+    table = _as_table(examples)
+    missing = [name for name in AVRO_COLUMNS if name not in table.column_names]
+    if missing:
+        raise ValueError(
+            f"examples are missing columns {missing}; expected TRAINING_EXAMPLE rows "
+            f"({', '.join(TRAINING_EXAMPLE.names)})"
+        )
+    columns = {}
+    for field in AVRO_SCHEMA["fields"]:
+        name, avro_type = field["name"], field["type"]
+        column = table.column(name)
+        if column.null_count:
+            raise ValueError(
+                f"column `{name}` has {column.null_count} null values; Avro shards for ATDS "
+                "need every feature present (fill or drop them upstream)"
+            )
+        if isinstance(avro_type, dict):
+            target = pa.list_(_WRITE_TYPES[avro_type["items"]])
+        else:
+            target = _WRITE_TYPES[avro_type]
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.date32())
+        if pa.types.is_date32(column.type):
+            column = column.cast(pa.int32())
+        columns[name] = pc.cast(column, target)
+    return pa.table(columns).to_pylist()
+
+
+def write_avro_shards(
+    examples: pa.Table | pd.DataFrame,
+    directory: Path,
+    num_shards: int = 1,
+    codec: str = "deflate",
+) -> list[Path]:
+    """Write examples as `num_shards` Avro files `part-NNNNN.avro` under `directory`, atomically.
+
+    Rows are split into contiguous, near-equal shards; each file carries `AVRO_SCHEMA` and
+    `SCHEMA_VERSION_KEY` in its metadata. An existing `directory` is replaced whole (written to a
+    staging directory first, then renamed), so readers never see half a set of shards.
+
+    Args:
+        examples: TRAINING_EXAMPLE rows (pyarrow or pandas).
+        directory: output directory (created; replaced if present).
+        num_shards: number of files; must be positive (files may hold 0 rows).
+        codec: Avro block codec, one of `AVRO_CODECS`.
+
+    Returns:
+        The shard paths, in row order.
+    """
+    if num_shards <= 0:
+        raise ValueError(f"`num_shards` must be positive. Received: num_shards={num_shards}")
+    if codec not in AVRO_CODECS:
+        raise ValueError(f"`codec` must be one of {AVRO_CODECS}. Received: codec={codec!r}")
+    records = to_avro_records(examples)
+    directory = Path(directory)
+    staging = staging_dir_for(directory)
+    staging.mkdir(parents=True)
+    names = []
+    bounds = [len(records) * i // num_shards for i in range(num_shards + 1)]
+    for shard in range(num_shards):
+        name = f"part-{shard:05d}.avro"
+        with open(staging / name, "wb") as out:
+            fastavro.writer(
+                out,
+                _PARSED_SCHEMA,
+                records[bounds[shard] : bounds[shard + 1]],
+                codec=codec,
+                metadata={SCHEMA_VERSION_KEY: str(AVRO_SCHEMA_VERSION)},
+            )
+        names.append(name)
+    atomic_replace_dir(staging, directory)
+    return [directory / name for name in names]
+
+
+def check_schema_version(path: Path) -> None:
+    """Raise ValueError naming `path` unless its Avro metadata says `AVRO_SCHEMA_VERSION`."""
+    with open(path, "rb") as shard:
+        metadata = fastavro.reader(shard).metadata
+    version = metadata.get(SCHEMA_VERSION_KEY)
+    if version != str(AVRO_SCHEMA_VERSION):
+        found = "no schema version" if version is None else f"schema version {version}"
+        raise ValueError(
+            f"Avro shard {path} has {found}, but this reader expects {SCHEMA_VERSION_KEY}="
+            f"{AVRO_SCHEMA_VERSION}; rewrite the shard with spark.avro_shards.write_avro_shards "
+            "(re-materialize `training_examples` for its date)"
+        )
+
+
+def atds_dataset(
+    paths: Sequence[Path | str],
+    batch_size: int,
+    *,
+    shuffle_buffer_size: int = 0,
+    num_parallel_calls: int | None = None,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """Batches of training examples read from Avro shards by tensorflow-io's `ATDSDataset`.
+
+    Every shard's schema version is checked first (`check_schema_version`).
+
+    Args:
+        paths: shard files written by `write_avro_shards`.
+        batch_size: examples per batch.
+        shuffle_buffer_size: ATDS block-level shuffle buffer in examples (0: file order).
+        num_parallel_calls: decode threads (`tf.data.AUTOTUNE` allowed; None: sequential).
+        drop_remainder: drop the last, smaller batch.
+
+    Returns:
+        A dataset of dicts keyed by `AVRO_COLUMNS`: scalar columns as dense [batch] tensors
+        (`date` as int32 days since 1970-01-01, int8 labels as int32), list columns as
+        `tf.SparseTensor` [batch, None].
+    """
+    from tensorflow_io.python.experimental.atds.dataset import ATDSDataset
+
+    if batch_size <= 0:
+        raise ValueError(f"`batch_size` must be positive. Received: batch_size={batch_size}")
+    paths = [str(path) for path in paths]
+    if not paths:
+        raise ValueError("no Avro shards given to read. Received: paths=[]")
+    for path in paths:
+        check_schema_version(Path(path))
+    return ATDSDataset(
+        filenames=paths,
+        batch_size=batch_size,
+        features=atds_features(),
+        drop_remainder=drop_remainder,
+        shuffle_buffer_size=shuffle_buffer_size,
+        num_parallel_calls=num_parallel_calls,
+    )
+
+
+def _as_table(examples: pa.Table | pd.DataFrame) -> pa.Table:
+    if isinstance(examples, pa.Table):
+        return examples
+    return pa.Table.from_pandas(examples, preserve_index=False)
