@@ -4,6 +4,8 @@ Rankers compared on replay:
 - `model`: the day's feed model with the popularity random effects, position set to 0
   (position debiasing), scored by `CONTRIBUTION_SCORE`;
 - `popularity_baseline`: each post's smoothed contribution rate on the day's training sessions;
+- `production`: the logged production ranker's score (a noisy version of the truth in the
+  simulated world), when the candidates carry `ranker_score`;
 - `random`: uniform scores, whose replay rate is the random bucket's own contribution rate at
   position 1.
 """
@@ -126,6 +128,10 @@ def evaluate_replay(
         train["post_id"].to_numpy(), _contribution(train), candidates["post_id"].to_numpy()
     )
     scored["random"] = np.random.default_rng([seed, date.toordinal()]).random(len(scored))
+    rankers = ["model", "popularity_baseline", "random"]
+    if "ranker_score" in candidates.columns:
+        scored["production"] = candidates["ranker_score"].to_numpy(dtype=np.float64)
+        rankers.insert(2, "production")
 
     expected = None
     if ground_truth_dir is not None and world is not None:
@@ -136,7 +142,7 @@ def evaluate_replay(
         expected = lambda choices: float(expected_top1_contributions(truth, choices, curve).mean())  # noqa: E731
 
     rows = []
-    for ranker in ("model", "popularity_baseline", "random"):
+    for ranker in rankers:
         result = replay_contribution_rate(scored, ranker)
         rows.append(
             {

@@ -20,9 +20,15 @@ from spark.explode import (
 )
 from spark.world_config import CONTRIBUTION_ACTIONS
 
-# Output contract: the example columns (split is always "random_bucket"), then `impressed` and
-# `contribution`.
-REPLAY_CANDIDATE_COLUMNS: tuple[str, ...] = (*EXAMPLE_COLUMNS, "impressed", "contribution")
+# Output contract: the example columns (split is always "random_bucket"), then `impressed`,
+# `contribution` and the production ranker's logged score (so replay can compare against it; it is
+# not a model feature).
+REPLAY_CANDIDATE_COLUMNS: tuple[str, ...] = (
+    *EXAMPLE_COLUMNS,
+    "impressed",
+    "contribution",
+    "ranker_score",
+)
 
 
 def random_bucket_candidates(sessions: DataFrame, impressions: DataFrame) -> DataFrame:
@@ -39,7 +45,7 @@ def random_bucket_candidates(sessions: DataFrame, impressions: DataFrame) -> Dat
     Returns:
         Columns `REPLAY_CANDIDATE_COLUMNS`: the training-example columns without `long_dwell`
         (click/like/comment/share/vote int8, dwell_seconds float32), then `impressed` (bool) and
-        `contribution` (int8, 1 when any of like/comment/share/vote).
+        `contribution` (int8, 1 when any of like/comment/share/vote), then `ranker_score`.
     """
     bucket_sessions = sessions.where(F.col("random_bucket"))
     served = bucket_sessions.select(
@@ -47,6 +53,7 @@ def random_bucket_candidates(sessions: DataFrame, impressions: DataFrame) -> Dat
     ).select(
         F.col("session_id"),
         *[F.col("post").getField(name).alias(name) for name in SERVED_POST_COLUMNS],
+        F.col("post").getField("ranker_score").alias("ranker_score"),
     )
     labels = impressions.select(
         F.col("session_id"),
@@ -68,10 +75,12 @@ def random_bucket_candidates(sessions: DataFrame, impressions: DataFrame) -> Dat
         ],
         F.coalesce(F.col("dwell_seconds"), F.lit(0.0)).cast("float").alias("dwell_seconds"),
         F.coalesce(F.col("impressed"), F.lit(False)).alias("impressed"),
+        F.col("ranker_score"),
     )
     contribution = F.greatest(*[F.col(name) for name in CONTRIBUTION_ACTIONS]) > 0
     return filled.select(
         *[F.col(name) for name in EXAMPLE_COLUMNS],
         F.col("impressed"),
         contribution.cast("tinyint").alias("contribution"),
+        F.col("ranker_score"),
     )

@@ -95,7 +95,7 @@ def test_replay_and_offline_metrics_are_consistent(graph):
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
         replay = conn.execute("SELECT * FROM replay_metrics").df()
         offline = conn.execute("SELECT * FROM offline_metrics").df()
-    assert {"model", "popularity_baseline", "random"} <= set(replay["ranker"])
+    assert set(replay["ranker"]) == {"model", "popularity_baseline", "production", "random"}
     assert (replay["matched"] <= replay["sessions"]).all()
     assert (replay["contributions"] <= replay["matched"]).all()
     inside = (replay["ci_low"] <= replay["rate"]) & (replay["rate"] <= replay["ci_high"])

@@ -32,7 +32,7 @@ def _post(post_id: int, position: int, content_type: str = "text") -> dict:
         "length": float(post_id),
         "post_age_hours": 1.5,
         "author_log_followers": 2.0,
-        "ranker_score": 0.1,
+        "ranker_score": post_id / 1000.0,
     }
 
 
@@ -167,3 +167,9 @@ def test_replay_candidates_keep_every_served_post_of_random_bucket_sessions(logs
         assert row.impressed is False
         assert (row.click, row.like, row.contribution, row.dwell_seconds) == (0, 0, 0, 0.0)
     assert rows[101].position == 2 and rows[101].split == "random_bucket"
+    # the production ranker's logged score comes along for the replay comparison
+    assert {pid: round(row.ranker_score, 4) for pid, row in rows.items()} == {
+        201: 0.201,
+        202: 0.202,
+        101: 0.101,
+    }
