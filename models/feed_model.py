@@ -67,9 +67,24 @@ SPARSE_FEATURES: tuple[str, ...] = (
     "hist_actions",
 )
 _EPSILON = 1e-6
-_POSITIVE_INTS = frozenset({"embedding_dim", "cross_layers", "cross_projection_dim"})
+_POSITIVE_INTS = frozenset(
+    {
+        "embedding_dim",
+        "cross_layers",
+        "cross_projection_dim",
+        "calibration_buckets",
+        "qr_collisions",
+        "history_max_length",
+    }
+)
 # the block choices of a config saved before the blocks were selectable
 _LEGACY_BLOCKS = {"history_pooling": "mean", "affinity": "none", "interaction": "none"}
+# paper §3.5 "LMLP": the largest offline Feed MLP, 4 layers × 3500 units (`--tower-units large`)
+LARGE_TOWER_UNITS: tuple[int, ...] = (3500, 3500, 3500, 3500)
+# heads of the history Transformer (NOT CONFIRMED by the paper); `embedding_dim` must divide
+_TRANSFORMER_HEADS = 2
+# history steps the Transformer returns besides its max-pooled token (paper §6: the last 5)
+_TRANSFORMER_LAST_STEPS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +103,20 @@ class FeedModelConfig:
         action_buckets: table size of the history actions (`ACTIONS`).
         dense_mean, dense_variance: per-column normalization constants of `DENSE_FEATURES`,
             from `feature_spec.dense_moments` over the full training examples.
+        history_pooling: extra history vectors, a key of `HISTORY_POOLINGS`.
+        affinity: candidate-in-history dense features, a key of `AFFINITY_ARCHS`.
+        interaction: block between the features and the towers, a key of `INTERACTIONS`.
+        cross_layers, cross_projection_dim: layers and rank r of the "cross" and
+            "residual_dcn" interactions (paper §2: 2 layers).
+        calibration: per-head logit calibration, a key of `CALIBRATIONS` (paper §3).
+        calibration_buckets, calibration_step: isotonic buckets and their width; the
+            calibrated range is [-8, -8 + buckets · step] (NOT CONFIRMED by the paper).
+        tower: tower MLP, a key of `TOWERS` ("gated": Dense Gating on every hidden layer,
+            paper §4). For the paper's large MLP use `tower_units=LARGE_TOWER_UNITS`.
+        id_embedding: member/actor tables, a key of `ID_EMBEDDINGS` ("qr": quotient-remainder
+            tables, paper §11).
+        qr_collisions: m, rows of the QR remainder tables (≤ member and actor buckets).
+        history_max_length: longest history the "transformer" pooling accepts.
     """
 
     embedding_dim: int = 30
@@ -110,11 +139,19 @@ class FeedModelConfig:
     interaction: str = "dot"
     cross_layers: int = 2
     cross_projection_dim: int = 32
+    calibration: str = "none"
+    calibration_buckets: int = 160
+    calibration_step: float = 0.1
+    tower: str = "mlp"
+    id_embedding: str = "hashed"
+    qr_collisions: int = 1000
+    history_max_length: int = 100
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tower_units", tuple(int(u) for u in self.tower_units))
         object.__setattr__(self, "dense_mean", tuple(float(m) for m in self.dense_mean))
         object.__setattr__(self, "dense_variance", tuple(float(v) for v in self.dense_variance))
+        object.__setattr__(self, "calibration_step", float(self.calibration_step))
         for field in dataclasses.fields(self):
             if field.name.endswith("_buckets") or field.name in _POSITIVE_INTS:
                 value = getattr(self, field.name)
@@ -132,6 +169,9 @@ class FeedModelConfig:
             ("history_pooling", HISTORY_POOLINGS),
             ("affinity", AFFINITY_ARCHS),
             ("interaction", INTERACTIONS),
+            ("calibration", CALIBRATIONS),
+            ("tower", TOWERS),
+            ("id_embedding", ID_EMBEDDINGS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(
@@ -147,6 +187,24 @@ class FeedModelConfig:
                 )
             if not all(math.isfinite(v) for v in value):
                 raise ValueError(f"`{name}` must be finite. Received: {name}={value}")
+        if not (math.isfinite(self.calibration_step) and self.calibration_step > 0):
+            raise ValueError(
+                "`calibration_step` must be positive and finite. "
+                f"Received: calibration_step={self.calibration_step}"
+            )
+        if self.id_embedding == "qr" and self.qr_collisions > min(
+            self.member_buckets, self.actor_buckets
+        ):
+            raise ValueError(
+                "`qr_collisions` must not exceed `member_buckets` or `actor_buckets` with "
+                f'id_embedding="qr". Received: qr_collisions={self.qr_collisions}, '
+                f"member_buckets={self.member_buckets}, actor_buckets={self.actor_buckets}"
+            )
+        if self.history_pooling == "transformer" and self.embedding_dim % _TRANSFORMER_HEADS:
+            raise ValueError(
+                f'`embedding_dim` must be divisible by {_TRANSFORMER_HEADS} with history_pooling='
+                f'"transformer". Received: embedding_dim={self.embedding_dim}'
+            )
         if any(v < 0 for v in self.dense_variance):
             raise ValueError(
                 f"`dense_variance` must be non-negative. Received: dense_variance="
@@ -237,41 +295,141 @@ def _masked_softmax_pool(query, keys, mask):
     return ops.sum(keys * ops.expand_dims(weights, -1), axis=1)
 
 
+def _hashed_table(num_buckets: int, config: FeedModelConfig, name: str) -> keras.layers.Layer:
+    """One row per hash bucket: `keras.layers.Embedding(num_buckets, embedding_dim)`."""
+    return keras.layers.Embedding(num_buckets, config.embedding_dim, name=name)
+
+
+def _qr_table(num_buckets: int, config: FeedModelConfig, name: str) -> keras.layers.Layer:
+    """Quotient-remainder tables, sum-combined (paper §11): ⌈N/m⌉ + m rows instead of N."""
+    from models.layers.qr_embedding import QREmbedding
+
+    return QREmbedding(num_buckets, config.qr_collisions, config.embedding_dim, name=name)
+
+
+# id_embedding -> factory of the member and actor tables (the small tables stay plain)
+ID_EMBEDDINGS = {
+    "hashed": _hashed_table,
+    "qr": _qr_table,
+}
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class MeanHistory(keras.layers.Layer):
+    """No history vectors beyond the masked means of `SparseArch`."""
+
+    num_vectors = 0
+
+    def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+
+    def build(self, embedding_dim: int) -> None:
+        self.built = True
+
+    def call(self, author, items, mask, actions):
+        return []
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class TargetAttentionHistory(MeanHistory):
+    """The history authors pooled by attention to the candidate's author (one vector):
+
+        Σ_j softmax_j(e_authorᵀ e_j / √d) e_j
+
+    a one-head, parameter-free version of the candidate-aware history encoding of paper §6 / DIN.
+    """
+
+    num_vectors = 1
+
+    def call(self, author, items, mask, actions):
+        return [_masked_softmax_pool(author, items, mask)]
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class TransformerHistory(MeanHistory):
+    """History Transformer (paper §6, "TransAct"): 1 + 5 vectors of `embedding_dim`.
+
+    Each step is [history author ; action ; candidate author] (early fusion), projected to
+    `embedding_dim`, through 2 encoder layers with FFN width embedding_dim / 2; the outputs are
+    the max-pooled token and the last 5 valid steps (`HistoryTransformerEncoder`), each split
+    into its own vector so that the "dot" interaction crosses them with every other feature.
+    Positions count from the start of the (front-padded) sequence; 2 heads (NOT CONFIRMED).
+    """
+
+    num_vectors = 1 + _TRANSFORMER_LAST_STEPS
+
+    def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        from models.layers.history_encoder import HistoryTransformerEncoder
+
+        config = config or FeedModelConfig()
+        self.embedding_dim = config.embedding_dim
+        self.encoder = HistoryTransformerEncoder(
+            max_length=config.history_max_length,
+            model_dim=config.embedding_dim,
+            num_heads=_TRANSFORMER_HEADS,
+            num_layers=2,
+            num_last_steps=_TRANSFORMER_LAST_STEPS,
+            name="encoder",
+        )
+
+    def build(self, embedding_dim: int) -> None:
+        sequence = (None, None, embedding_dim)
+        self.encoder.build(sequence, sequence, (None, embedding_dim), (None, None))
+        self.built = True
+
+    def call(self, author, items, mask, actions):
+        encoded = self.encoder(items, actions, author, padding_mask=mask)
+        dim = self.embedding_dim
+        return [encoded[:, i * dim : (i + 1) * dim] for i in range(self.num_vectors)]
+
+
+# history_pooling -> the block adding history vectors (of the candidate author, the history
+# author embeddings, their mask and the history action embeddings)
+HISTORY_POOLINGS = {
+    "mean": MeanHistory,
+    "target_attention": TargetAttentionHistory,
+    "transformer": TransformerHistory,
+}
+
+
 @keras.saving.register_keras_serializable(package="lirank")
 class SparseArch(keras.layers.Layer):
     """Hashed ID embeddings, pooled: inputs dict -> list of [batch, embedding_dim] vectors.
 
     Scalar IDs are looked up directly; hashtags, history authors and history actions are pooled
-    with a -1-masked mean (see the module docstring). `history_pooling` adds history vectors:
-
-    - "mean": nothing more (12 vectors, `SPARSE_FEATURES` order);
-    - "target_attention": also the history authors pooled by attention to the candidate's
-      author, Σ_j softmax_j(e_authorᵀ e_j / √d) e_j (a one-head, parameter-free version of the
-      candidate-aware history encoding of paper §6 / DIN); 13 vectors.
+    with a -1-masked mean (see the module docstring): 12 vectors in `SPARSE_FEATURES` order.
+    The `history_pooling` block appends its history vectors (`HISTORY_POOLINGS`); the
+    `id_embedding` factory builds the member and actor tables (`ID_EMBEDDINGS`).
     """
 
     def __init__(self, config: FeedModelConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         self.config = config
         dim = config.embedding_dim
+        id_table = ID_EMBEDDINGS[config.id_embedding]
         self.tables = {
-            name: keras.layers.Embedding(getattr(config, field), dim, name=f"{name}_embedding")
+            name: (
+                id_table(config.member_buckets, config, f"{name}_embedding")
+                if name == "member_id"
+                else keras.layers.Embedding(getattr(config, field), dim, name=f"{name}_embedding")
+            )
             for name, field in _SCALAR_TABLES.items()
             if name != "author_id"
         }
         # Member/Actor table (paper A.1): the post's author and the history authors share it.
-        self.actor_table = keras.layers.Embedding(config.actor_buckets, dim, name="actor_embedding")
+        self.actor_table = id_table(config.actor_buckets, config, "actor_embedding")
         self.hashtag_table = keras.layers.Embedding(
             config.hashtag_buckets, dim, name="hashtag_embedding"
         )
         self.action_table = keras.layers.Embedding(
             config.action_buckets, dim, name="action_embedding"
         )
-        self.extra_history = HISTORY_POOLINGS[config.history_pooling]
+        self.history_arch = HISTORY_POOLINGS[config.history_pooling](config, name="history_arch")
 
     @property
     def num_vectors(self) -> int:
-        return len(SPARSE_FEATURES) + len(self.extra_history)
+        return len(SPARSE_FEATURES) + self.history_arch.num_vectors
 
     @property
     def output_dim(self) -> int:
@@ -281,6 +439,7 @@ class SparseArch(keras.layers.Layer):
         for layer in [*self.tables.values(), self.actor_table, self.hashtag_table]:
             layer.build((None,))
         self.action_table.build((None,))
+        self.history_arch.build(self.config.embedding_dim)
 
     def call(self, inputs):
         config = self.config
@@ -299,9 +458,8 @@ class SparseArch(keras.layers.Layer):
             history[name] = (table(index), mask)
             pooled.append(_masked_mean(*history[name]))
         author = pooled[SPARSE_FEATURES.index("author_id")]
-        for pool in self.extra_history:
-            pooled.append(pool(author, *history["hist_author_ids"]))
-        return pooled
+        items, mask = history["hist_author_ids"]
+        return pooled + self.history_arch(author, items, mask, history["hist_actions"][0])
 
     def get_config(self) -> dict:
         return {**super().get_config(), "config": self.config.to_dict()}
@@ -310,13 +468,6 @@ class SparseArch(keras.layers.Layer):
     def from_config(cls, config: dict) -> SparseArch:
         config = dict(config)
         return cls(FeedModelConfig.from_dict(config.pop("config")), **config)
-
-
-# history_pooling -> extra pooled history vectors (functions of candidate author, history, mask)
-HISTORY_POOLINGS = {
-    "mean": (),
-    "target_attention": (_masked_softmax_pool,),
-}
 
 
 def _no_affinity(affinity):
@@ -415,11 +566,40 @@ class CrossInteraction(keras.layers.Layer):
         return x
 
 
+@keras.saving.register_keras_serializable(package="lirank")
+class ResidualDCNInteraction(keras.layers.Layer):
+    """Residual DCN over the features (paper §2, Table 6 "RDCN"): a low-rank cross stack and an
+    attention low-rank cross stack in parallel on x₀ = the features, summed (`ResidualDCN`):
+
+        out = x^c_L + x^a_L,   L = `cross_layers` (2), rank r = `cross_projection_dim`
+    """
+
+    def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        from models.layers.residual_dcn import ResidualDCN
+
+        config = config or FeedModelConfig()
+        self.dcn = ResidualDCN(
+            projection_dim=config.cross_projection_dim, num_layers=config.cross_layers, name="dcn"
+        )
+
+    def output_dim(self, num_vectors: int, flat_dim: int) -> int:
+        return flat_dim
+
+    def build(self, num_vectors: int, flat_dim: int) -> None:
+        self.dcn.build((None, flat_dim))
+        self.built = True
+
+    def call(self, vectors, flat):
+        return self.dcn(flat)
+
+
 # interaction -> the block between the features and the towers
 INTERACTIONS = {
     "none": FlatInteraction,
     "dot": DotInteraction,
     "cross": CrossInteraction,
+    "residual_dcn": ResidualDCNInteraction,
 }
 
 
@@ -475,17 +655,20 @@ class Tower(keras.layers.Layer):
             raise ValueError("`heads` must name at least one head. Received: heads=()")
         self.units = tuple(int(u) for u in units)
         self.heads = tuple(heads)
-        self.hidden = [
+        self.hidden = self._hidden_layers()
+        self.logits = keras.layers.Dense(len(self.heads), name="logits")
+
+    def _hidden_layers(self) -> list[keras.layers.Layer]:
+        return [
             keras.layers.Dense(u, activation="relu", name=f"hidden_{i}")
             for i, u in enumerate(self.units)
         ]
-        self.logits = keras.layers.Dense(len(self.heads), name="logits")
 
     def build(self, input_shape) -> None:
         width = input_shape[-1]
         for layer in self.hidden:
             layer.build((None, width))
-            width = layer.units
+            width = layer.compute_output_shape((None, width))[-1]
         self.logits.build((None, width))
 
     def call(self, x):
@@ -499,11 +682,89 @@ class Tower(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="lirank")
+class GatedTower(Tower):
+    """Tower whose hidden layers are each gated (paper §4, Dense Gating; `GatedMLP`):
+
+        h_{l+1} = g_l(ReLU(W_l h_l + b_l)),   g_l(h) = h ⊙ σ(W_g h + b_g),   logit_h = w_hᵀ h_L + b_h
+    """
+
+    def _hidden_layers(self) -> list[keras.layers.Layer]:
+        from models.layers.dense_gating import GatedMLP
+
+        return [GatedMLP(units=self.units, gated=True, name="hidden")]
+
+
+# tower -> the MLP class of both towers
+TOWERS = {
+    "mlp": Tower,
+    "gated": GatedTower,
+}
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class NoCalibration(keras.layers.Layer):
+    """The head logits unchanged."""
+
+    def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+
+    def build(self, calibration_dim: int) -> None:
+        self.built = True
+
+    def call(self, logits, calibration_features):
+        return logits
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class IsotonicHeads(NoCalibration):
+    """One isotonic calibration layer per head on its logit (paper §3, Eq. 1):
+
+        y_cali = Σ_i ReLU(w_i + e_i) · v_i(y) + lower_bound + b,   e = Dense([e_platform ; e_type])
+
+    The calibration features are the platform and content-type embeddings (paper: device and
+    channel). Each map is monotone in the logit and starts as the identity on
+    [-8, -8 + buckets · step]; logits outside are clipped.
+    """
+
+    def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        from models.layers.isotonic import IsotonicCalibration
+
+        config = config or FeedModelConfig()
+        self.heads = {
+            head: IsotonicCalibration(
+                config.calibration_buckets, config.calibration_step, name=f"{head}_isotonic"
+            )
+            for head in LABELS
+        }
+
+    def build(self, calibration_dim: int) -> None:
+        for layer in self.heads.values():
+            layer.build((None,), (None, calibration_dim))
+        self.built = True
+
+    def call(self, logits, calibration_features):
+        return {
+            head: self.heads[head](logit, calibration_features) for head, logit in logits.items()
+        }
+
+
+# calibration -> the block applied to the head logits (with the calibration features)
+CALIBRATIONS = {
+    "none": NoCalibration,
+    "isotonic": IsotonicHeads,
+}
+# sparse vectors that form the calibration features
+CALIBRATION_FEATURES: tuple[str, ...] = ("platform", "content_type")
+
+
+@keras.saving.register_keras_serializable(package="lirank")
 class FeedModel(keras.Model):
     """Multi-task feed ranker: inputs dict -> {head: logit [batch]} for the six `LABELS`.
 
     Weights are created at construction (shapes depend only on the config), so a fresh model,
     a `from_config` copy and a loaded `.keras` file all have the same variables in the same order.
+    Every architecture choice of the config selects one named block from a registry.
     """
 
     def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
@@ -517,10 +778,15 @@ class FeedModel(keras.Model):
         self.interaction_arch = INTERACTIONS[self.config.interaction](
             self.config, name="interaction_arch"
         )
-        self.click_tower = Tower(self.config.tower_units, CLICK_TOWER_HEADS, name="click_tower")
-        self.contribution_tower = Tower(
+        tower = TOWERS[self.config.tower]
+        self.click_tower = tower(self.config.tower_units, CLICK_TOWER_HEADS, name="click_tower")
+        self.contribution_tower = tower(
             self.config.tower_units, CONTRIBUTION_TOWER_HEADS, name="contribution_tower"
         )
+        self.calibration_arch = CALIBRATIONS[self.config.calibration](
+            self.config, name="calibration_arch"
+        )
+        self._calibration_index = [SPARSE_FEATURES.index(f) for f in CALIBRATION_FEATURES]
         self.build(None)
 
     def build(self, input_shape=None) -> None:
@@ -532,12 +798,15 @@ class FeedModel(keras.Model):
         width = self.interaction_arch.output_dim(num_vectors, flat)
         self.click_tower.build((None, width))
         self.contribution_tower.build((None, width))
+        self.calibration_arch.build(len(CALIBRATION_FEATURES) * self.config.embedding_dim)
 
     def call(self, inputs, training=False):
         vectors = self.sparse_arch(inputs)
         dense = [self.dense_arch(inputs["dense"]), *self.affinity_arch(inputs["affinity"])]
         features = self.interaction_arch(vectors, ops.concatenate([*vectors, *dense], axis=-1))
-        return {**self.click_tower(features), **self.contribution_tower(features)}
+        logits = {**self.click_tower(features), **self.contribution_tower(features)}
+        calibration = ops.concatenate([vectors[i] for i in self._calibration_index], axis=-1)
+        return self.calibration_arch(logits, calibration)
 
     def get_config(self) -> dict:
         return {"name": self.name, "config": self.config.to_dict()}

@@ -2,8 +2,9 @@
 
     python -m models.train_cli --examples DIR_OR_FILE [--examples ...] --out DIR
         [--init-from DIR] [--epochs N] [--batch-size N] [--horovod] [--dump-rank-weights]
-        [--history-pooling mean|target_attention] [--affinity none|log_counts]
-        [--interaction none|dot|cross]
+        [--history-pooling mean|target_attention|transformer] [--affinity none|log_counts]
+        [--interaction none|dot|cross|residual_dcn] [--calibration none|isotonic]
+        [--tower mlp|gated] [--id-embedding hashed|qr] [--tower-units 100,100|large]
 
     horovodrun -np 2 -H localhost:2 --gloo python -m models.train_cli ... --horovod
 
@@ -38,6 +39,29 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 DIVERGED_EXIT_CODE = 2
+# (flag, FeedModelConfig field, the feed_model registry of its choices); cold start only
+BLOCK_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("--history-pooling", "history_pooling", "HISTORY_POOLINGS"),
+    ("--affinity", "affinity", "AFFINITY_ARCHS"),
+    ("--interaction", "interaction", "INTERACTIONS"),
+    ("--calibration", "calibration", "CALIBRATIONS"),
+    ("--tower", "tower", "TOWERS"),
+    ("--id-embedding", "id_embedding", "ID_EMBEDDINGS"),
+)
+
+
+def tower_units(value: str) -> tuple[int, ...]:
+    """`--tower-units`: "large" (paper §4 LMLP, 4 × 3500) or comma-separated positive ints."""
+    if value == "large":
+        from models.feed_model import LARGE_TOWER_UNITS
+
+        return LARGE_TOWER_UNITS
+    try:
+        return tuple(int(u) for u in value.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--tower-units must be 'large' or comma-separated integers. Received: {value!r}"
+        ) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,13 +92,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--tower-units",
         default="100,100,100,100",
-        help="comma-separated hidden units per tower (cold start only)",
+        help="comma-separated hidden units per tower, or 'large' for the paper's 4 × 3500 "
+        "LMLP (cold start only)",
     )
-    for flag, field, choices in (
-        ("--history-pooling", "history_pooling", "HISTORY_POOLINGS"),
-        ("--affinity", "affinity", "AFFINITY_ARCHS"),
-        ("--interaction", "interaction", "INTERACTIONS"),
-    ):
+    for flag, field, choices in BLOCK_FLAGS:
         parser.add_argument(
             flag,
             default=None,
@@ -88,6 +109,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="every rank writes rank-<r>-weights.npz into --out",
     )
     return parser.parse_args(argv)  # fmt: skip
+
+
+def cold_start_config(args: argparse.Namespace, inputs: dict[str, np.ndarray]):
+    """The `FeedModelConfig` of a cold start: the flags, and dense constants from `inputs`."""
+    from models.feature_spec import dense_moments
+    from models.feed_model import FeedModelConfig
+
+    mean, variance = dense_moments(inputs)
+    blocks = {
+        field: getattr(args, field) for _, field, _ in BLOCK_FLAGS if getattr(args, field) is not None
+    }
+    return FeedModelConfig(
+        embedding_dim=args.embedding_dim,
+        tower_units=tower_units(args.tower_units),
+        dense_mean=mean,
+        dense_variance=variance,
+        **blocks,
+    )
 
 
 def read_examples(paths: list[Path], split: str) -> pd.DataFrame:
@@ -115,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from models import registry
     from models.distributed import HorovodDistributed, LocalDistributed
-    from models.feature_spec import dense_moments, examples_to_inputs, labels_from
-    from models.feed_model import FeedModel, FeedModelConfig
+    from models.feature_spec import examples_to_inputs, labels_from
+    from models.feed_model import FeedModel
     from models.training import (
         TrainingConfig,
         TrainingDivergedError,
@@ -148,21 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         model = warm_start(FeedModel(previous.config), previous)
         del previous
     else:
-        mean, variance = dense_moments(inputs)
-        blocks = {
-            field: getattr(args, field)
-            for field in ("history_pooling", "affinity", "interaction")
-            if getattr(args, field) is not None
-        }
-        model = FeedModel(
-            FeedModelConfig(
-                embedding_dim=args.embedding_dim,
-                tower_units=tuple(int(u) for u in args.tower_units.split(",")),
-                dense_mean=mean,
-                dense_variance=variance,
-                **blocks,
-            )
-        )
+        model = FeedModel(cold_start_config(args, inputs))
     initial_weights = model.get_weights() if args.dump_rank_weights else None
 
     try:
