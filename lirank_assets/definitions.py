@@ -58,19 +58,16 @@ def build_definitions(settings: Settings, root: str) -> Definitions:
     daily_refresh = define_asset_job(
         "daily_refresh_job",
         selection=AssetSelection.groups(*DOWNSTREAM_GROUPS),
-        partitions_def=partitions,
         description="Everything downstream of one day's raw logs, for that day.",
     )
     raw_logs = define_asset_job(
         "raw_logs_job",
         selection=AssetSelection.groups("world"),
-        partitions_def=partitions,
         description="One day of raw feed logs (simulated, or the user's files validated).",
     )
     features = define_asset_job(
         "features_job",
         selection=AssetSelection.groups("features"),
-        partitions_def=partitions,
         description="Features and labels of one day (the days before the first model).",
     )
     return Definitions(
