@@ -71,6 +71,30 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def rate_difference_interval(
+    successes_a: int, trials_a: int, successes_b: int, trials_b: int, z: float = Z_95
+) -> tuple[float, float, float]:
+    """Difference of two independent proportions p̂_a − p̂_b with Newcombe's hybrid score
+    interval (Newcombe 1998, method 10), built from the two Wilson intervals (l, u):
+
+        lower = d − sqrt((p̂_a − l_a)² + (u_b − p̂_b)²)
+        upper = d + sqrt((u_a − p̂_a)² + (p̂_b − l_b)²),   d = p̂_a − p̂_b
+
+    Two rankers' replay rates are such a pair: each is measured on its own matched impressions.
+    Returns (d, lower, upper); all NaN when either side has no trials.
+    """
+    if trials_a == 0 or trials_b == 0:
+        nan = float("nan")
+        return nan, nan, nan
+    low_a, high_a = wilson_interval(successes_a, trials_a, z)
+    low_b, high_b = wilson_interval(successes_b, trials_b, z)
+    p_a, p_b = successes_a / trials_a, successes_b / trials_b
+    d = p_a - p_b
+    lower = d - math.sqrt((p_a - low_a) ** 2 + (high_b - p_b) ** 2)
+    upper = d + math.sqrt((high_a - p_a) ** 2 + (p_b - low_b) ** 2)
+    return d, lower, upper
+
+
 def _validate(candidates: pd.DataFrame, score_col: str, needed: tuple[str, ...]) -> None:
     missing = [c for c in (*needed, score_col) if c not in candidates.columns]
     if missing:

@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pandas as pd
 
-from models.replay import wilson_interval
+from models.replay import rate_difference_interval, wilson_interval
+
+MODEL, BASELINE = "model", "popularity_baseline"
 
 
 @dataclasses.dataclass(frozen=True)
 class DemoSummary:
-    heads: pd.DataFrame  # head, model_auc, baseline_auc, auc_lift
-    replay: pd.DataFrame  # ranker, days, matched, contributions, rate, ci_low, ci_high, expected
-    model_beats_baseline: bool
+    """The demo's verdict material.
+
+    Args:
+        heads: head, model_auc, baseline_auc, auc_lift.
+        replay: ranker, days, matched, contributions, rate, ci_low, ci_high, expected.
+        replay_difference: model − baseline replay rate and its 95% Newcombe interval
+            (`models.replay.rate_difference_interval`) as (d, lower, upper).
+        expected_difference: model − baseline ground-truth expected contributions per session
+            (NaN without a ground truth): the noise-free answer replay estimates.
+    """
+
+    heads: pd.DataFrame
+    replay: pd.DataFrame
+    replay_difference: tuple[float, float, float]
+    expected_difference: float
+
+    @property
+    def model_beats_baseline(self) -> bool:
+        """The model's pooled replay rate is above the baseline's (point estimates)."""
+        return bool(self.replay_difference[0] > 0)
+
+    @property
+    def beats_significantly(self) -> bool:
+        """The 95% interval of the replay-rate difference lies above zero."""
+        return bool(self.replay_difference[1] > 0)
 
 
 def summarize(offline_metrics: pd.DataFrame, replay_metrics: pd.DataFrame) -> DemoSummary:
@@ -46,12 +71,48 @@ def summarize(offline_metrics: pd.DataFrame, replay_metrics: pd.DataFrame) -> De
     pooled["ci_low"] = [low for low, _ in intervals]
     pooled["ci_high"] = [high for _, high in intervals]
     by_ranker = pooled.set_index("ranker")
-    beats = bool(
-        "model" in by_ranker.index
-        and "popularity_baseline" in by_ranker.index
-        and by_ranker.loc["model", "rate"] > by_ranker.loc["popularity_baseline", "rate"]
+    nan = float("nan")
+    difference, expected = (nan, nan, nan), nan
+    if {MODEL, BASELINE} <= set(by_ranker.index):
+        model, baseline = by_ranker.loc[MODEL], by_ranker.loc[BASELINE]
+        difference = rate_difference_interval(
+            int(model["contributions"]),
+            int(model["matched"]),
+            int(baseline["contributions"]),
+            int(baseline["matched"]),
+        )
+        expected = float(model["expected"] - baseline["expected"])
+    return DemoSummary(
+        heads=heads.reset_index(),
+        replay=pooled,
+        replay_difference=difference,
+        expected_difference=expected,
     )
-    return DemoSummary(heads=heads.reset_index(), replay=pooled, model_beats_baseline=beats)
+
+
+def verdict(summary: DemoSummary) -> str:
+    """One sentence: does the model beat the popularity baseline on replay, and how surely."""
+    d, low, high = summary.replay_difference
+    if math.isnan(d):
+        return (
+            "no replay comparison (the model or the popularity baseline has no matched impressions)"
+        )
+    gap = f"{d * 100:+.1f} points, 95% CI [{low * 100:+.1f}, {high * 100:+.1f}]"
+    if summary.beats_significantly:
+        sentence = f"model beats the popularity baseline on replay: {gap}"
+    elif summary.model_beats_baseline:
+        sentence = (
+            f"model beats the popularity baseline on replay by {gap}; the interval includes 0 at "
+            "this many matched impressions (a bigger world or more days narrows it)"
+        )
+    else:
+        sentence = f"model does NOT beat the popularity baseline on replay: {gap}"
+    if not math.isnan(summary.expected_difference):
+        sentence += (
+            f". Ground truth: the model's picks earn {summary.expected_difference * 100:+.1f} "
+            "points more expected contributions than the baseline's"
+        )
+    return sentence
 
 
 def format_summary(summary: DemoSummary) -> str:
@@ -64,11 +125,6 @@ def format_summary(summary: DemoSummary) -> str:
         for r, lo, hi in zip(replay["rate"], replay["ci_low"], replay["ci_high"], strict=True)
     ]
     replay = replay[["ranker", "days", "matched", "contributions", "rate ± 95% CI", "expected"]]
-    verdict = (
-        "model beats the popularity baseline on replay"
-        if summary.model_beats_baseline
-        else "model does NOT beat the popularity baseline on replay"
-    )
     return "\n".join(
         [
             "\nPer-head AUC on held-out sessions (mean over evaluated days)",
@@ -76,6 +132,6 @@ def format_summary(summary: DemoSummary) -> str:
             "\nReplay contribution rate @1 on the random bucket (pooled over days; "
             "expected = ground-truth expected contributions of the ranker's picks)",
             replay.round(4).to_string(index=False),
-            f"\nVerdict: {verdict}",
+            f"\nVerdict: {verdict(summary)}",
         ]
     )
