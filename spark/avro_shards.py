@@ -23,11 +23,24 @@ No `TRAINING_EXAMPLE` column is sparse (index/value pairs), so none uses the spa
 `AVRO_SCHEMA` is the one definition of the layout; `ATDS_FEATURES` (the reader's feature config)
 is derived from it. Each shard records `AVRO_SCHEMA_VERSION` in its Avro file metadata under
 `SCHEMA_VERSION_KEY`; `atds_dataset` refuses a shard written with another version, naming it.
+
+Two writers produce the same files:
+
+* `write_avro_shards_spark` (what the `training_examples` asset uses): every Spark task streams its
+  partition into one shard `part-NNNNN.avro` (NNNNN = the partition index) inside a staging
+  directory, from the executor itself (`mapInArrow` + fastavro), so no row ever travels to the
+  driver; the driver collects only one (file, rows, bytes) row per shard and renames the staging
+  directory into place. On a cluster the directory must be on storage every executor can write.
+* `write_avro_shards`: the same layout from an in-memory table (tests, benchmarks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import functools
+import os
+import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,12 +48,14 @@ import fastavro
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from fastavro.write import Writer
 
 from spark.schemas import TRAINING_EXAMPLE
 from spark.storage import atomic_replace_dir, staging_dir_for
 
 if TYPE_CHECKING:
     import tensorflow as tf
+    from pyspark.sql import DataFrame
 
 AVRO_SCHEMA_VERSION = 1
 """Bump whenever `AVRO_SCHEMA` changes; readers refuse shards of another version."""
@@ -127,7 +142,11 @@ def to_avro_records(examples: pa.Table | pd.DataFrame) -> list[dict]:
     Raises:
         ValueError: a column of `AVRO_SCHEMA` is missing or has nulls (the message names it).
     """
-    table = _as_table(examples)
+    return _to_avro_table(_as_table(examples)).to_pylist()
+
+
+def _to_avro_table(table: pa.Table) -> pa.Table:
+    """`table` cast column by column to the Arrow types of `AVRO_SCHEMA`, in its field order."""
     missing = [name for name in AVRO_COLUMNS if name not in table.column_names]
     if missing:
         raise ValueError(
@@ -152,7 +171,7 @@ def to_avro_records(examples: pa.Table | pd.DataFrame) -> list[dict]:
         if pa.types.is_date32(column.type):
             column = column.cast(pa.int32())
         columns[name] = pc.cast(column, target)
-    return pa.table(columns).to_pylist()
+    return pa.table(columns)
 
 
 def write_avro_shards(
@@ -199,6 +218,152 @@ def write_avro_shards(
         names.append(name)
     atomic_replace_dir(staging, directory)
     return [directory / name for name in names]
+
+
+@dataclasses.dataclass(frozen=True)
+class AvroShard:
+    """One Avro shard written by `write_avro_shards_spark`.
+
+    Args:
+        path: the shard file, `<directory>/part-NNNNN.avro`.
+        rows: examples in the shard.
+        bytes: file size.
+    """
+
+    path: Path
+    rows: int
+    bytes: int
+
+
+_SHARD_RESULT_SCHEMA = "shard string, rows long, bytes long"
+
+
+def write_avro_shards_spark(
+    examples: DataFrame,
+    directory: Path,
+    *,
+    num_shards: int | None = None,
+    codec: str = "deflate",
+) -> list[AvroShard]:
+    """Write a DataFrame of TRAINING_EXAMPLE rows as Avro shards, one per partition, from the tasks.
+
+    Each Spark task streams its partition through fastavro into `part-NNNNN.avro` (NNNNN = the
+    partition index; a task writes a hidden temporary file and renames it, so a retried task
+    replaces its own shard) inside a staging directory beside `directory`. The driver receives
+    one small row per shard and then swaps the staging directory into place
+    (`storage.atomic_replace_dir`): readers see the old set of shards or the new one, never a mix,
+    and a failed job leaves the old set. Empty partitions write no file; an empty DataFrame
+    yields one empty shard, so a reader of the directory always finds a valid file.
+
+    Args:
+        examples: rows with (at least) the columns of `AVRO_SCHEMA`, no nulls.
+        directory: the shard directory (created; replaced whole if present). On a cluster it must
+            be on storage every executor can write (a shared filesystem).
+        num_shards: repartition into this many shards first (None: one per existing partition).
+        codec: Avro block codec, one of `AVRO_CODECS`.
+
+    Returns:
+        The shards written, ordered by file name.
+
+    Raises:
+        ValueError: a bad argument, a column of `AVRO_SCHEMA` is missing, or a task found a null
+            value (the message names the column); `directory` is then left as it was.
+    """
+    from pyspark.errors import PythonException
+    from pyspark.sql import functions as F
+
+    if num_shards is not None and num_shards <= 0:
+        raise ValueError(f"`num_shards` must be positive. Received: num_shards={num_shards}")
+    if codec not in AVRO_CODECS:
+        raise ValueError(f"`codec` must be one of {AVRO_CODECS}. Received: codec={codec!r}")
+    missing = [name for name in AVRO_COLUMNS if name not in examples.columns]
+    if missing:
+        raise ValueError(
+            f"examples are missing columns {missing}; expected TRAINING_EXAMPLE rows "
+            f"({', '.join(TRAINING_EXAMPLE.names)})"
+        )
+    frame = examples.select(*[F.col(name) for name in AVRO_COLUMNS])
+    if num_shards is not None:
+        frame = frame.repartition(num_shards)
+    directory = Path(directory)
+    staging = staging_dir_for(directory)
+    staging.mkdir(parents=True)
+    try:
+        write = functools.partial(_write_partition_shard, str(staging), codec)
+        try:
+            written = frame.mapInArrow(write, _SHARD_RESULT_SCHEMA).collect()
+        except PythonException as error:
+            raise ValueError(
+                f"Avro shards for {directory} were not written (any previous shards are kept): "
+                f"{_python_error_line(error)}"
+            ) from error
+        shards = {row.shard: (int(row.rows), int(row.bytes)) for row in written}
+        if not shards:
+            empty = write_avro_shards(
+                TRAINING_EXAMPLE.empty_table(), staging / "empty", codec=codec
+            )
+            os.replace(empty[0], staging / empty[0].name)
+            shutil.rmtree(staging / "empty")
+            shards[empty[0].name] = (0, (staging / empty[0].name).stat().st_size)
+        for leftover in set(os.listdir(staging)) - set(shards):  # temp files of killed attempts
+            (staging / leftover).unlink()
+        atomic_replace_dir(staging, directory)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return [
+        AvroShard(path=directory / name, rows=rows, bytes=size)
+        for name, (rows, size) in sorted(shards.items())
+    ]
+
+
+def _python_error_line(error: Exception) -> str:
+    """The last `ValueError: ...` line of a task's Python traceback (else the whole message)."""
+    lines = [line for line in str(error).splitlines() if line.startswith("ValueError: ")]
+    return lines[-1].removeprefix("ValueError: ") if lines else str(error)
+
+
+def _write_partition_shard(
+    staging: str, codec: str, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: stream this task's batches into one shard; yield (shard, rows, bytes)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    partition = context.partitionId() if context is not None else 0
+    name = f"part-{partition:05d}.avro"
+    temporary = os.path.join(staging, f".{name}.attempt-{os.getpid()}-{id(batches)}")
+    rows = 0
+    out = None
+    writer = None
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            if writer is None:
+                out = open(temporary, "wb")  # noqa: SIM115 - closed in `finally`
+                writer = Writer(
+                    out,
+                    _PARSED_SCHEMA,
+                    codec=codec,
+                    metadata={SCHEMA_VERSION_KEY: str(AVRO_SCHEMA_VERSION)},
+                )
+            for record in _to_avro_table(pa.Table.from_batches([batch])).to_pylist():
+                writer.write(record)
+            rows += batch.num_rows
+        if writer is not None:
+            writer.flush()
+    finally:
+        if out is not None:
+            out.close()
+    if writer is None:
+        return
+    final = os.path.join(staging, name)
+    os.replace(temporary, final)
+    yield pa.RecordBatch.from_pydict(
+        {"shard": [name], "rows": [rows], "bytes": [os.path.getsize(final)]},
+        schema=pa.schema([("shard", pa.string()), ("rows", pa.int64()), ("bytes", pa.int64())]),
+    )
 
 
 def check_schema_version(path: Path) -> None:

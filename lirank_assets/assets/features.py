@@ -16,11 +16,16 @@ from pyspark.sql import functions as F
 
 from lirank_assets.partitions import partition_date, trailing_days
 from lirank_assets.resources import DataRoot, SparkResource
+from spark.avro_shards import AVRO_SCHEMA_VERSION, write_avro_shards_spark
 from spark.dwell import dwell_thresholds as compute_dwell_thresholds
 from spark.dwell import long_dwell_labels as attach_long_dwell_labels
 from spark.explode import explode_session_features as explode_paper_plan
 from spark.io import read_spark_partitions, write_spark_partition
 from spark.replay_candidates import random_bucket_candidates
+from spark.storage import partition_dir
+
+AVRO_DATASET = "training_examples_avro"
+"""Avro shards of `training_examples` (ATDS reader): `features/<this>/date=.../part-*.avro`."""
 
 
 class DwellLabelConfig(Config):
@@ -29,6 +34,12 @@ class DwellLabelConfig(Config):
     percentile: float = 0.9
     window_days: int = 7
     min_count: int = 100
+
+
+class TrainingExamplesConfig(Config):
+    """How `training_examples` writes its Avro shards (one per Spark partition of the day)."""
+
+    avro_codec: str = "deflate"
 
 
 def _window_dates(end: dt.date, days: int, first: dt.date) -> list[dt.date]:
@@ -123,9 +134,13 @@ def build_feature_assets(partitions_def, window_days: int = 7):
         deps=["exploded_session_features", "dwell_thresholds"],
     )
     def training_examples(
-        context: AssetExecutionContext, data_root: DataRoot, spark: SparkResource
+        context: AssetExecutionContext,
+        config: TrainingExamplesConfig,
+        data_root: DataRoot,
+        spark: SparkResource,
     ) -> MaterializeResult:
-        """Model-ready rows: exploded features with the day's percentile long-dwell label."""
+        """Model-ready rows: exploded features with the day's percentile long-dwell label, as
+        Parquet and as Avro shards in the ATDS layout (paper §13), written by the Spark tasks."""
         date = partition_date(context.partition_key)
         session = spark.session()
         features = data_root.root / "features"
@@ -134,6 +149,9 @@ def build_feature_assets(partitions_def, window_days: int = 7):
         labelled = attach_long_dwell_labels(examples, thresholds)
         path = write_spark_partition(labelled, features, "training_examples", date)
         written = session.read.parquet(str(path))
+        shards = write_avro_shards_spark(
+            written, partition_dir(features, AVRO_DATASET, date), codec=config.avro_codec
+        )
         rates = (
             written.groupBy("split")
             .agg(
@@ -150,6 +168,11 @@ def build_feature_assets(partitions_def, window_days: int = 7):
                 "rows": MetadataValue.int(int(rates["rows"].sum())),
                 "label_rates_by_split": MetadataValue.md(rates.round(4).to_markdown(index=False)),
                 "path": MetadataValue.path(str(path)),
+                "avro_shards": MetadataValue.int(len(shards)),
+                "avro_rows": MetadataValue.int(sum(shard.rows for shard in shards)),
+                "avro_bytes": MetadataValue.int(sum(shard.bytes for shard in shards)),
+                "avro_schema_version": MetadataValue.int(AVRO_SCHEMA_VERSION),
+                "avro_path": MetadataValue.path(str(shards[0].path.parent)),
             }
         )
 

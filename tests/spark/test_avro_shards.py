@@ -8,6 +8,8 @@ import fastavro
 import numpy as np
 import pyarrow as pa
 import pytest
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from spark.avro_shards import (
     AVRO_COLUMNS,
@@ -16,6 +18,7 @@ from spark.avro_shards import (
     SCHEMA_VERSION_KEY,
     atds_dataset,
     write_avro_shards,
+    write_avro_shards_spark,
 )
 from spark.schemas import TRAINING_EXAMPLE
 
@@ -56,6 +59,11 @@ def _examples(n: int = 5) -> pa.Table:
         for i in range(n)
     ]
     return pa.Table.from_pylist(rows, schema=TRAINING_EXAMPLE)
+
+
+def spark_schema():
+    """TRAINING_EXAMPLE as a Spark schema (date, tinyint labels, arrays)."""
+    return from_arrow_schema(TRAINING_EXAMPLE)
 
 
 def _rows_of_batches(dataset) -> dict[str, list]:
@@ -136,3 +144,64 @@ def test_nulls_and_missing_columns_are_refused(tmp_path):
         write_avro_shards(nulls, tmp_path / "y")
     with pytest.raises(ValueError, match="num_shards"):
         write_avro_shards(table, tmp_path / "z", num_shards=0)
+
+
+def _sorted_rows(columns: dict[str, list]) -> list[tuple]:
+    """Rows of a column dict as tuples (lists made hashable), sorted by (session_id, post_id)."""
+    names = list(AVRO_COLUMNS)
+    rows = zip(*[columns[name] for name in names], strict=True)
+    frozen = [tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in rows]
+    key = (names.index("session_id"), names.index("post_id"))
+    return sorted(frozen, key=lambda row: (row[key[0]], row[key[1]]))
+
+
+def test_spark_tasks_write_one_shard_per_partition_with_the_same_rows(spark, tmp_path):
+    table = _examples(7)
+    frame = spark.createDataFrame(table.to_pandas(), schema=spark_schema()).repartition(3)
+    shards = write_avro_shards_spark(frame, tmp_path / "shards")
+    assert [s.path.name for s in shards] == [f"part-{i:05d}.avro" for i in range(len(shards))]
+    assert 1 <= len(shards) <= 3
+    assert sum(s.rows for s in shards) == 7
+    assert all(s.bytes == s.path.stat().st_size for s in shards)
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == [s.path.name for s in shards]
+    got = _rows_of_batches(atds_dataset([s.path for s in shards], batch_size=3))
+    want = table.to_pydict()
+    want["date"] = [(d - EPOCH).days for d in want["date"]]
+    want = {
+        name: list(np.float32(values))
+        if TRAINING_EXAMPLE.field(name).type == pa.float32()
+        else values
+        for name, values in want.items()
+    }
+    got = {
+        name: list(np.float32(values))
+        if TRAINING_EXAMPLE.field(name).type == pa.float32()
+        else values
+        for name, values in got.items()
+    }
+    assert _sorted_rows(got) == _sorted_rows(want)
+    with open(shards[0].path, "rb") as shard:
+        assert fastavro.reader(shard).metadata[SCHEMA_VERSION_KEY] == str(AVRO_SCHEMA_VERSION)
+
+
+def test_spark_writer_replaces_the_set_and_writes_one_empty_shard_for_no_rows(spark, tmp_path):
+    frame = spark.createDataFrame(_examples(4).to_pandas(), schema=spark_schema())
+    write_avro_shards_spark(frame, tmp_path / "s", num_shards=3)
+    shards = write_avro_shards_spark(frame.limit(0), tmp_path / "s")
+    assert [(s.path.name, s.rows) for s in shards] == [("part-00000.avro", 0)]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["part-00000.avro"]
+    assert _rows_of_batches(atds_dataset([shards[0].path], batch_size=2))["post_id"] == []
+    assert [p.name for p in tmp_path.iterdir()] == ["s"]  # no staging directory left
+
+
+def test_spark_writer_refuses_missing_columns_and_nulls_keeping_the_old_shards(spark, tmp_path):
+    frame = spark.createDataFrame(_examples(3).to_pandas(), schema=spark_schema())
+    good = write_avro_shards_spark(frame, tmp_path / "s")
+    before = {s.path.name: s.path.read_bytes() for s in good}
+    with pytest.raises(ValueError, match=r"missing columns \['long_dwell'\]"):
+        write_avro_shards_spark(frame.drop("long_dwell"), tmp_path / "s")
+    nulls = frame.withColumn("click", F.lit(None).cast("tinyint"))
+    with pytest.raises(ValueError, match=r"not written.*column `click` has \d+ null values"):
+        write_avro_shards_spark(nulls, tmp_path / "s")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "s").iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["s"]
