@@ -4,7 +4,20 @@ A user can point the project at their own feed logs instead of the simulated wor
 partition `<logs>/<table>/date=YYYY-MM-DD/` holds `.parquet` and/or `.avro` files that must match
 `spark.schemas.RAW_TABLES[table]`. `validate_raw_partition` reads them, reports every problem with
 the file, the column, the expected type and what to do, and returns one Arrow table cast to the
-exact schema. `quarantine_partition` moves a bad partition aside so nothing downstream reads it.
+exact schema. `quarantine_partition` moves a bad partition aside so nothing downstream reads it;
+`quarantine_bad_partition` does that for the partition a validation error names and returns the
+error to raise (what the `raw_feed_logs` asset does).
+
+What happens to a bad day (nothing is written for it, so every downstream partition stays as it
+was):
+
+* malformed (a file unreadable, a column missing or of the wrong type, rows of another date):
+  `LogValidationError`; the partition directory is moved to
+  `<logs>/_quarantine/<table>/date=YYYY-MM-DD` (`QUARANTINE_DIR`, beside the tables, so the move
+  is one rename on the same filesystem) and the error says where;
+* empty (no data file, or zero rows): `EmptyPartitionError`, reported but not moved (an export
+  may still be filling the directory);
+* missing: `FileNotFoundError`.
 
 Type changes accepted (each one loses no value; anything else is an error):
 
@@ -32,11 +45,25 @@ import pyarrow.parquet as pq
 from spark.schemas import RAW_TABLES
 
 DATA_SUFFIXES: tuple[str, ...] = (".parquet", ".avro")
+QUARANTINE_DIR = "_quarantine"
+"""Quarantine root under the logs directory: `<logs>/_quarantine/<table>/date=YYYY-MM-DD`."""
+
 _PARTITION_NAME = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
 class BadLogPartitionError(ValueError):
-    """A raw log partition that must not be read downstream (quarantine it or fix it)."""
+    """A raw log partition that must not be read downstream (quarantine it or fix it).
+
+    Args:
+        message: what is wrong (file, column, expected type) and what to do.
+        partition: the partition directory (or file) that was validated.
+        table: the raw table it belongs to.
+    """
+
+    def __init__(self, message: str, partition: Path | None = None, table: str | None = None):
+        super().__init__(message)
+        self.partition = partition
+        self.table = table
 
 
 class LogValidationError(BadLogPartitionError):
@@ -45,6 +72,16 @@ class LogValidationError(BadLogPartitionError):
 
 class EmptyPartitionError(BadLogPartitionError):
     """The partition holds no rows."""
+
+
+class QuarantinedPartitionError(LogValidationError):
+    """A malformed partition that was moved to quarantine (`quarantined_to`)."""
+
+    def __init__(
+        self, message: str, partition: Path, table: str | None, quarantined_to: Path
+    ) -> None:
+        super().__init__(message, partition, table)
+        self.quarantined_to = quarantined_to
 
 
 def validate_raw_partition(path: Path, table: str) -> pa.Table:
@@ -80,21 +117,62 @@ def validate_raw_partition(path: Path, table: str) -> pa.Table:
     if not files:
         raise EmptyPartitionError(
             f"raw log partition {path} of `{table}` has no .parquet or .avro file; "
-            "write the day's logs there or quarantine the partition"
+            "write the day's logs there or quarantine the partition",
+            path,
+            table,
         )
     partition_date = _partition_date(path)
-    tables = [
-        _conform(_read_file(file, table), schema, file, table, partition_date) for file in files
-    ]
+    try:
+        tables = [
+            _conform(_read_file(file, table), schema, file, table, partition_date) for file in files
+        ]
+    except LogValidationError as error:
+        error.partition, error.table = path, table  # raised per file: name the partition too
+        raise
     combined = pa.concat_tables(tables)
     if combined.num_rows == 0:
         where = f"date {partition_date.isoformat()}" if partition_date else "the partition"
         raise EmptyPartitionError(
             f"raw log partition {path} of `{table}` has zero rows for {where} "
             f"(files: {', '.join(file.name for file in files)}); an empty day would silently "
-            "train on nothing: re-export the day's logs or quarantine the partition"
+            "train on nothing: re-export the day's logs or quarantine the partition",
+            path,
+            table,
         )
     return combined.combine_chunks()
+
+
+def quarantine_bad_partition(
+    error: BadLogPartitionError, quarantine_root: Path | None = None
+) -> BadLogPartitionError:
+    """Quarantine the malformed partition `error` names; return the error to raise in its place.
+
+    A `LogValidationError` partition is moved by `quarantine_partition` to `quarantine_root`
+    (default: `<logs>/_quarantine`, the logs directory being two levels above the partition,
+    `<logs>/<table>/date=...`), and a `QuarantinedPartitionError` is returned whose message is the
+    validation error (file, column, expected type) plus where the files went and how to put them
+    back. An `EmptyPartitionError`, or an error without a partition, is returned unchanged:
+    nothing is moved.
+
+    Args:
+        error: what `validate_raw_partition` raised.
+        quarantine_root: where quarantined partitions go (same filesystem as the logs).
+    """
+    if not isinstance(error, LogValidationError) or error.partition is None:
+        return error
+    if isinstance(error, QuarantinedPartitionError):
+        return error
+    partition = Path(error.partition)
+    root = Path(quarantine_root) if quarantine_root else partition.parent.parent / QUARANTINE_DIR
+    moved = quarantine_partition(partition, root)
+    return QuarantinedPartitionError(
+        f"{error} QUARANTINED: moved {partition} to {moved}; nothing was written for this day and "
+        f"every downstream partition is unchanged. After fixing the files, move them back to "
+        f"{partition} and materialize the day again.",
+        partition,
+        error.table,
+        moved,
+    )
 
 
 def quarantine_partition(path: Path, quarantine_root: Path) -> Path:

@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, Metadat
 
 from lirank_assets.partitions import partition_date
 from lirank_assets.resources import DataRoot, FeedLogSource
+from spark.ingest import BadLogPartitionError, quarantine_bad_partition
 from spark.storage import write_partition
 
 RAW_LOG_TABLES = ("feed_sessions", "feed_impressions", "posts", "members")
@@ -41,11 +42,15 @@ def build_raw_log_assets(partitions_def):
         """Load (simulate or read and validate) one day of raw logs, then write each table.
 
         Every table is validated before the first write, so a bad partition raises and leaves the
-        previous good data untouched; each write is an atomic directory swap, so re-runs are
-        idempotent.
+        previous good data untouched (a malformed one is quarantined, an empty one reported);
+        each write is an atomic directory swap, so re-runs are idempotent.
         """
         date = partition_date(context.partition_key)
-        tables = log_source.load_day(date, cache_dir=data_root.root / "world_state")
+        try:
+            tables = log_source.load_day(date, cache_dir=data_root.root / "world_state")
+        except BadLogPartitionError as error:
+            # User logs only: a malformed partition is moved to <logs>/_quarantine (spark.ingest).
+            raise quarantine_bad_partition(error) from error
         for name, table in tables.items():
             path = write_partition(table, data_root.root / "raw", name, date)
             yield MaterializeResult(

@@ -11,9 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from spark.ingest import (
+    QUARANTINE_DIR,
     BadLogPartitionError,
     EmptyPartitionError,
     LogValidationError,
+    QuarantinedPartitionError,
+    quarantine_bad_partition,
     quarantine_partition,
     validate_raw_partition,
 )
@@ -218,3 +221,60 @@ def test_quarantine_moves_the_partition_aside(tmp_path):
 def test_unknown_table_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="table='clicks'"):
         validate_raw_partition(tmp_path, "clicks")
+
+
+def _validation_error(path: Path, table: str = "feed_impressions") -> BadLogPartitionError:
+    with pytest.raises(BadLogPartitionError) as info:
+        validate_raw_partition(path, table)
+    return info.value
+
+
+def test_errors_carry_the_partition_and_table(tmp_path):
+    path = _partition(tmp_path)
+    pq.write_table(_impressions().drop_columns(["click"]), path / "part-0.parquet")
+    error = _validation_error(path)
+    assert isinstance(error, LogValidationError)
+    assert (error.partition, error.table) == (path, "feed_impressions")
+    (path / "part-0.parquet").unlink()
+    empty = _validation_error(path)
+    assert isinstance(empty, EmptyPartitionError)
+    assert (empty.partition, empty.table) == (path, "feed_impressions")
+
+
+@pytest.mark.parametrize("problem", ["wrong_type", "missing_column", "corrupt_file"])
+def test_a_malformed_partition_is_quarantined_beside_the_logs(tmp_path, problem):
+    logs = tmp_path / "logs"
+    path = _partition(logs)
+    table = _impressions()
+    file = path / "part-0.parquet"
+    if problem == "wrong_type":
+        index = table.schema.get_field_index("position")
+        pq.write_table(table.set_column(index, "position", pa.array(["a", "b", "c"])), file)
+    elif problem == "missing_column":
+        pq.write_table(table.drop_columns(["position"]), file)
+    else:
+        file.write_bytes(b"PAR1 not parquet at all PAR1")
+    original = file.read_bytes()
+    quarantined = quarantine_bad_partition(_validation_error(path))
+    assert isinstance(quarantined, QuarantinedPartitionError)
+    target = logs / QUARANTINE_DIR / "feed_impressions" / f"date={DAY.isoformat()}"
+    assert quarantined.quarantined_to == target
+    assert not path.exists() and (target / "part-0.parquet").read_bytes() == original
+    message = str(quarantined)
+    assert str(file) in message and f"QUARANTINED: moved {path} to {target}" in message
+    if problem != "corrupt_file":
+        assert "`position`" in message and "expected type int32" in message
+    else:
+        assert "cannot read" in message
+    # The quarantine is invisible to the next validation: the day is now simply missing.
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        validate_raw_partition(path, "feed_impressions")
+
+
+def test_an_empty_partition_is_reported_not_moved(tmp_path):
+    path = _partition(tmp_path / "logs")
+    pq.write_table(_impressions(0), path / "part-0.parquet")
+    error = _validation_error(path)
+    assert quarantine_bad_partition(error) is error
+    assert (path / "part-0.parquet").exists()
+    assert not (tmp_path / "logs" / QUARANTINE_DIR).exists()
