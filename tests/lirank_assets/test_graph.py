@@ -187,3 +187,121 @@ def test_definitions_validate_from_the_workspace(tmp_path):
         timeout=180,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _atds_rows(paths) -> list[tuple]:
+    """Every row of the Avro shards read through ATDS, as sorted tuples in `AVRO_COLUMNS` order."""
+    import numpy as np
+
+    from spark.avro_shards import AVRO_COLUMNS, atds_dataset
+
+    columns: dict[str, list] = {name: [] for name in AVRO_COLUMNS}
+    for batch in atds_dataset(paths, batch_size=1000):
+        for name, tensor in batch.items():
+            if hasattr(tensor, "indices"):  # varlen column: tf.SparseTensor [batch, None]
+                rows = [[] for _ in range(int(tensor.dense_shape[0]))]
+                for (row, _), value in zip(
+                    tensor.indices.numpy(), tensor.values.numpy(), strict=True
+                ):
+                    rows[row].append(value.item())
+                columns[name].extend(tuple(r) for r in rows)
+            else:
+                values = tensor.numpy()
+                if values.dtype == np.float32:  # float32 -> the same double as numpy's
+                    columns[name].extend(float(v) for v in values)
+                else:
+                    columns[name].extend(
+                        v.decode() if isinstance(v, bytes) else v for v in values.tolist()
+                    )
+    return sorted(zip(*[columns[name] for name in AVRO_COLUMNS], strict=True))
+
+
+def test_training_examples_avro_shards_hold_exactly_the_parquet_rows(graph):
+    """The asset's Avro shards, read by tensorflow-io's ATDSDataset, equal its Parquet rows."""
+    import numpy as np
+    import pyarrow as pa
+
+    from spark.avro_shards import AVRO_COLUMNS
+
+    _, instance, root = graph
+    for day in DAYS:
+        date = dt.date.fromisoformat(day)
+        parquet = pq.read_table(partition_dir(root / "features", "training_examples", date))
+        shard_dir = partition_dir(root / "features", "training_examples_avro", date)
+        shards = sorted(shard_dir.glob("part-*.avro"))
+        assert shards and [p.name for p in shard_dir.iterdir() if p.name.startswith(".")] == []
+        want = parquet.to_pydict()
+        want["date"] = [(d - dt.date(1970, 1, 1)).days for d in want["date"]]
+        for name in AVRO_COLUMNS:
+            kind = parquet.schema.field(name).type
+            if pa.types.is_float32(kind):  # compare as float32 values, as ATDS returns them
+                want[name] = [float(np.float32(v)) for v in want[name]]
+            elif pa.types.is_list(kind):
+                want[name] = [tuple(v) for v in want[name]]
+        rows = sorted(zip(*[want[name] for name in AVRO_COLUMNS], strict=True))
+        assert len(rows) > 1000
+        assert _atds_rows(shards) == rows
+    metadata = instance.get_latest_materialization_event(
+        AssetKey("training_examples")
+    ).asset_materialization.metadata
+    assert metadata["avro_rows"].value == metadata["rows"].value
+    assert metadata["avro_shards"].value >= 1
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("problem", ["wrong_type", "missing_column", "corrupt_file", "empty_day"])
+def test_bad_user_logs_are_quarantined_or_reported_through_the_asset(graph, tmp_path, problem):
+    """A malformed day is moved to <logs>/_quarantine by `raw_feed_logs`; an empty day is
+    reported; either way the run fails naming the file and column, and the raw and feature
+    partitions of an earlier good load stay byte for byte."""
+    import pyarrow as pa
+
+    _, _, root = graph
+    day = DAYS[1]
+    logs = tmp_path / "logs"
+    for table in ("feed_sessions", "feed_impressions", "posts", "members"):
+        shutil.copytree(root / "raw" / table / f"date={day}", logs / table / f"date={day}")
+    partition = logs / "feed_impressions" / f"date={day}"
+    (broken,) = partition.glob("*.parquet")
+    good = pq.ParquetFile(broken).read()
+    if problem == "wrong_type":
+        index = good.schema.get_field_index("dwell_seconds")
+        as_text = pa.array([str(v) for v in good.column(index).to_pylist()])
+        pq.write_table(good.set_column(index, "dwell_seconds", as_text), broken)
+    elif problem == "missing_column":
+        pq.write_table(good.drop(["dwell_seconds"]), broken)
+    elif problem == "corrupt_file":
+        broken.write_bytes(broken.read_bytes()[: len(broken.read_bytes()) // 2])
+    else:
+        pq.write_table(good.slice(0, 0), broken)
+    bad_bytes = broken.read_bytes()
+
+    user_root = tmp_path / "user-root"
+    for group in ("raw", "features"):
+        shutil.copytree(root / group, user_root / group)
+    before = {group: _files(user_root / group) for group in ("raw", "features")}
+    defs = build_definitions(_settings(logs_path=str(logs)), str(user_root))
+    result = _run(defs, "raw_logs_job", day, DagsterInstance.ephemeral())
+    assert not result.success
+    message = " ".join(step_failure_message(e) for e in result.all_events if e.is_step_failure)
+    assert broken.name in message
+    quarantined = logs / "_quarantine" / "feed_impressions" / f"date={day}"
+    if problem == "empty_day":
+        assert "zero rows for date" in message
+        assert broken.exists() and not quarantined.exists()
+    else:
+        assert "QUARANTINED" in message and str(quarantined) in message
+        assert not partition.exists()
+        assert (quarantined / broken.name).read_bytes() == bad_bytes
+        if problem == "corrupt_file":
+            assert "cannot read" in message
+        else:
+            assert "dwell_seconds" in message and "expected type float" in message
+    assert {group: _files(user_root / group) for group in ("raw", "features")} == before
