@@ -2,7 +2,8 @@
 
 Rankers compared on replay:
 - `model`: the day's feed model with the popularity random effects, position set to 0
-  (position debiasing), scored by `CONTRIBUTION_SCORE`;
+  (position debiasing), scored by its final score (`FeedModelConfig.score_weights`: the
+  contribution heads, equally weighted, unless the model was trained with other weights);
 - `popularity_baseline`: each post's smoothed contribution rate on the day's training sessions;
 - `production`: the logged production ranker's score (a noisy version of the truth in the
   simulated world), when the candidates carry `ranker_score`;
@@ -15,12 +16,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 
 from models.baselines import popularity_scores
-from models.feature_spec import examples_to_inputs, with_position
-from models.feed_model import FeedScore, predict_probabilities
+from models.feature_spec import with_position
+from models.feed_model import feed_inputs, predict_probabilities
 from models.metrics import head_metrics
 from models.random_effects import apply_random_effects
 from models.ranking_job import RANDOM_EFFECT_HEADS, logits_from, model_id_of
@@ -28,11 +30,6 @@ from models.registry import load_model
 from models.replay import replay_contribution_rate, top1_choices
 from spark.schemas import LABELS
 from spark.world_config import CONTRIBUTION_ACTIONS, WorldConfig
-
-# Replay measures contributions, so the model ranks by the sum of its contribution heads: for rare,
-# roughly independent actions Σ_k P(k) ≈ P(any contribution). The paper's production weights are
-# not published (NOT CONFIRMED); this is our choice for the replay objective.
-CONTRIBUTION_SCORE = FeedScore(weights=tuple((head, 1.0) for head in CONTRIBUTION_ACTIONS))
 
 
 def _read_examples(path: Path) -> pd.DataFrame:
@@ -42,12 +39,11 @@ def _read_examples(path: Path) -> pd.DataFrame:
 
 
 def model_probabilities(
-    model_dir: Path, effects_dir: Path, rows: pd.DataFrame, rank_at_top: bool
+    model: keras.Model, effects_dir: Path, rows: pd.DataFrame, rank_at_top: bool
 ) -> dict[str, np.ndarray]:
     """Per-head probabilities of the global model with the per-post random effects added to the
     logits of `RANDOM_EFFECT_HEADS`: y = σ(logit(y_global) + b_post) (paper §8)."""
-    model, _ = load_model(model_dir)
-    inputs = examples_to_inputs(rows)
+    inputs = feed_inputs(rows, model.config)
     if rank_at_top:
         inputs = with_position(inputs, 0)
     probabilities = predict_probabilities(model, inputs)
@@ -71,8 +67,9 @@ def evaluate_offline(
     if holdout.empty:
         raise ValueError(f"no held-out rows in {examples_dir}; cannot compute offline metrics")
     labels = {head: holdout[head].to_numpy() for head in LABELS}
+    feed_model, _ = load_model(model_dir)
     model = head_metrics(
-        labels, model_probabilities(model_dir, effects_dir, holdout, rank_at_top=False)
+        labels, model_probabilities(feed_model, effects_dir, holdout, rank_at_top=False)
     )
     baseline_probs = {
         head: popularity_scores(
@@ -121,9 +118,10 @@ def evaluate_replay(
         raise ValueError(f"no random-bucket sessions in {candidates_dir}; replay needs some")
     train = _read_examples(examples_dir)
     train = train[train["split"] == "train"]
-    probabilities = model_probabilities(model_dir, effects_dir, candidates, rank_at_top=True)
+    model, _ = load_model(model_dir)
+    probabilities = model_probabilities(model, effects_dir, candidates, rank_at_top=True)
     scored = candidates[["session_id", "post_id", "position", "contribution"]].copy()
-    scored["model"] = CONTRIBUTION_SCORE.score(probabilities)
+    scored["model"] = model.config.final_score.score(probabilities)
     scored["popularity_baseline"] = popularity_scores(
         train["post_id"].to_numpy(), _contribution(train), candidates["post_id"].to_numpy()
     )

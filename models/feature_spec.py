@@ -35,6 +35,17 @@ They are already O(1) and are fed to the model unnormalized. A member with ~20 i
 learn a member-ID embedding, so "has this member engaged with this author before" must be an
 explicit input rather than something the towers rediscover from mean-pooled embeddings.
 
+String IDs (paper §11, A.7): with ``id_hash="murmur"`` the member, author and history-author IDs
+are first written as namespaced strings (``"member:1234"``, ``"actor:77"``) and hashed with
+MurmurHash3 (`models.layers.murmur`, the first 64 bits), keeping the low 31 bits:
+
+    model_id = murmur64("<namespace>:<id>") & (2^31 - 1)        (-1 padding stays -1)
+
+so raw string IDs from any source need no vocabulary, and the served model (`models.serving`)
+hashes the same strings with the same function in its TensorFlow preprocessing. 31 bits keep the
+ids non-negative (the model's padding test is ``id >= 0``) and exact in int32, the integer width of
+the JAX backend without x64. ``id_hash="none"`` uses the integer IDs as given.
+
 Position debiasing: `position` is a training feature (it explains the position bias in the
 logged labels); at ranking time every candidate is scored as if at position 0
 (`with_position(inputs, 0)`), so the ranking does not inherit the logging policy's order.
@@ -51,6 +62,19 @@ from spark.schemas import LABELS
 from spark.world_config import CONTENT_TYPES, PLATFORMS
 
 PAD_ID = -1
+# history steps and hashtags the model sees (training, evaluation and serving share them)
+HISTORY_LENGTH = 20
+MAX_HASHTAGS = 3
+# id_hash choices: how raw integer or string IDs become model IDs (see the module docstring)
+ID_HASHES: tuple[str, ...] = ("none", "murmur")
+ID_HASH_MASK = 2**31 - 1
+# model input key -> namespace of its string IDs ("member:1234"); authors and history authors
+# share the actor namespace, as they share the actor table
+ID_NAMESPACES: dict[str, str] = {
+    "member_id": "member",
+    "author_id": "actor",
+    "hist_author_ids": "actor",
+}
 
 DENSE_FEATURES: tuple[str, ...] = (
     "member_log_connections",
@@ -99,7 +123,10 @@ INPUT_KEYS: tuple[str, ...] = (
 
 
 def examples_to_inputs(
-    df: pd.DataFrame, history_length: int = 20, max_hashtags: int = 3
+    df: pd.DataFrame,
+    history_length: int = HISTORY_LENGTH,
+    max_hashtags: int = MAX_HASHTAGS,
+    id_hash: str = "none",
 ) -> dict[str, np.ndarray]:
     """Convert TRAINING_EXAMPLE-shaped rows to the feed model's fixed-shape input arrays.
 
@@ -109,6 +136,8 @@ def examples_to_inputs(
         history_length: history steps kept; the most recent `history_length` actions are kept,
             most recent last, -1 padded in front.
         max_hashtags: hashtags kept per post (the first `max_hashtags`), -1 padded at the end.
+        id_hash: "none" (integer IDs as given) or "murmur" (`hash_ids` of the namespaced string
+            IDs); pass the model's `FeedModelConfig.id_hash`.
 
     Returns:
         dict keyed by `INPUT_KEYS` (see the module docstring for dtypes and shapes).
@@ -121,6 +150,8 @@ def examples_to_inputs(
         raise ValueError(f"`history_length` must be positive. Received: {history_length}")
     if max_hashtags <= 0:
         raise ValueError(f"`max_hashtags` must be positive. Received: {max_hashtags}")
+    if id_hash not in ID_HASHES:
+        raise ValueError(f"`id_hash` must be one of {ID_HASHES}. Received: id_hash={id_hash!r}")
     required = (
         list(_SCALAR_ID_COLUMNS.values())
         + ["content_type", "platform", "hashtag_ids", "hist_author_ids", "hist_actions"]
@@ -145,10 +176,42 @@ def examples_to_inputs(
         np.int32
     )
     inputs["dense"] = _dense_matrix(df)
+    if id_hash == "murmur":
+        for key, namespace in ID_NAMESPACES.items():
+            inputs[key] = hash_ids(inputs[key], namespace)
     inputs["affinity"] = history_affinity(
         inputs["author_id"], inputs["hist_author_ids"], inputs["hist_actions"]
     )
     return inputs
+
+
+def string_ids(ids: np.ndarray, namespace: str) -> np.ndarray:
+    """Integer IDs as namespaced strings (object array): 1234 -> "member:1234", padding -> ""."""
+    ids = np.asarray(ids, dtype=np.int64)
+    flat = [f"{namespace}:{i}" if i >= 0 else "" for i in ids.reshape(-1).tolist()]
+    return np.asarray(flat, dtype=object).reshape(ids.shape)
+
+
+def hash_string_ids(strings: np.ndarray) -> np.ndarray:
+    """Model IDs of string IDs: murmur64(s) & (2^31 - 1); the empty string (padding) -> -1.
+
+    Hashes each distinct string once (IDs repeat a lot), so the cost grows with the vocabulary
+    actually present, not with the rows.
+    """
+    from models.layers.murmur import murmur_int64
+
+    strings = np.asarray(strings, dtype=object)
+    unique, inverse = np.unique(strings.reshape(-1), return_inverse=True)
+    hashed = murmur_int64(unique) & ID_HASH_MASK if len(unique) else np.zeros(0, np.int64)
+    hashed = np.where(unique == "", PAD_ID, hashed).astype(np.int64)
+    return hashed[inverse].reshape(strings.shape)
+
+
+def hash_ids(ids: np.ndarray, namespace: str) -> np.ndarray:
+    """Model IDs of integer IDs: `hash_string_ids(string_ids(ids, namespace))`, -1 kept."""
+    ids = np.asarray(ids, dtype=np.int64)
+    unique, inverse = np.unique(ids.reshape(-1), return_inverse=True)
+    return hash_string_ids(string_ids(unique, namespace))[inverse].reshape(ids.shape)
 
 
 def history_affinity(

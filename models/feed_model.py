@@ -16,11 +16,15 @@ forward pass reads as three sentences (TorchRec DLRM style, one named block each
    in the config, ``(x - μ) / sqrt(σ² + ε)`` (paper §1 uses distribution-normalized dense
    features; frozen constants rather than batch-norm moving statistics, which would differ
    between Horovod ranks).
-3. Two `Tower`s over ``concat(sparse, dense)``: an MLP of `tower_units` (paper: 4 × 100 base)
-   with one logit per head. The click tower predicts click and long_dwell, the contribution
-   tower like, comment, share and vote (paper §1, §9: production splits click vs contribution).
+3. `Tower`s over ``concat(sparse, dense)``: an MLP of `tower_units` (paper: 4 × 100 base) with
+   one logit per head. By default the click tower predicts click and long_dwell, the
+   contribution tower like, comment, share and vote (paper §1, §9: production splits click vs
+   contribution); `task_grouping` picks another split of the heads (`TASK_GROUPINGS`).
 
-The model maps an inputs dict (`models.feature_spec`) to ``{head: logit}`` with shape [batch].
+The model maps an inputs dict (`models.feature_spec`, built with `feed_inputs`) to
+``{head: logit}`` with shape [batch]. The final post score is a linear combination of the head
+probabilities with the config's `score_weights` (`FeedScore`); replay and the served model
+(`models.serving`) rank by it.
 
 Example:
 
@@ -28,6 +32,7 @@ Example:
     model = FeedModel(config)
     logits = model(examples_to_inputs(df))          # {"click": [n], ..., "vote": [n]}
     probabilities = predict_probabilities(model, with_position(inputs, 0))
+    scores = config.final_score.score(probabilities)
 """
 
 from __future__ import annotations
@@ -38,14 +43,42 @@ from collections.abc import Mapping
 
 import keras
 import numpy as np
+import pandas as pd
 from keras import ops
 
-from models.feature_spec import AFFINITY_FEATURES, DENSE_FEATURES, INPUT_KEYS
+from models.feature_spec import (
+    AFFINITY_FEATURES,
+    DENSE_FEATURES,
+    ID_HASHES,
+    INPUT_KEYS,
+    examples_to_inputs,
+)
 from spark.schemas import LABELS
-from spark.world_config import ACTIONS, CONTENT_TYPES, PLATFORMS
+from spark.world_config import ACTIONS, CONTENT_TYPES, CONTRIBUTION_ACTIONS, PLATFORMS
 
 CLICK_TOWER_HEADS: tuple[str, ...] = ("click", "long_dwell")
 CONTRIBUTION_TOWER_HEADS: tuple[str, ...] = ("like", "comment", "share", "vote")
+# task_grouping -> ((tower name, its heads), ...); every head in exactly one tower (paper §9)
+TASK_GROUPINGS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    # production (paper §1): click tower vs contribution tower
+    "click_contribution": (
+        ("click", CLICK_TOWER_HEADS),
+        ("contribution", CONTRIBUTION_TOWER_HEADS),
+    ),
+    # paper §9 grouping strategy, by positive rate: the frequent contributions (like, vote) share
+    # a tower, the rare ones (comment, share) get their own
+    "by_rate": (
+        ("click", CLICK_TOWER_HEADS),
+        ("like_vote", ("like", "vote")),
+        ("comment_share", ("comment", "share")),
+    ),
+    # hard parameter sharing (the paper's Table 1 baseline): one tower for every head
+    "shared": (("shared", tuple(LABELS)),),
+}
+# the default final score: the contribution heads, equally weighted (what replay measures)
+CONTRIBUTION_SCORE_WEIGHTS: tuple[tuple[str, float], ...] = tuple(
+    (head, 1.0) for head in CONTRIBUTION_ACTIONS
+)
 
 # single-valued ID feature -> the config field holding its table size
 _SCALAR_TABLES: dict[str, str] = {
@@ -116,7 +149,13 @@ class FeedModelConfig:
         id_embedding: member/actor tables, a key of `ID_EMBEDDINGS` ("qr": quotient-remainder
             tables, paper §11).
         qr_collisions: m, rows of the QR remainder tables (≤ member and actor buckets).
-        history_max_length: longest history the "transformer" pooling accepts.
+        history_max_length: longest history the "transformer" pooling accepts (≥ 5, the last
+            steps it outputs).
+        task_grouping: how the heads are split into towers, a key of `TASK_GROUPINGS`.
+        score_weights: (head, weight) pairs of the final score Σ_h w_h · P(h) (`FeedScore`).
+        id_hash: how raw member/author IDs become model IDs, one of `feature_spec.ID_HASHES`
+            ("murmur": MurmurHash of "member:1234"-style strings; the served model then takes
+            string IDs).
     """
 
     embedding_dim: int = 30
@@ -146,8 +185,15 @@ class FeedModelConfig:
     id_embedding: str = "hashed"
     qr_collisions: int = 1000
     history_max_length: int = 100
+    task_grouping: str = "click_contribution"
+    score_weights: tuple[tuple[str, float], ...] = CONTRIBUTION_SCORE_WEIGHTS
+    id_hash: str = "none"
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "score_weights", tuple((str(h), float(w)) for h, w in self.score_weights)
+        )
+        FeedScore(self.score_weights)  # validates the weights
         object.__setattr__(self, "tower_units", tuple(int(u) for u in self.tower_units))
         object.__setattr__(self, "dense_mean", tuple(float(m) for m in self.dense_mean))
         object.__setattr__(self, "dense_variance", tuple(float(v) for v in self.dense_variance))
@@ -172,6 +218,8 @@ class FeedModelConfig:
             ("calibration", CALIBRATIONS),
             ("tower", TOWERS),
             ("id_embedding", ID_EMBEDDINGS),
+            ("task_grouping", TASK_GROUPINGS),
+            ("id_hash", ID_HASHES),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(
@@ -200,9 +248,18 @@ class FeedModelConfig:
                 f'id_embedding="qr". Received: qr_collisions={self.qr_collisions}, '
                 f"member_buckets={self.member_buckets}, actor_buckets={self.actor_buckets}"
             )
+        if (
+            self.history_pooling == "transformer"
+            and self.history_max_length < _TRANSFORMER_LAST_STEPS
+        ):
+            raise ValueError(
+                f"`history_max_length` must be at least {_TRANSFORMER_LAST_STEPS} with "
+                f'history_pooling="transformer" (it outputs the last {_TRANSFORMER_LAST_STEPS} '
+                f"steps). Received: history_max_length={self.history_max_length}"
+            )
         if self.history_pooling == "transformer" and self.embedding_dim % _TRANSFORMER_HEADS:
             raise ValueError(
-                f'`embedding_dim` must be divisible by {_TRANSFORMER_HEADS} with history_pooling='
+                f"`embedding_dim` must be divisible by {_TRANSFORMER_HEADS} with history_pooling="
                 f'"transformer". Received: embedding_dim={self.embedding_dim}'
             )
         if any(v < 0 for v in self.dense_variance):
@@ -216,7 +273,13 @@ class FeedModelConfig:
         out = dataclasses.asdict(self)
         for name in ("tower_units", "dense_mean", "dense_variance"):
             out[name] = list(out[name])
+        out["score_weights"] = [[head, weight] for head, weight in self.score_weights]
         return out
+
+    @property
+    def final_score(self) -> FeedScore:
+        """The final post score Σ_h w_h · P(h) with this config's `score_weights`."""
+        return FeedScore(self.score_weights)
 
     @classmethod
     def from_dict(cls, values: Mapping) -> FeedModelConfig:
@@ -238,26 +301,34 @@ class FeedScore:
 
         score = Σ_h w_h · P(h)
 
-    The paper states that the final score is a linear combination but gives no weights:
-    the default weights below are NOT CONFIRMED by the paper; they are this project's choice
-    (contributions weighted above clicks, long dwell as a half-weight quality signal).
+    The paper states that the final score is a linear combination but gives no weights (NOT
+    CONFIRMED). The default is this project's choice for its replay objective: the contribution
+    heads, equally weighted (for rare, roughly independent actions Σ_k P(k) ≈ P(any
+    contribution)). Set `FeedModelConfig.score_weights` (or `--score-weights` at a cold start)
+    to rank by another mix, e.g. ``(("click", 0.5), ("like", 1.0), ("comment", 2.0))``.
+
+    Args:
+        weights: (head, weight) pairs; heads from `LABELS`, each at most once, weights finite.
     """
 
-    weights: tuple[tuple[str, float], ...] = (
-        ("click", 1.0),
-        ("like", 1.0),
-        ("comment", 2.0),
-        ("share", 2.0),
-        ("vote", 1.0),
-        ("long_dwell", 0.5),
-    )
+    weights: tuple[tuple[str, float], ...] = CONTRIBUTION_SCORE_WEIGHTS
 
     def __post_init__(self) -> None:
+        if not self.weights:
+            raise ValueError("`weights` must name at least one head. Received: weights=()")
+        heads = [head for head, _ in self.weights]
         for head, weight in self.weights:
             if head not in LABELS:
-                raise ValueError(f"unknown head `{head}` in FeedScore weights; heads: {LABELS}")
+                raise ValueError(
+                    f"unknown head `{head}` in the score weights; heads: {LABELS}. "
+                    f"Received: weights={self.weights}"
+                )
             if not math.isfinite(weight):
-                raise ValueError(f"FeedScore weight of `{head}` must be finite. Received {weight}")
+                raise ValueError(
+                    f"the score weight of `{head}` must be finite. Received: {head}={weight}"
+                )
+        if len(set(heads)) != len(heads):
+            raise ValueError(f"each head may appear once in `weights`. Received: weights={heads}")
 
     def score(self, probabilities: Mapping[str, np.ndarray]) -> np.ndarray:
         """Σ_h w_h · P(h) per example, as float64 [n]."""
@@ -685,7 +756,8 @@ class Tower(keras.layers.Layer):
 class GatedTower(Tower):
     """Tower whose hidden layers are each gated (paper §4, Dense Gating; `GatedMLP`):
 
-        h_{l+1} = g_l(ReLU(W_l h_l + b_l)),   g_l(h) = h ⊙ σ(W_g h + b_g),   logit_h = w_hᵀ h_L + b_h
+    h_{l+1} = g_l(ReLU(W_l h_l + b_l)),   g_l(h) = h ⊙ σ(W_g h + b_g)
+    logit_h = w_hᵀ h_L + b_h
     """
 
     def _hidden_layers(self) -> list[keras.layers.Layer]:
@@ -779,10 +851,12 @@ class FeedModel(keras.Model):
             self.config, name="interaction_arch"
         )
         tower = TOWERS[self.config.tower]
-        self.click_tower = tower(self.config.tower_units, CLICK_TOWER_HEADS, name="click_tower")
-        self.contribution_tower = tower(
-            self.config.tower_units, CONTRIBUTION_TOWER_HEADS, name="contribution_tower"
-        )
+        # one attribute per tower, `<group>_tower`: the weight paths of saved models stay stable
+        names = []
+        for group, heads in TASK_GROUPINGS[self.config.task_grouping]:
+            names.append(f"{group}_tower")
+            setattr(self, names[-1], tower(self.config.tower_units, heads, name=names[-1]))
+        self._tower_names = tuple(names)
         self.calibration_arch = CALIBRATIONS[self.config.calibration](
             self.config, name="calibration_arch"
         )
@@ -796,17 +870,23 @@ class FeedModel(keras.Model):
         flat = self.sparse_arch.output_dim + len(DENSE_FEATURES) + self.affinity_dim
         self.interaction_arch.build(num_vectors, flat)
         width = self.interaction_arch.output_dim(num_vectors, flat)
-        self.click_tower.build((None, width))
-        self.contribution_tower.build((None, width))
+        for tower in self.towers:
+            tower.build((None, width))
         self.calibration_arch.build(len(CALIBRATION_FEATURES) * self.config.embedding_dim)
 
     def call(self, inputs, training=False):
         vectors = self.sparse_arch(inputs)
         dense = [self.dense_arch(inputs["dense"]), *self.affinity_arch(inputs["affinity"])]
         features = self.interaction_arch(vectors, ops.concatenate([*vectors, *dense], axis=-1))
-        logits = {**self.click_tower(features), **self.contribution_tower(features)}
+        logits = {head: logit for tower in self.towers for head, logit in tower(features).items()}
+        logits = {head: logits[head] for head in LABELS}
         calibration = ops.concatenate([vectors[i] for i in self._calibration_index], axis=-1)
         return self.calibration_arch(logits, calibration)
+
+    @property
+    def towers(self) -> list[keras.layers.Layer]:
+        """The towers of `task_grouping`, in its order."""
+        return [getattr(self, name) for name in self._tower_names]
 
     def get_config(self) -> dict:
         return {"name": self.name, "config": self.config.to_dict()}
@@ -815,6 +895,11 @@ class FeedModel(keras.Model):
     def from_config(cls, config: dict) -> FeedModel:
         config = dict(config)
         return cls(FeedModelConfig.from_dict(config.pop("config")), **config)
+
+
+def feed_inputs(df: pd.DataFrame, config: FeedModelConfig) -> dict[str, np.ndarray]:
+    """The model inputs of TRAINING_EXAMPLE rows for a model of `config` (its `id_hash`)."""
+    return examples_to_inputs(df, id_hash=config.id_hash)
 
 
 def predict_probabilities(

@@ -98,9 +98,7 @@ class BinaryTasks:
             raise ValueError("`heads` must name at least one head. Received: heads=()")
         weights = self.weights if self.weights is not None else (1.0,) * len(self.heads)
         weights = tuple(float(w) for w in weights)
-        if len(weights) != len(self.heads) or not all(
-            math.isfinite(w) and w >= 0 for w in weights
-        ):
+        if len(weights) != len(self.heads) or not all(math.isfinite(w) and w >= 0 for w in weights):
             raise ValueError(
                 f"`weights` must be one finite non-negative weight per head {self.heads}. "
                 f"Received: weights={self.weights}"

@@ -123,7 +123,7 @@ class JobsModelConfig:
 class SharedEntityEmbeddings(keras.layers.Layer):
     """Fields through 5 shared matrices: inputs dict -> [batch, len(fields) · embedding_dim].
 
-        v_f = Σ_j m_j E_{matrix(f)}[ids_fj mod N] / max(1, Σ_j m_j),   m_j = [ids_fj ≥ 0]
+    v_f = Σ_j m_j E_{matrix(f)}[ids_fj mod N] / max(1, Σ_j m_j),   m_j = [ids_fj ≥ 0]
     """
 
     def __init__(self, config: JobsModelConfig, **kwargs) -> None:

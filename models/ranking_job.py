@@ -23,8 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from models import train_cli
-from models.feature_spec import examples_to_inputs
-from models.feed_model import predict_probabilities
+from models.feed_model import FeedModelConfig, feed_inputs, predict_probabilities
 from models.random_effects import fit_random_effects
 from models.registry import load_model
 from models.training import TrainingDivergedError
@@ -32,6 +31,17 @@ from spark.storage import write_partition
 
 # The paper's RO model uses the like and click labels, which have the best coverage (§8).
 RANDOM_EFFECT_HEADS: tuple[str, ...] = ("click", "like")
+# The graph's cold-start architecture (its dense constants come from the data at training time).
+# Chosen by measurement on the default simulated world: see `bench/ablation.py` and the README.
+GRAPH_FEED_MODEL = FeedModelConfig(id_hash="murmur")
+# FeedModelConfig fields that are data, not architecture: never passed as a cold-start choice
+_DATA_FIELDS = ("dense_mean", "dense_variance")
+
+
+def architecture_json(config: FeedModelConfig) -> str:
+    """`config` as the `--model-config` JSON of a cold start (its dense constants left out)."""
+    values = {k: v for k, v in config.to_dict().items() if k not in _DATA_FIELDS}
+    return json.dumps(values, sort_keys=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +56,11 @@ class RankingJobConfig:
         horovod_hosts: `host:slots[,host:slots]`; None trains in this process.
         horovod_num_proc: total Horovod ranks (defaults to the sum of the host slots).
         random_effect_l2: Gaussian prior precision of the per-post effects.
+        model: the cold start's architecture (`FeedModelConfig`; its dense constants are
+            ignored and recomputed from the training examples). Incremental days keep the
+            previous model's config whatever this says.
+        export_saved_model: also write the serving SavedModel (`models.serving`) beside the
+            Keras model, as `saved_model/`.
     """
 
     cold_start_epochs: int = 3
@@ -55,6 +70,8 @@ class RankingJobConfig:
     horovod_hosts: str | None = None
     horovod_num_proc: int = 0
     random_effect_l2: float = 1.0
+    model: FeedModelConfig = GRAPH_FEED_MODEL
+    export_saved_model: bool = True
 
     def __post_init__(self) -> None:
         for name in ("cold_start_epochs", "incremental_epochs", "batch_size"):
@@ -84,6 +101,13 @@ class RankingJobResult:
     examples_per_second: float
     engine: str
     path: Path
+    model_config: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def saved_model(self) -> Path | None:
+        """The serving SavedModel directory, when one was exported."""
+        path = Path(self.path) / train_cli.SAVED_MODEL_DIR
+        return path if path.is_dir() else None
 
     def manifest_row(self, date: dt.date) -> pd.DataFrame:
         """The model's row in the warehouse `models` table."""
@@ -148,6 +172,10 @@ def train_ranking_model(
     ]  # fmt: skip
     if incremental:
         argv += ["--init-from", str(previous_model)]
+    else:
+        argv += ["--model-config", architecture_json(config.model)]
+    if config.export_saved_model:
+        argv += ["--saved-model"]
     if config.horovod_hosts:
         engine = f"horovod ({config.num_proc} ranks on {config.horovod_hosts})"
         horovodrun = shutil.which("horovodrun") or str(Path(sys.executable).parent / "horovodrun")
@@ -170,6 +198,7 @@ def train_ranking_model(
     if code != 0:
         raise RuntimeError(f"training of {model_id} failed with exit code {code}: {detail}")
     summary = json.loads((Path(out_dir) / "training_result.json").read_text())
+    manifest = json.loads((Path(out_dir) / "manifest.json").read_text())
     return RankingJobResult(
         model_id=model_id,
         mode="incremental" if incremental else "cold",
@@ -181,6 +210,7 @@ def train_ranking_model(
         examples_per_second=float(summary["examples_per_second"]),
         engine=engine,
         path=Path(out_dir),
+        model_config=manifest["metadata"]["model_config"],
     )
 
 
@@ -202,7 +232,7 @@ def fit_popularity_effects(
     model, _ = load_model(model_dir)
     examples = pd.read_parquet(examples_dir)
     train = examples[examples["split"] == "train"].reset_index(drop=True)
-    probabilities = predict_probabilities(model, examples_to_inputs(train))
+    probabilities = predict_probabilities(model, feed_inputs(train, model.config))
     frames = []
     for head in RANDOM_EFFECT_HEADS:
         effects = fit_random_effects(

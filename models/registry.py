@@ -5,6 +5,8 @@ Layout of a saved model directory:
     <directory>/model.keras      the Keras 3 archive (architecture from config + weights)
     <directory>/manifest.json    {"format_version", "model_file", "keras_version", "saved_at",
                                   "metadata": {...caller's JSON metadata...}}
+    <directory>/...              whatever the caller's `extra_artifacts` writes (e.g. the
+                                  serving SavedModel), inside the same atomic swap
 
 `save_model` writes both files into a temporary sibling directory and renames it into place with
 `os.replace`, so readers see either the previous complete model or the new complete one, never a
@@ -19,6 +21,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -30,8 +33,16 @@ MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
 
 
-def save_model(model: keras.Model, directory: Path, metadata: dict) -> Path:
+def save_model(
+    model: keras.Model,
+    directory: Path,
+    metadata: dict,
+    extra_artifacts: Callable[[keras.Model, Path], None] | None = None,
+) -> Path:
     """Save `model` and `metadata` to `directory` atomically; returns the directory.
+
+    `extra_artifacts(model, staging_dir)`, when given, writes further files beside the model
+    before the directory is swapped into place (a failure there writes nothing).
 
     Raises:
         ValueError: `metadata` is not JSON-serializable (nothing is written).
@@ -55,6 +66,8 @@ def save_model(model: keras.Model, directory: Path, metadata: dict) -> Path:
     try:
         model.save(staging / MODEL_FILE)
         (staging / MANIFEST_FILE).write_text(manifest_text)
+        if extra_artifacts is not None:
+            extra_artifacts(model, staging)
         if directory.exists():
             retired = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex}"
             os.replace(directory, retired)

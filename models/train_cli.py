@@ -5,6 +5,8 @@
         [--history-pooling mean|target_attention|transformer] [--affinity none|log_counts]
         [--interaction none|dot|cross|residual_dcn] [--calibration none|isotonic]
         [--tower mlp|gated] [--id-embedding hashed|qr] [--tower-units 100,100|large]
+        [--task-grouping click_contribution|by_rate|shared] [--id-hash none|murmur]
+        [--score-weights like=1,comment=1] [--model-config JSON] [--saved-model]
 
     horovodrun -np 2 -H localhost:2 --gloo python -m models.train_cli ... --horovod
 
@@ -20,8 +22,15 @@ Outputs in `--out` (rank 0 writes the model; the directory is replaced atomicall
     rank-<r>-weights.npz           with --dump-rank-weights: every rank's final weights
     rank-<r>-initial-weights.npz   with --dump-rank-weights: every rank's weights before broadcast
 
-With `--init-from DIR` the model is warm-started from a saved model (paper §5, incremental
-training) and keeps that model's config, including its normalization constants. Exit status 2
+A cold start builds its `FeedModelConfig` from `--model-config` (a JSON object of config fields;
+the `FeedModelConfig` defaults without it), then the block flags above on top, then the dense
+normalization constants of the examples. With `--init-from DIR` the model is warm-started from a
+saved model (paper §5, incremental training) and keeps that model's config, including its
+normalization constants and block choices; the architecture flags are then ignored.
+
+    saved_model/                   with --saved-model: the SavedModel of `models.serving` (raw
+                                   features, string IDs included -> per-head probabilities, score)
+ Exit status 2
 means training diverged; nothing is written and the previous model is untouched.
 """
 
@@ -47,7 +56,10 @@ BLOCK_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--calibration", "calibration", "CALIBRATIONS"),
     ("--tower", "tower", "TOWERS"),
     ("--id-embedding", "id_embedding", "ID_EMBEDDINGS"),
+    ("--task-grouping", "task_grouping", "TASK_GROUPINGS"),
+    ("--id-hash", "id_hash", "ID_HASHES"),
 )
+SAVED_MODEL_DIR = "saved_model"
 
 
 def tower_units(value: str) -> tuple[int, ...]:
@@ -61,6 +73,17 @@ def tower_units(value: str) -> tuple[int, ...]:
     except ValueError:
         raise ValueError(
             f"--tower-units must be 'large' or comma-separated integers. Received: {value!r}"
+        ) from None
+
+
+def score_weights(value: str) -> tuple[tuple[str, float], ...]:
+    """`--score-weights`: comma-separated head=weight pairs, e.g. "like=1,comment=2"."""
+    try:
+        pairs = [item.split("=") for item in value.split(",")]
+        return tuple((head.strip(), float(weight)) for head, weight in pairs)
+    except ValueError:
+        raise ValueError(
+            f"--score-weights must be comma-separated head=weight pairs. Received: {value!r}"
         ) from None
 
 
@@ -87,13 +110,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clip-norm", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--embedding-dim", type=int, default=30, help="ID embedding width (cold start only)"
+        "--model-config",
+        default=None,
+        help="JSON object of FeedModelConfig fields to start a cold start from (cold start only)",
+    )
+    parser.add_argument(
+        "--embedding-dim", type=int, default=None, help="ID embedding width (cold start only)"
     )
     parser.add_argument(
         "--tower-units",
-        default="100,100,100,100",
+        default=None,
         help="comma-separated hidden units per tower, or 'large' for the paper's 4 × 3500 "
         "LMLP (cold start only)",
+    )
+    parser.add_argument(
+        "--score-weights",
+        default=None,
+        help="final score weights as head=weight pairs, e.g. like=1,comment=2 (cold start only)",
     )
     for flag, field, choices in BLOCK_FLAGS:
         parser.add_argument(
@@ -102,6 +135,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             help=f"FeedModelConfig.{field}, one of feed_model.{choices} "
             "(cold start only; default: the FeedModelConfig default)",
         )
+    parser.add_argument(
+        "--saved-model",
+        action="store_true",
+        help=f"also export the serving SavedModel into --out/{SAVED_MODEL_DIR}",
+    )
     parser.add_argument("--horovod", action="store_true", help="run as a Horovod rank")
     parser.add_argument(
         "--dump-rank-weights",
@@ -111,21 +149,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)  # fmt: skip
 
 
-def cold_start_config(args: argparse.Namespace, inputs: dict[str, np.ndarray]):
-    """The `FeedModelConfig` of a cold start: the flags, and dense constants from `inputs`."""
-    from models.feature_spec import dense_moments
+def cold_start_architecture(args: argparse.Namespace):
+    """The `FeedModelConfig` of a cold start before its dense constants: `--model-config`, then
+    the block flags, `--embedding-dim`, `--tower-units` and `--score-weights` over it."""
     from models.feed_model import FeedModelConfig
 
+    base = json.loads(args.model_config) if args.model_config else {}
+    if not isinstance(base, dict):
+        raise ValueError(f"--model-config must be a JSON object. Received: {args.model_config!r}")
+    values = {**FeedModelConfig().to_dict(), **base}
+    for _, field, _ in BLOCK_FLAGS:
+        if getattr(args, field) is not None:
+            values[field] = getattr(args, field)
+    if args.embedding_dim is not None:
+        values["embedding_dim"] = args.embedding_dim
+    if args.tower_units is not None:
+        values["tower_units"] = tower_units(args.tower_units)
+    if args.score_weights is not None:
+        values["score_weights"] = score_weights(args.score_weights)
+    return FeedModelConfig.from_dict(values)
+
+
+def cold_start_config(args: argparse.Namespace, inputs: dict[str, np.ndarray]):
+    """The `FeedModelConfig` of a cold start: `cold_start_architecture` with the dense
+    normalization constants of `inputs`."""
+    import dataclasses
+
+    from models.feature_spec import dense_moments
+
     mean, variance = dense_moments(inputs)
-    blocks = {
-        field: getattr(args, field) for _, field, _ in BLOCK_FLAGS if getattr(args, field) is not None
-    }
-    return FeedModelConfig(
-        embedding_dim=args.embedding_dim,
-        tower_units=tower_units(args.tower_units),
-        dense_mean=mean,
-        dense_variance=variance,
-        **blocks,
+    return dataclasses.replace(
+        cold_start_architecture(args), dense_mean=mean, dense_variance=variance
     )
 
 
@@ -155,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     from models import registry
     from models.distributed import HorovodDistributed, LocalDistributed
     from models.feature_spec import examples_to_inputs, labels_from
-    from models.feed_model import FeedModel
+    from models.feed_model import FeedModel, FeedModelConfig
     from models.training import (
         TrainingConfig,
         TrainingDivergedError,
@@ -178,15 +232,17 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
     )
     df = read_examples(args.examples, args.split)
-    inputs = examples_to_inputs(df)
     labels = labels_from(df)
 
     keras.utils.set_random_seed(args.seed + distributed.rank)
     if args.init_from is not None:
         previous, _ = registry.load_model(args.init_from)
+        inputs = examples_to_inputs(df, id_hash=previous.config.id_hash)
         model = warm_start(FeedModel(previous.config), previous)
         del previous
     else:
+        architecture: FeedModelConfig = cold_start_architecture(args)
+        inputs = examples_to_inputs(df, id_hash=architecture.id_hash)
         model = FeedModel(cold_start_config(args, inputs))
     initial_weights = model.get_weights() if args.dump_rank_weights else None
 
@@ -212,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 "training_config": training_config.to_dict(),
                 "training_result": summary,
             },
+            extra_artifacts=_export_saved_model if args.saved_model else None,
         )
         (args.out / "training_result.json").write_text(json.dumps(summary, indent=2))
     distributed.barrier()  # the model directory is in place before any rank writes into it
@@ -222,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     if distributed.rank == 0:
         print(json.dumps(summary))
     return 0
+
+
+def _export_saved_model(model, directory: Path) -> None:
+    from models.serving import export_saved_model
+
+    export_saved_model(model, directory / SAVED_MODEL_DIR)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,67 @@
 """Ranking assets: the multi-task feed model (cold start, then incremental) and the per-post
 popularity random effects on its residual."""
 
+import dataclasses
 import datetime as dt
 
-from dagster import AssetDep, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from lirank_assets.partitions import PREVIOUS_DAY, partition_date, trailing_days
 from lirank_assets.resources import DataRoot, TrainingResource, Warehouse
-from models.ranking_job import RankingJobConfig, fit_popularity_effects, train_ranking_model
+from models.feed_model import FeedModelConfig
+from models.ranking_job import (
+    GRAPH_FEED_MODEL,
+    RankingJobConfig,
+    fit_popularity_effects,
+    train_ranking_model,
+)
+
+# the block choices shown in the asset's metadata
+_BLOCKS = (
+    "interaction",
+    "calibration",
+    "tower",
+    "history_pooling",
+    "affinity",
+    "id_embedding",
+    "id_hash",
+    "task_grouping",
+)
+
+
+class FeedModelChoice(Config):
+    """The cold-start feed model's blocks, by name from the `models.feed_model` registries
+    (`INTERACTIONS`, `CALIBRATIONS`, `TOWERS`, `HISTORY_POOLINGS`, `AFFINITY_ARCHS`,
+    `ID_EMBEDDINGS`, `feature_spec.ID_HASHES`, `TASK_GROUPINGS`). Used by a cold start only:
+    an incremental day keeps the previous day's model config. Defaults: `GRAPH_FEED_MODEL`."""
+
+    interaction: str = GRAPH_FEED_MODEL.interaction
+    cross_layers: int = GRAPH_FEED_MODEL.cross_layers
+    cross_projection_dim: int = GRAPH_FEED_MODEL.cross_projection_dim
+    calibration: str = GRAPH_FEED_MODEL.calibration
+    tower: str = GRAPH_FEED_MODEL.tower
+    tower_units: list[int] = list(GRAPH_FEED_MODEL.tower_units)
+    history_pooling: str = GRAPH_FEED_MODEL.history_pooling
+    affinity: str = GRAPH_FEED_MODEL.affinity
+    id_embedding: str = GRAPH_FEED_MODEL.id_embedding
+    id_hash: str = GRAPH_FEED_MODEL.id_hash
+    embedding_dim: int = GRAPH_FEED_MODEL.embedding_dim
+    task_grouping: str = GRAPH_FEED_MODEL.task_grouping
+    score_weights: dict[str, float] = dict(GRAPH_FEED_MODEL.score_weights)
+
+    def to_feed_model_config(self) -> FeedModelConfig:
+        """`GRAPH_FEED_MODEL` with these choices; raises ValueError naming a bad one."""
+        values = self.model_dump()
+        values["tower_units"] = tuple(values["tower_units"])
+        values["score_weights"] = tuple(values["score_weights"].items())
+        return dataclasses.replace(GRAPH_FEED_MODEL, **values)
 
 
 def model_dir(data_root: DataRoot, date: dt.date):
@@ -31,13 +85,16 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
     )
     def feed_ranking_model(
         context: AssetExecutionContext,
+        config: FeedModelChoice,
         data_root: DataRoot,
         training: TrainingResource,
         warehouse: Warehouse,
     ) -> MaterializeResult:
         """Multi-task feed ranker (click tower: click, long dwell; contribution tower: like,
         comment, share, vote). Warm-starts from the previous day's model and trains on the new day
-        (paper §5); without one, cold-starts on the trailing `cold_start_days` days."""
+        (paper §5); without one, cold-starts on the trailing `cold_start_days` days with the
+        blocks of `config` (Residual DCN, isotonic calibration, dense gating, history encoder,
+        QR or hashed ids, task grouping, score weights). Also writes the serving SavedModel."""
         date = partition_date(context.partition_key)
         previous = model_dir(data_root, date - dt.timedelta(days=1))
         window = [
@@ -53,6 +110,7 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
                 learning_rate=training.learning_rate,
                 horovod_hosts=training.horovod_hosts,
                 horovod_num_proc=training.horovod_num_proc,
+                model=config.to_feed_model_config(),
             ),
             cold_start_examples=[examples_dir(data_root, d) for d in window],
             day_examples=examples_dir(data_root, date),
@@ -72,7 +130,10 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
                 "train_seconds": MetadataValue.float(result.train_seconds),
                 "examples_per_second": MetadataValue.float(result.examples_per_second),
                 "engine": result.engine,
+                "blocks": ", ".join(f"{b}={result.model_config.get(b)}" for b in _BLOCKS),
+                "score_weights": MetadataValue.json(dict(result.model_config["score_weights"])),
                 "path": MetadataValue.path(str(result.path)),
+                "saved_model": str(result.saved_model or "not exported"),
             }
         )
 
