@@ -9,6 +9,7 @@ back off to (content type x platform), then content type, then all examples.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import numbers
 
@@ -32,6 +33,9 @@ THRESHOLD_COLUMNS: tuple[str, ...] = (
     "global_threshold_seconds",
 )
 
+DEFAULT_WINDOW_DAYS = 7
+"""Days of examples behind a day's thresholds: the day itself and the 6 before it."""
+
 # grouping_id() of rollup(content_type, platform, position_bucket): bit set = column rolled up.
 _GROUPING_ID = {"cluster": 0, "content_platform": 1, "content": 3, "global": 7}
 
@@ -49,6 +53,30 @@ def position_bucket(position: Column) -> Column:
         .otherwise(F.lit(5))
         .cast("int")
     )
+
+
+def trailing_window(
+    end: dt.date, window_days: int = DEFAULT_WINDOW_DAYS, first: dt.date | None = None
+) -> list[dt.date]:
+    """The dates whose examples set the thresholds of day `end`: `end - window_days + 1` .. `end`.
+
+    Days before `first` (the first day with logs) are left out, so early days use a shorter window.
+
+    Raises:
+        ValueError: `window_days` < 1, or `first` is after `end`.
+    """
+    if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
+        raise ValueError(
+            f"`window_days` must be an integer >= 1. Received: window_days={window_days!r}"
+        )
+    if first is not None and first > end:
+        raise ValueError(
+            f"the window of {end.isoformat()} starts after it: first={first.isoformat()}"
+        )
+    start = end - dt.timedelta(days=window_days - 1)
+    if first is not None:
+        start = max(start, first)
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 def _check_arguments(percentile: float, min_count: int) -> None:

@@ -1,7 +1,5 @@
 """Spark feature assets: exploded session features, percentile dwell labels, training examples."""
 
-import datetime as dt
-
 from dagster import (
     AssetDep,
     AssetExecutionContext,
@@ -17,6 +15,7 @@ from pyspark.sql import functions as F
 from lirank_assets.partitions import partition_date, trailing_days
 from lirank_assets.resources import DataRoot, SparkResource
 from spark.avro_shards import AVRO_SCHEMA_VERSION, write_avro_shards_spark
+from spark.dwell import DEFAULT_WINDOW_DAYS, trailing_window
 from spark.dwell import dwell_thresholds as compute_dwell_thresholds
 from spark.dwell import long_dwell_labels as attach_long_dwell_labels
 from spark.explode import explode_session_features as explode_paper_plan
@@ -29,10 +28,11 @@ AVRO_DATASET = "training_examples_avro"
 
 
 class DwellLabelConfig(Config):
-    """Percentile long-dwell labels (paper §10): percentile within a context cluster."""
+    """Percentile long-dwell labels (paper §10): percentile within a context cluster, over the
+    trailing `window_days` days (at most the window the asset graph was built with)."""
 
     percentile: float = 0.9
-    window_days: int = 7
+    window_days: int = DEFAULT_WINDOW_DAYS
     min_count: int = 100
 
 
@@ -42,15 +42,9 @@ class TrainingExamplesConfig(Config):
     avro_codec: str = "deflate"
 
 
-def _window_dates(end: dt.date, days: int, first: dt.date) -> list[dt.date]:
-    return [
-        end - dt.timedelta(days=i)
-        for i in range(days - 1, -1, -1)
-        if end - dt.timedelta(days=i) >= first
-    ]
-
-
-def build_feature_assets(partitions_def, window_days: int = 7):
+def build_feature_assets(partitions_def, window_days: int = DEFAULT_WINDOW_DAYS):
+    """The features group; `dwell_thresholds` of day d depends on `exploded_session_features`
+    of days d - window_days + 1 .. d (the longest window its config may ask for)."""
     first_day = partitions_def.start.date()
 
     @multi_asset(
@@ -110,18 +104,25 @@ def build_feature_assets(partitions_def, window_days: int = 7):
         """Long-dwell threshold per context cluster (position bucket x content type x platform),
         the `percentile` of dwell time over the trailing window, re-measured daily (paper §10)."""
         date = partition_date(context.partition_key)
+        if config.window_days > window_days:
+            raise ValueError(
+                f"`window_days` {config.window_days} is longer than the {window_days}-day "
+                "dependency window this graph declares; use at most that, or build the graph "
+                f"with build_feature_assets(..., window_days={config.window_days})"
+            )
         features = data_root.root / "features"
-        window = _window_dates(date, config.window_days, first_day)
-        examples = read_spark_partitions(
-            spark.session(), features, "exploded_session_features", window
-        )
+        window = trailing_window(date, config.window_days, first_day)
+        session = spark.session()
+        examples = read_spark_partitions(session, features, "exploded_session_features", window)
         thresholds = compute_dwell_thresholds(examples, config.percentile, config.min_count)
         path = write_spark_partition(thresholds, features, "dwell_thresholds", date)
-        table = thresholds.orderBy("content_type", "platform", "position_bucket").toPandas()
+        written = session.read.parquet(str(path))  # the small table as stored, not recomputed
+        table = written.orderBy("content_type", "platform", "position_bucket").toPandas()
         return MaterializeResult(
             metadata={
                 "clusters": MetadataValue.int(len(table)),
                 "window_days": MetadataValue.int(len(window)),
+                "window": f"{window[0].isoformat()} .. {window[-1].isoformat()}",
                 "backed_off_clusters": MetadataValue.int(int((table["level"] != "cluster").sum())),
                 "thresholds": MetadataValue.md(table.round(2).to_markdown(index=False)),
                 "path": MetadataValue.path(str(path)),

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, DagsterInstance, build_sensor_context
@@ -191,8 +192,6 @@ def test_definitions_validate_from_the_workspace(tmp_path):
 
 def _atds_rows(paths) -> list[tuple]:
     """Every row of the Avro shards read through ATDS, as sorted tuples in `AVRO_COLUMNS` order."""
-    import numpy as np
-
     from spark.avro_shards import AVRO_COLUMNS, atds_dataset
 
     columns: dict[str, list] = {name: [] for name in AVRO_COLUMNS}
@@ -218,7 +217,6 @@ def _atds_rows(paths) -> list[tuple]:
 
 def test_training_examples_avro_shards_hold_exactly_the_parquet_rows(graph):
     """The asset's Avro shards, read by tensorflow-io's ATDSDataset, equal its Parquet rows."""
-    import numpy as np
     import pyarrow as pa
 
     from spark.avro_shards import AVRO_COLUMNS
@@ -305,3 +303,36 @@ def test_bad_user_logs_are_quarantined_or_reported_through_the_asset(graph, tmp_
         else:
             assert "dwell_seconds" in message and "expected type float" in message
     assert {group: _files(user_root / group) for group in ("raw", "features")} == before
+
+
+def test_dwell_thresholds_keep_one_partition_per_day_re_measured_over_the_trailing_window(
+    graph, spark
+):
+    """Each day's thresholds partition stays (the table's history) and equals the thresholds of
+    the exploded features of that day and the days before it (7-day window, clipped at day 0)."""
+    from spark.dwell import dwell_thresholds
+    from spark.io import read_spark_partitions
+
+    _, instance, root = graph
+    features = root / "features"
+    dates = [dt.date.fromisoformat(day) for day in DAYS]
+    history = {}
+    for index, date in enumerate(dates):
+        stored = pq.read_table(partition_dir(features, "dwell_thresholds", date)).to_pandas()
+        window = read_spark_partitions(
+            spark, features, "exploded_session_features", dates[: index + 1]
+        )
+        expected = dwell_thresholds(window, 0.9, 100).toPandas()
+        keys = ["position_bucket", "content_type", "platform"]
+        stored, expected = (f.sort_values(keys).reset_index(drop=True) for f in (stored, expected))
+        assert stored[keys + ["level", "sample_count"]].equals(
+            expected[keys + ["level", "sample_count"]]
+        )
+        assert np.allclose(stored["threshold_seconds"], expected["threshold_seconds"])
+        history[date] = stored.set_index(keys)["threshold_seconds"]
+    assert not history[dates[0]].equals(history[dates[-1]])  # re-measured, not copied
+    records = instance.fetch_materializations(AssetKey("dwell_thresholds"), limit=100).records
+    windows = {
+        r.partition_key: r.asset_materialization.metadata["window_days"].value for r in records
+    }
+    assert {key: windows[key] for key in DAYS} == {day: i + 1 for i, day in enumerate(DAYS)}

@@ -10,14 +10,16 @@ import pytest
 from pyspark.sql import functions as F
 
 from spark.dwell import (
+    CLUSTER_COLUMNS,
     THRESHOLD_COLUMNS,
     dwell_thresholds,
     long_dwell_labels,
     position_bucket,
     positive_rate_by,
     static_long_dwell_labels,
+    trailing_window,
 )
-from spark.explode import EXAMPLE_COLUMNS
+from spark.explode import EXAMPLE_COLUMNS, explode_session_features
 from spark.schemas import TRAINING_EXAMPLE
 
 DAY = dt.date(2026, 1, 1)
@@ -204,3 +206,72 @@ def test_static_threshold_rejects_negative(spark):
     )
     with pytest.raises(ValueError, match="threshold_seconds=-1"):
         static_long_dwell_labels(_examples(spark, frame), -1)
+
+
+def test_trailing_window_is_the_day_and_the_days_before_it_clipped_at_the_first_day():
+    day = dt.date(2026, 1, 10)
+    assert trailing_window(day, 3) == [dt.date(2026, 1, 8), dt.date(2026, 1, 9), day]
+    assert trailing_window(day, 7, first=dt.date(2026, 1, 9)) == [dt.date(2026, 1, 9), day]
+    assert trailing_window(day, 1) == [day]
+    assert len(trailing_window(day)) == 7
+    with pytest.raises(ValueError, match="window_days=0"):
+        trailing_window(day, 0)
+    with pytest.raises(ValueError, match="starts after it"):
+        trailing_window(day, 3, first=dt.date(2026, 1, 11))
+
+
+@pytest.fixture(scope="module")
+def default_world_examples(spark, tmp_path_factory):
+    """Exploded examples (paper plan) of 3 days of the default world, via Parquet like the graph."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spark.world import FeedWorld
+    from spark.world_config import WorldConfig
+
+    directory = tmp_path_factory.mktemp("default-world")
+    world = FeedWorld(WorldConfig())
+    days = [world.simulate_day(day) for day in range(3)]
+    for name in ("feed_sessions", "feed_impressions"):
+        pq.write_table(
+            pa.concat_tables([getattr(day, name) for day in days]), directory / f"{name}.parquet"
+        )
+    examples = explode_session_features(
+        spark.read.parquet(str(directory / "feed_sessions.parquet")),
+        spark.read.parquet(str(directory / "feed_impressions.parquet")),
+    ).cache()
+    yield examples
+    examples.unpersist()
+
+
+def test_on_the_default_world_every_cluster_is_within_1_5_points_of_the_target_rate(
+    spark, default_world_examples
+):
+    """The last day's thresholds over its trailing window (here the 3 simulated days) label
+    100 - 90 = 10% of each context cluster of that window long, within +-1.5 points; a single
+    static threshold with the same overall rate is far from it for most content types."""
+    examples = default_world_examples
+    dates = sorted(row.date for row in examples.select("date").distinct().collect())
+    window = trailing_window(dates[-1], 7, first=dates[0])
+    assert window == dates
+    computed = dwell_thresholds(examples.where(F.col("date").isin(window)), 0.9, min_count=100)
+    stored = spark.createDataFrame(computed.toPandas(), computed.schema)  # as the asset reads it
+    labelled = long_dwell_labels(examples, stored)
+    keyed = labelled.withColumn("position_bucket", position_bucket(F.col("position")))
+    per_cluster = positive_rate_by(keyed, *CLUSTER_COLUMNS).toPandas()
+    levels = stored.toPandas()
+    assert len(per_cluster) == len(levels) > 50
+    assert per_cluster["rows"].sum() == examples.count() > 40000
+    own = levels[levels["level"] == "cluster"]
+    assert len(own) == len(levels), levels["level"].value_counts()
+    deviation = (per_cluster["positive_rate"] - 0.10).abs()
+    assert (deviation <= 0.015).all(), per_cluster[deviation > 0.015]
+
+    static_threshold = float(levels["global_threshold_seconds"].iloc[0])
+    static = static_long_dwell_labels(examples, static_threshold)
+    by_type = {
+        name: positive_rate_by(frame, "content_type").toPandas()["positive_rate"]
+        for name, frame in (("percentile", labelled), ("static", static))
+    }
+    assert by_type["percentile"].std(ddof=0) * 10 < by_type["static"].std(ddof=0)
+    assert ((by_type["static"] - 0.10).abs() > 0.015).sum() >= 3
