@@ -1,16 +1,15 @@
 """The simulated feed world: a behavioural model that writes the raw feed logs and their truth.
 
-The world is the project's ground truth. Every random draw derives from `WorldConfig.seed` through
-`np.random.default_rng([seed, stream, day])`, so the same config gives byte-identical tables, and a
-day's draws do not depend on whether earlier days were computed in this process or read from the
-state cache. The only state carried from day to day is the members' interaction history.
+The world is the project's ground truth. Same seed and config give byte-identical tables, however
+the members are split across processes (see "Randomness, blocks and shards").
 
-Entities (drawn once from the seed)
+Entities (drawn from the seed)
     Topics: 12 random unit centroids c_j in R^K (K = `interest_dim`); 60 hashtags, five per topic,
     h = normalize(c_j + 0.35 n) with n ~ N(0, I/K).
     Members m: interest u_m = normalize(c_z1 + 0.5 c_z2 + 0.5 n), drifting daily as
     u_m(d) = normalize(u_m(0) + 0.08 * sum_{k<=d} n_k); seniority (5 levels), industry (12),
-    country (8), log connections ~ N(5, 1.1) (heavy-tailed counts), activity
+    country (8), log connections ~ N(5, 1.1) (heavy-tailed counts; the comment and share logits
+    use it standardized with those population values), activity
     a_m = mean_sessions * exp(0.9 g - 0.405) (log-normal, mean = `mean_sessions_per_member`),
     platform preference ~ Dirichlet(0.9, 0.7, 0.7) over (web, ios, android).
     Authors = members 0..A-1: topic w_a = normalize(u_a + 0.3 n), quality q_a ~ N(0, 0.5),
@@ -30,7 +29,8 @@ Posts (created each day; post_id = day * 1_000_000 + i)
 A day of sessions
     Member m opens Poisson(a_m) sessions; platform ~ preference; hour ~ a fixed daily profile.
     Candidates: `candidates_per_session` eligible posts drawn without replacement (Gumbel-top-k)
-    with score 2 follows(m, a) + 0.8 pop_p + cos(u_m, v_p) (own posts excluded).
+    with score 2 follows(m, a) + 0.8 pop_p + cos(u_m, v_p) (own and already acted-on posts
+    excluded).
     Truth, given examination, for session s (member m, platform f) and post p (type t):
         shared = 3 cos(u_m, v_p)                                      # personal interest
                + SEN_X_TYPE[seniority_m, t] + PLAT_X_TYPE[f, t]        # categorical crosses
@@ -56,6 +56,28 @@ A day of sessions
     After the day each member's history (last `history_length` actions, oldest first) gets that
     day's clicks and contributions, ordered by session, position and action.
 
+Randomness, blocks and shards
+    Members are grouped in blocks of `members_per_block` consecutive ids. Each kind of draw has
+    its own generator `np.random.default_rng([seed, stream, *keys])`, so draws never shift one
+    another:
+        global entities (topics, authors, the posts of day d):   keys = () or (d,)
+        a block b's members (attributes, follows):               keys = (b,)
+        block b on day d (drift, sessions, candidates, ranker, actions, dwell): keys = (d, b)
+    A block's day therefore depends on the seed, the global entities, the authors' follower counts
+    and the block's own member state (`spark.world_state`), never on which other blocks are
+    simulated beside it. `simulate_blocks` is the one simulator kernel: it takes any run of whole
+    blocks (a "shard"). `FeedWorld` runs it over all members in one process; the Spark generator
+    (`spark.world_spark`) runs it in one task per shard. The tables are the same for any number
+    of shards (rows come block by block), and with one shard byte-identical to `FeedWorld`'s.
+    Ids are unique across blocks and days: session_id = d * 10^12 + b * 10^5 + i, post_id =
+    d * 10^6 + i.
+
+State
+    The only state carried from day to day is the members' interaction history, kept with the
+    (static) follow lists in the member state table; `FeedWorld` caches it per day in memory and,
+    with `cache_dir`, on disk in the layout of `spark.world_state`, which the Spark generator
+    shares. A day needs the state at the end of the day before, so missing days are computed first.
+
 The ground-truth table keeps p_examine and the per-action probabilities for every served post;
 `expected_top1_contributions` and `expected_session_contributions` turn any ranking of a session's
 served posts into the contributions it would earn in expectation.
@@ -65,29 +87,43 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
-import os
+import functools
 import pathlib
-import tempfile
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from spark import schemas
+from spark.storage import write_partition
 from spark.world_config import ACTIONS, CONTENT_TYPES, CONTRIBUTION_ACTIONS, PLATFORMS, WorldConfig
-
-MODEL_VERSION = 1  # bump when the behavioural model changes: it keys the on-disk state cache
+from spark.world_state import (
+    STATE_DATASET,
+    BlockState,
+    History,
+    block_members,
+    history_lists,
+    log_followers,
+    num_blocks,
+    read_state,
+    split_blocks,
+    state_dir,
+    world_cache_dir,
+)
 
 POST_ID_STRIDE = 1_000_000
-SESSION_ID_STRIDE = 1_000_000_000
+SESSION_ID_STRIDE = 1_000_000_000_000  # per day
+BLOCK_SESSION_STRIDE = 100_000  # per block within a day
+MAX_BLOCKS = SESSION_ID_STRIDE // BLOCK_SESSION_STRIDE
 NUM_SENIORITY = 5
 NUM_INDUSTRIES = 12
 NUM_COUNTRIES = 8
 NUM_TOPICS = 12
 NUM_HASHTAGS = 60
 MAX_HASHTAGS = 3
+MIN_FOLLOWS, MAX_FOLLOWS = 20, 40
+LOG_CONNECTIONS_MEAN, LOG_CONNECTIONS_SD = 5.0, 1.1
 
 SCROLL_CONTINUE = 0.8
 EXAMINE_TOP = 0.95
@@ -97,7 +133,15 @@ INTEREST_DRIFT = 0.08
 CANDIDATE_CHUNK_CELLS = 4_000_000
 HIST_TOPIC_CENTER = 0.3
 
-# random-stream ids: each kind of draw has its own generator, so draws never shift one another
+BLOCK_TABLES: tuple[str, ...] = (
+    "feed_sessions",
+    "feed_impressions",
+    "members",
+    "feed_ground_truth",
+)
+"""The per-member tables `simulate_blocks` writes; `posts` is global (`posts_table`)."""
+
+# random-stream ids (see "Randomness, blocks and shards")
 _S_TOPICS, _S_MEMBERS, _S_AUTHORS, _S_FOLLOWS, _S_DRIFT = 1, 2, 3, 4, 5
 _S_POSTS, _S_SESSIONS, _S_CANDIDATES, _S_RANKER, _S_ACTIONS, _S_DWELL = 10, 11, 12, 13, 14, 15
 
@@ -234,26 +278,71 @@ class PositionCurve:
         return self.p_impressed * self.p_examine
 
 
+def position_curve(config: WorldConfig) -> PositionCurve:
+    """P(impressed) and P(examined | impressed) for positions 0..served_per_session-1."""
+    pos = np.arange(config.served_per_session, dtype=np.float64)
+    return PositionCurve(
+        p_impressed=SCROLL_CONTINUE**pos,
+        p_examine=EXAMINE_TOP * (1.0 + pos) ** -EXAMINE_DECAY,
+    )
+
+
+def check_world_config(config: WorldConfig) -> None:
+    """Reject configs the simulator cannot run (beyond `WorldConfig`'s own checks)."""
+    if config.posts_per_day >= POST_ID_STRIDE:
+        raise ValueError(
+            f"`posts_per_day` must be below {POST_ID_STRIDE} (post ids are "
+            f"day * {POST_ID_STRIDE} + i). Received: posts_per_day={config.posts_per_day}"
+        )
+    if config.posts_per_day < 2 * config.candidates_per_session:
+        raise ValueError(
+            "`posts_per_day` must be at least 2 * `candidates_per_session` so that day 0 "
+            f"has enough candidates. Received: posts_per_day={config.posts_per_day}, "
+            f"candidates_per_session={config.candidates_per_session}"
+        )
+    if config.num_authors < 2:
+        raise ValueError(
+            f"`num_authors` must be at least 2. Received: num_authors={config.num_authors}"
+        )
+    if num_blocks(config) > MAX_BLOCKS:
+        raise ValueError(
+            f"the world has {num_blocks(config)} member blocks, more than session ids allow "
+            f"({MAX_BLOCKS}); raise `members_per_block`. Received: "
+            f"num_members={config.num_members}, members_per_block={config.members_per_block}"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
-class _Statics:
-    interest0: np.ndarray  # (M, K) unit vectors
+class _Topics:
+    centroids: np.ndarray  # (NUM_TOPICS, K)
+    weight: np.ndarray  # topic popularity, sums to 1
+    hashtag_vec: np.ndarray  # (H, K)
+    sen_x_type: np.ndarray
+    plat_x_type: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class _Authors:
+    topic: np.ndarray  # (A, K)
+    quality: np.ndarray
+    post_rate: np.ndarray  # sums to 1
+    type_pref: np.ndarray  # (A, T)
+    attract: np.ndarray  # follow attractiveness
+
+
+@dataclasses.dataclass(frozen=True)
+class _Members:
+    """Static attributes of one block of consecutive members."""
+
+    first: int
+    interest0: np.ndarray  # (n, K) unit vectors
     seniority: np.ndarray
     industry: np.ndarray
     country: np.ndarray
     log_connections: np.ndarray  # float32
     conn_std: np.ndarray
     activity: np.ndarray
-    platform_pref: np.ndarray  # (M, 3)
-    follow_offsets: np.ndarray  # CSR over members
-    follow_authors: np.ndarray
-    author_topic: np.ndarray  # (A, K)
-    author_quality: np.ndarray
-    author_post_rate: np.ndarray
-    author_type_pref: np.ndarray  # (A, T)
-    author_log_followers: np.ndarray  # float32
-    hashtag_vec: np.ndarray  # (H, K)
-    sen_x_type: np.ndarray
-    plat_x_type: np.ndarray
+    platform_pref: np.ndarray  # (n, 3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,36 +362,26 @@ class _Posts:
 
 
 @dataclasses.dataclass(frozen=True)
-class _History:
-    """Members' interaction history, left-aligned oldest first, padded with -1."""
+class _Pool:
+    """The posts eligible on a day, concatenated, with their age and popularity by hour."""
 
-    post_id: np.ndarray  # (M, L) int64
-    author_id: np.ndarray  # (M, L) int64
-    action: np.ndarray  # (M, L) int8
-    length: np.ndarray  # (M,) int32
-
-    @classmethod
-    def empty(cls, num_members: int, history_length: int) -> _History:
-        pad = np.full((num_members, history_length), -1, dtype=np.int64)
-        return cls(
-            pad,
-            pad.copy(),
-            np.full((num_members, history_length), -1, dtype=np.int8),
-            np.zeros(num_members, dtype=np.int32),
-        )
+    posts: _Posts
+    created: np.ndarray  # creation day of each post
+    age_hours: np.ndarray  # (24, n) age at the end of each hour of the day
+    popularity: np.ndarray  # (24, n)
+    by_author: np.ndarray  # pool indices sorted by author (stable)
 
 
 @dataclasses.dataclass(frozen=True)
 class _DayArrays:
-    """A simulated day as flat arrays: sessions (S,) and served posts (S, N) in position order."""
+    """A block's simulated day as flat arrays: sessions (S,) and served posts (S, N) in position
+    order; `member` indexes the block's members."""
 
     session_id: np.ndarray
     member: np.ndarray
     platform: np.ndarray
     hour: np.ndarray
     random_bucket: np.ndarray
-    pool: _Posts  # the posts eligible today, concatenated
-    pool_created_day: np.ndarray
     served: np.ndarray  # (S, N) index into the pool
     ranker_score: np.ndarray  # (S, N)
     age_hours: np.ndarray  # (S, N)
@@ -313,9 +392,20 @@ class _DayArrays:
     dwell: np.ndarray  # (S, N) float, only meaningful where impressed
 
 
-def _rng(seed: int, stream: int, day: int | None = None) -> np.random.Generator:
-    key = [seed, stream] if day is None else [seed, stream, day]
-    return np.random.default_rng(key)
+@dataclasses.dataclass(frozen=True)
+class BlockDay:
+    """One block's simulated day: its rows of `BLOCK_TABLES` and its state for the next day.
+
+    `tables` is empty when the day was simulated only to advance the state.
+    """
+
+    block: int
+    tables: dict[str, pa.Table]
+    state: pa.Table
+
+
+def _rng(seed: int, stream: int, *keys: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, *keys])
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -331,8 +421,11 @@ def _categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
 
 
 def _gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    u = rng.random(shape, dtype=np.float32)
-    return -np.log(-np.log(np.maximum(u, np.float32(1e-12))))
+    """Standard Gumbel noise as -log(Exponential(1)) (float32; one log per draw)."""
+    noise = rng.standard_exponential(shape, dtype=np.float32)
+    np.maximum(noise, np.float32(1e-30), out=noise)
+    np.log(noise, out=noise)
+    return np.negative(noise, out=noise)
 
 
 def _ragged(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -343,195 +436,167 @@ def _ragged(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return rows, np.repeat(starts, lens) + within
 
 
+def _top_k_unsorted(score: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the k largest entries of each row (in increasing index order)."""
+    top = np.argpartition(score, score.shape[1] - k, axis=1)[:, score.shape[1] - k :]
+    return np.sort(top, axis=1)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _config_key(config: WorldConfig) -> str:
-    fields = {f.name: str(getattr(config, f.name)) for f in dataclasses.fields(config)}
-    payload = json.dumps({"model": MODEL_VERSION, "config": fields}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+# ------------------------------------------------------------------------- global entities
 
 
-class FeedWorld:
-    """The simulated feed world of one `WorldConfig`; `simulate_day(d)` returns day d's tables.
+class WorldContext:
+    """The world's global entities: topics, hashtags, crosses, authors, and every day's posts.
 
-    Day d needs the members' histories at the end of day d-1, so it computes (or reuses) days
-    0..d-1 first. States are cached in memory and, with `cache_dir`, as one `.npz` per day keyed
-    by a hash of the config, so a later process resumes where an earlier one stopped. Results are
-    identical whether a state was cached or recomputed.
+    They are deterministic from the config and cheap next to the members (O(authors + posts)),
+    so every process that simulates blocks builds its own; posts and pools are drawn lazily and
+    kept. `world_context` keeps one per config in a Spark worker, across tasks.
 
     Args:
-        config: size, seed and constants of the world.
-        cache_dir: optional directory for the per-day state cache.
-
-    Example:
-        >>> world = FeedWorld(WorldConfig(num_members=300, num_authors=60, posts_per_day=100))
-        >>> day = world.simulate_day(1)
-        >>> day.feed_impressions.schema == schemas.FEED_IMPRESSIONS
-        True
+        config: the world.
     """
 
-    def __init__(self, config: WorldConfig, cache_dir: pathlib.Path | None = None) -> None:
-        if config.posts_per_day >= POST_ID_STRIDE:
-            raise ValueError(
-                f"`posts_per_day` must be below {POST_ID_STRIDE} (post ids are "
-                f"day * {POST_ID_STRIDE} + i). Received: posts_per_day={config.posts_per_day}"
-            )
-        if config.posts_per_day < 2 * config.candidates_per_session:
-            raise ValueError(
-                "`posts_per_day` must be at least 2 * `candidates_per_session` so that day 0 "
-                f"has enough candidates. Received: posts_per_day={config.posts_per_day}, "
-                f"candidates_per_session={config.candidates_per_session}"
-            )
-        if config.num_authors < 2:
-            raise ValueError(
-                f"`num_authors` must be at least 2. Received: num_authors={config.num_authors}"
-            )
+    def __init__(self, config: WorldConfig) -> None:
+        check_world_config(config)
         self.config = config
-        self.cache_dir = None if cache_dir is None else pathlib.Path(cache_dir)
-        self._key = _config_key(config)
-        self._statics = self._draw_statics()
+        self.topics = self._draw_topics()
+        self.authors = self._draw_authors()
         self._posts: dict[int, _Posts] = {}
-        self._interest: dict[int, np.ndarray] = {}
-        self._states: dict[int, _History] = {
-            0: _History.empty(config.num_members, config.history_length)
-        }
+        self._pools: dict[int, _Pool] = {}
 
-    # ----------------------------------------------------------------------------- public API
-
-    def position_curve(self) -> PositionCurve:
-        """P(impressed) and P(examined | impressed) for positions 0..served_per_session-1."""
-        pos = np.arange(self.config.served_per_session, dtype=np.float64)
-        return PositionCurve(
-            p_impressed=SCROLL_CONTINUE**pos,
-            p_examine=EXAMINE_TOP * (1.0 + pos) ** -EXAMINE_DECAY,
-        )
-
-    def simulate_day(self, day: int) -> WorldDay:
-        """Sessions, impressions, new posts, member snapshot and ground truth of world day `day`."""
-        self._check_day(day)
-        state = self._state_at_start(day)
-        arrays, end_state = self._simulate(day, state)
-        self._remember(day + 1, end_state)
-        return self._tables(day, state, arrays)
-
-    def post_popularity(self, day: int, hour: int = 12) -> pd.Series:
-        """Latent popularity of the posts eligible on `day` at `hour` (for tests and analysis)."""
-        self._check_day(day)
-        pool, created = self._pool(day)
-        age = (day - created) * 24.0 + (hour + 1.0) - pool.published_hour
-        pop = self._popularity(pool, created, day, age)
-        return pd.Series(pop, index=pd.Index(pool.post_id, name="post_id"), name="popularity")
-
-    # --------------------------------------------------------------------------- static world
-
-    def _draw_statics(self) -> _Statics:
+    def _draw_topics(self) -> _Topics:
         c = self.config
         k = c.interest_dim
         rng = _rng(c.seed, _S_TOPICS)
         centroids = _normalize(rng.standard_normal((NUM_TOPICS, k)))
-        topic_weight = 1.0 / np.arange(1, NUM_TOPICS + 1) ** 0.6
+        weight = 1.0 / np.arange(1, NUM_TOPICS + 1) ** 0.6
         hashtag_topic = np.repeat(np.arange(NUM_TOPICS), NUM_HASHTAGS // NUM_TOPICS)
         hashtag_vec = _normalize(
             centroids[hashtag_topic] + 0.35 * rng.standard_normal((NUM_HASHTAGS, k)) / np.sqrt(k)
         )
-        sen_x_type = SENIORITY_X_TYPE + 0.15 * rng.standard_normal(SENIORITY_X_TYPE.shape)
-        plat_x_type = PLATFORM_X_TYPE + 0.1 * rng.standard_normal(PLATFORM_X_TYPE.shape)
+        return _Topics(
+            centroids=centroids,
+            weight=weight / weight.sum(),
+            hashtag_vec=hashtag_vec,
+            sen_x_type=SENIORITY_X_TYPE + 0.15 * rng.standard_normal(SENIORITY_X_TYPE.shape),
+            plat_x_type=PLATFORM_X_TYPE + 0.1 * rng.standard_normal(PLATFORM_X_TYPE.shape),
+        )
 
-        rng = _rng(c.seed, _S_MEMBERS)
-        m = c.num_members
-        z1 = rng.choice(NUM_TOPICS, size=m, p=topic_weight / topic_weight.sum())
+    def _draw_authors(self) -> _Authors:
+        c = self.config
+        a, k = c.num_authors, c.interest_dim
+        author_blocks = range((a - 1) // c.members_per_block + 1)
+        interest = np.concatenate([self.members(b).interest0 for b in author_blocks])[:a]
+        rng = _rng(c.seed, _S_AUTHORS)
+        topic = _normalize(interest + 0.3 * rng.standard_normal((a, k)) / np.sqrt(k))
+        quality = rng.normal(0.0, 0.5, size=a)
+        post_rate = np.exp(rng.standard_normal(a))
+        type_pref = rng.dirichlet(6.0 * TYPE_MIX, size=a)
+        attract = 0.8 * quality + rng.normal(0.0, 0.8, size=a)
+        return _Authors(
+            topic=topic,
+            quality=quality,
+            post_rate=post_rate / post_rate.sum(),
+            type_pref=type_pref,
+            attract=attract,
+        )
+
+    # -------------------------------------------------------------------------------- members
+
+    def members(self, block: int) -> _Members:
+        """Static attributes of the members of `block`, from the block's own stream."""
+        c = self.config
+        first, end = block_members(c, block)
+        m, k = end - first, c.interest_dim
+        t = self.topics
+        rng = _rng(c.seed, _S_MEMBERS, block)
+        z1 = rng.choice(NUM_TOPICS, size=m, p=t.weight)
         z2 = rng.integers(0, NUM_TOPICS, size=m)
         interest0 = _normalize(
-            centroids[z1] + 0.5 * centroids[z2] + 0.5 * rng.standard_normal((m, k)) / np.sqrt(k)
+            t.centroids[z1] + 0.5 * t.centroids[z2] + 0.5 * rng.standard_normal((m, k)) / np.sqrt(k)
         )
         seniority = rng.choice(NUM_SENIORITY, size=m, p=[0.3, 0.3, 0.2, 0.15, 0.05])
         industry_w = 1.0 / np.arange(1, NUM_INDUSTRIES + 1) ** 0.7
         industry = rng.choice(NUM_INDUSTRIES, size=m, p=industry_w / industry_w.sum())
         country_w = 1.0 / np.arange(1, NUM_COUNTRIES + 1) ** 1.0
         country = rng.choice(NUM_COUNTRIES, size=m, p=country_w / country_w.sum())
-        log_conn = np.log1p(np.round(np.exp(rng.normal(5.0, 1.1, size=m))))
+        log_conn = np.log1p(
+            np.round(np.exp(rng.normal(LOG_CONNECTIONS_MEAN, LOG_CONNECTIONS_SD, size=m)))
+        )
         activity = c.mean_sessions_per_member * np.exp(0.9 * rng.standard_normal(m) - 0.405)
         platform_pref = rng.dirichlet([0.9, 0.7, 0.7], size=m)
-
-        rng = _rng(c.seed, _S_AUTHORS)
-        a = c.num_authors
-        author_topic = _normalize(interest0[:a] + 0.3 * rng.standard_normal((a, k)) / np.sqrt(k))
-        author_quality = rng.normal(0.0, 0.5, size=a)
-        post_rate = np.exp(rng.standard_normal(a))
-        type_pref = rng.dirichlet(6.0 * TYPE_MIX, size=a)
-        attract = 0.8 * author_quality + rng.normal(0.0, 0.8, size=a)
-
-        offsets, follows = self._draw_follows(interest0, author_topic, attract)
-        followers = np.bincount(follows, minlength=a)
-        return _Statics(
+        return _Members(
+            first=first,
             interest0=interest0,
             seniority=seniority.astype(np.int32),
             industry=industry.astype(np.int32),
             country=country.astype(np.int32),
             log_connections=log_conn.astype(np.float32),
-            conn_std=(log_conn - log_conn.mean()) / max(float(log_conn.std()), 1e-9),
+            conn_std=(log_conn - LOG_CONNECTIONS_MEAN) / LOG_CONNECTIONS_SD,
             activity=activity,
             platform_pref=platform_pref,
-            follow_offsets=offsets,
-            follow_authors=follows,
-            author_topic=author_topic,
-            author_quality=author_quality,
-            author_post_rate=post_rate / post_rate.sum(),
-            author_type_pref=type_pref,
-            author_log_followers=np.log1p(followers).astype(np.float32),
-            hashtag_vec=hashtag_vec,
-            sen_x_type=sen_x_type,
-            plat_x_type=plat_x_type,
         )
 
-    def _draw_follows(
-        self, interest: np.ndarray, author_topic: np.ndarray, attract: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Each member follows 20-40 authors, topic-similar and attractive ones more often."""
+    def interest_on(self, members: _Members, block: int, day: int) -> np.ndarray:
+        """Interests of a block's members on `day`: a random walk from their day-0 interests."""
         c = self.config
-        rng = _rng(c.seed, _S_FOLLOWS)
-        m, a = c.num_members, c.num_authors
-        max_follows = min(40, a - 1)
-        counts = np.minimum(rng.integers(20, 41, size=m), max_follows)
+        walk = np.zeros_like(members.interest0)
+        for d in range(1, day + 1):
+            walk += _rng(c.seed, _S_DRIFT, d, block).standard_normal(walk.shape)
+        return _normalize(members.interest0 + INTEREST_DRIFT * walk / np.sqrt(c.interest_dim))
+
+    def follows(self, members: _Members, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each member follows 20-40 authors, topic-similar and attractive ones more often.
+
+        Returns the block's follow lists as CSR (offsets, author ids), best-scored first.
+        """
+        c, au = self.config, self.authors
+        rng = _rng(c.seed, _S_FOLLOWS, block)
+        m, a = len(members.interest0), c.num_authors
+        max_follows = min(MAX_FOLLOWS, a - 1)
+        counts = np.minimum(rng.integers(MIN_FOLLOWS, MAX_FOLLOWS + 1, size=m), max_follows)
         chunk = max(1, CANDIDATE_CHUNK_CELLS // a)
         picked = []
         for lo in range(0, m, chunk):
             hi = min(m, lo + chunk)
-            score = 3.0 * interest[lo:hi] @ author_topic.T + attract[None, :]
-            score = score + _gumbel(rng, (hi - lo, a))
-            rows = np.arange(lo, hi)
-            own = rows < a
-            score[own, rows[own]] = -np.inf
+            score = 3.0 * members.interest0[lo:hi] @ au.topic.T + au.attract[None, :]
+            score += _gumbel(rng, (hi - lo, a))
+            ids = members.first + np.arange(lo, hi)
+            own = ids < a
+            score[np.nonzero(own)[0], ids[own]] = -np.inf
             top = np.argpartition(-score, max_follows - 1, axis=1)[:, :max_follows]
             order = np.argsort(-np.take_along_axis(score, top, axis=1), axis=1, kind="stable")
             picked.append(np.take_along_axis(top, order, axis=1))
-        top = np.concatenate(picked)
+        top = np.concatenate(picked) if picked else np.zeros((0, max_follows), dtype=np.int64)
         keep = np.arange(max_follows)[None, :] < counts[:, None]
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         return offsets, top[keep].astype(np.int64)
 
     # ---------------------------------------------------------------------------------- posts
 
-    def _posts_of(self, day: int) -> _Posts:
+    def posts_of(self, day: int) -> _Posts:
+        """The posts created on `day` (global: every process draws the same)."""
         if day not in self._posts:
             self._posts[day] = self._draw_posts(day)
         return self._posts[day]
 
     def _draw_posts(self, day: int) -> _Posts:
-        c, st = self.config, self._statics
+        c, au = self.config, self.authors
         rng = _rng(c.seed, _S_POSTS, day)
         n, k = c.posts_per_day, c.interest_dim
-        author = rng.choice(c.num_authors, size=n, p=st.author_post_rate)
-        ctype = _categorical(rng, st.author_type_pref[author])
-        topic = _normalize(st.author_topic[author] + 0.4 * rng.standard_normal((n, k)) / np.sqrt(k))
-        tag_score = 6.0 * topic @ st.hashtag_vec.T + _gumbel(rng, (n, NUM_HASHTAGS))
+        author = rng.choice(c.num_authors, size=n, p=au.post_rate)
+        ctype = _categorical(rng, au.type_pref[author])
+        topic = _normalize(au.topic[author] + 0.4 * rng.standard_normal((n, k)) / np.sqrt(k))
+        tag_score = 6.0 * topic @ self.topics.hashtag_vec.T + _gumbel(rng, (n, NUM_HASHTAGS))
         top = np.argsort(-tag_score, axis=1, kind="stable")[:, :MAX_HASHTAGS]
         num_tags = 1 + rng.binomial(MAX_HASHTAGS - 1, 0.4, size=n)
         hashtags = np.where(np.arange(MAX_HASHTAGS)[None, :] < num_tags[:, None], top, -1)
         length = LENGTH_MEDIAN[ctype] * np.exp(LENGTH_SIGMA[ctype] * rng.standard_normal(n))
-        quality = st.author_quality[author] + rng.normal(0.0, 0.4, size=n)
+        quality = au.quality[author] + rng.normal(0.0, 0.4, size=n)
         virality = 0.4 * quality + rng.normal(0.0, 0.7, size=n)
         published = rng.random(n)
         eps = rng.standard_normal((n, c.post_lifetime_days))
@@ -554,19 +619,31 @@ class FeedWorld:
             shock=shock,
         )
 
-    def _pool(self, day: int) -> tuple[_Posts, np.ndarray]:
-        """Posts eligible on `day` (created in the last `post_lifetime_days` days), concatenated."""
-        days = range(max(0, day - self.config.post_lifetime_days + 1), day + 1)
-        parts = [self._posts_of(d) for d in days]
-        fields = {
-            f.name: np.concatenate([getattr(p, f.name) for p in parts])
-            for f in dataclasses.fields(_Posts)
-            if f.name != "day"
-        }
-        created = np.concatenate([np.full(len(p.post_id), p.day, dtype=np.int64) for p in parts])
-        return _Posts(day=day, **fields), created
+    def pool(self, day: int) -> _Pool:
+        """Posts eligible on `day` (created in the last `post_lifetime_days` days)."""
+        if day not in self._pools:
+            days = range(max(0, day - self.config.post_lifetime_days + 1), day + 1)
+            parts = [self.posts_of(d) for d in days]
+            fields = {
+                f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                for f in dataclasses.fields(_Posts)
+                if f.name != "day"
+            }
+            posts = _Posts(day=day, **fields)
+            created = np.concatenate([np.full(len(p.post_id), p.day, np.int64) for p in parts])
+            hours = np.arange(24, dtype=np.float64)[:, None]
+            age = (day - created)[None, :] * 24.0 + (hours + 1.0) - posts.published_hour[None, :]
+            self._pools = {d: p for d, p in self._pools.items() if d >= day - 1}
+            self._pools[day] = _Pool(
+                posts=posts,
+                created=created,
+                age_hours=age,
+                popularity=self.popularity(posts, created, day, age),
+                by_author=np.argsort(posts.author, kind="stable"),
+            )
+        return self._pools[day]
 
-    def _popularity(
+    def popularity(
         self, pool: _Posts, created: np.ndarray, day: int, age_hours: np.ndarray
     ) -> np.ndarray:
         """pop = virality + shock(age day) + 0.5 * log rise-and-decay(age hours, type)."""
@@ -578,7 +655,7 @@ class FeedWorld:
         )
         return pool.virality + shock + 0.5 * log_curve
 
-    def _topics_of(self, post_ids: np.ndarray) -> np.ndarray:
+    def topics_of(self, post_ids: np.ndarray) -> np.ndarray:
         """Topic vectors of (already created) post ids; -1 ids give zero vectors."""
         valid = post_ids >= 0
         safe = np.where(valid, post_ids, 0)
@@ -586,439 +663,456 @@ class FeedWorld:
         out = np.zeros((*post_ids.shape, self.config.interest_dim))
         for d in np.unique(days[valid]):
             sel = valid & (days == d)
-            out[sel] = self._posts_of(int(d)).topic[idx[sel]]
+            out[sel] = self.posts_of(int(d)).topic[idx[sel]]
         return out
 
-    def _interest_on(self, day: int) -> np.ndarray:
-        """Member interests on `day`: a deterministic random walk from the day-0 interests."""
-        if day not in self._interest:
-            c = self.config
-            walk = np.zeros((c.num_members, c.interest_dim))
-            for d in range(1, day + 1):
-                walk += _rng(c.seed, _S_DRIFT, d).standard_normal(walk.shape) / np.sqrt(
-                    c.interest_dim
-                )
-            self._interest[day] = _normalize(self._statics.interest0 + INTEREST_DRIFT * walk)
-        return self._interest[day]
 
-    # ------------------------------------------------------------------------------ the day
+@functools.lru_cache(maxsize=2)
+def world_context(config: WorldConfig) -> WorldContext:
+    """The `WorldContext` of `config`, kept for the process (a Spark worker reuses it)."""
+    return WorldContext(config)
 
-    def _simulate(self, day: int, hist: _History) -> tuple[_DayArrays, _History]:
-        c, st = self.config, self._statics
-        n_served = c.served_per_session
 
-        rng = _rng(c.seed, _S_SESSIONS, day)
-        counts = rng.poisson(st.activity)
-        member = np.repeat(np.arange(c.num_members, dtype=np.int64), counts)
-        hour = rng.choice(24, size=len(member), p=HOUR_PROFILE)
-        order = np.lexsort((hour, member))
-        member, hour = member[order], hour[order].astype(np.int64)
-        platform = _categorical(rng, st.platform_pref[member])
-        random_bucket = rng.random(len(member)) < c.random_bucket_share
-        n_sess = len(member)
-        session_id = day * SESSION_ID_STRIDE + np.arange(n_sess, dtype=np.int64)
+def posts_table(context: WorldContext, day: int) -> pa.Table:
+    """The `posts` table of `day`: the posts created that day."""
+    config = context.config
+    posts = context.posts_of(day)
+    return pa.Table.from_arrays(
+        [
+            _dates(config.date_of(day), len(posts.post_id)),
+            pa.array(posts.post_id),
+            pa.array(posts.author),
+            pa.array(np.array(CONTENT_TYPES)[posts.ctype]),
+            _hashtag_lists(posts.hashtags, posts.num_hashtags),
+            pa.array(posts.length),
+        ],
+        schema=schemas.POSTS,
+    )
 
-        pool, created = self._pool(day)
-        hours = np.arange(24, dtype=np.float64)[:, None]
-        age_tab = (day - created)[None, :] * 24.0 + (hours + 1.0) - pool.published_hour[None, :]
-        pop_tab = self._popularity(pool, created, day, age_tab)
-        interest = self._interest_on(day)
 
-        cand, follows = self._candidates(day, member, hour, pool, pop_tab, interest, hist)
+# ---------------------------------------------------------------------------- the kernel
 
-        # ground-truth action probabilities of every candidate
-        hist_topic = _normalize(self._topics_of(hist.post_id).sum(axis=1))
-        probs, p_contrib, interest_term, q0, q1 = self._truth(
-            member, platform, hour, cand, follows, pool, pop_tab, interest, hist, hist_topic
+
+def initial_block_states(context: WorldContext, blocks: Iterable[int]) -> Iterator[pa.Table]:
+    """The member state at the start of day 0 of each of `blocks`: follows, empty histories."""
+    config = context.config
+    for block in blocks:
+        members = context.members(block)
+        offsets, authors = context.follows(members, block)
+        n = len(members.interest0)
+        yield BlockState(
+            member_id=members.first + np.arange(n, dtype=np.int64),
+            follow_offsets=offsets,
+            follow_authors=authors,
+            history=History.empty(n, config.history_length),
+        ).to_arrow()
+
+
+def simulate_blocks(
+    context: WorldContext,
+    day: int,
+    state: Iterable[pa.Table | pa.RecordBatch],
+    author_log_followers: np.ndarray,
+    emit_tables: bool = True,
+) -> Iterator[BlockDay]:
+    """Simulate `day` for the blocks of `state`, one block at a time: the simulator kernel.
+
+    Args:
+        context: the world's global entities (`world_context(config)`).
+        day: world day index.
+        state: `spark.world_state.WORLD_STATE` rows at the start of `day`, whole blocks in member
+            order, in any chunking (a table, or a Spark task's record batches).
+        author_log_followers: log(1 + followers) of every author (`world_state.log_followers`
+            over all members' follow lists): the only thing a block needs from other blocks.
+        emit_tables: build the block's rows of `BLOCK_TABLES` (False: only advance the state).
+
+    Yields:
+        One `BlockDay` per block, in the order of `state`.
+    """
+    config = context.config
+    if not 0 <= day < config.num_days:
+        raise ValueError(
+            f"`day` must be in [0, {config.num_days}) for this world. Received: day={day}"
         )
-
-        # production ranker: noisy truth; top-N served, random bucket shuffled
-        rng = _rng(c.seed, _S_RANKER, day)
-        logit = np.log(p_contrib) - np.log1p(-p_contrib)
-        score = logit + RANKER_NOISE_SD * rng.standard_normal(logit.shape)
-        top = np.argsort(-score, axis=1, kind="stable")[:, :n_served]
-        shuffle = np.argsort(rng.random((n_sess, n_served)), axis=1)
-        top = np.where(random_bucket[:, None], np.take_along_axis(top, shuffle, axis=1), top)
-
-        def pick(x: np.ndarray) -> np.ndarray:
-            return np.take_along_axis(x, top.reshape(*top.shape, *([1] * (x.ndim - 2))), axis=1)
-
-        served = pick(cand)
-        probs, p_contrib, interest_term = pick(probs), pick(p_contrib), pick(interest_term)
-        q0, q1 = pick(q0), pick(q1)
-        ranker_score = pick(score)
-        age_hours = age_tab[hour[:, None], served]
-
-        # scroll, examination and actions
-        rng = _rng(c.seed, _S_ACTIONS, day)
-        curve = self.position_curve()
-        depth = np.minimum(rng.geometric(1.0 - SCROLL_CONTINUE, size=n_sess), n_served)
-        impressed = np.arange(n_served)[None, :] < depth[:, None]
-        examined = impressed & (rng.random((n_sess, n_served)) < curve.p_examine[None, :])
-        clicked = rng.random((n_sess, n_served)) < probs[..., 0]
-        q = np.where(clicked[..., None], q1, q0)
-        contrib = rng.random(q.shape) < q
-        actions = np.concatenate([clicked[..., None], contrib], axis=-1) & examined[..., None]
-        actions = actions.astype(np.int8)
-
-        rng = _rng(c.seed, _S_DWELL, day)
-        ctype = pool.ctype[served]
-        log_mu = (
-            np.log(DWELL_MEDIAN_S[ctype])
-            + DWELL_LENGTH_ELASTICITY[ctype] * np.log(pool.length[served] / LENGTH_MEDIAN[ctype])
-            + PLATFORM_DWELL[platform][:, None]
-            - 0.03 * np.arange(n_served)[None, :]
-            + 0.25 * interest_term
-            + DWELL_CLICK_BOOST[ctype] * actions[..., 0]
-            + 0.3 * actions[..., 1:].max(axis=-1)
+    if len(author_log_followers) != config.num_authors:
+        raise ValueError(
+            f"`author_log_followers` must have one value per author ({config.num_authors}). "
+            f"Received: {len(author_log_followers)} values"
         )
-        noise = rng.standard_normal((2, n_sess, n_served))
-        dwell = np.where(
-            examined, np.exp(log_mu + 0.6 * noise[0]), np.exp(np.log(1.5) + 0.4 * noise[1])
+    for block, rows in split_blocks(config, state):
+        start = BlockState.from_arrow(rows, config.history_length)
+        yield _simulate_block(context, day, block, start, author_log_followers, emit_tables)
+
+
+def _simulate_block(
+    context: WorldContext,
+    day: int,
+    block: int,
+    start: BlockState,
+    log_followers_: np.ndarray,
+    emit_tables: bool,
+) -> BlockDay:
+    c = context.config
+    n_served = c.served_per_session
+    members = context.members(block)
+    hist = start.history
+
+    rng = _rng(c.seed, _S_SESSIONS, day, block)
+    counts = rng.poisson(members.activity)
+    member = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    hour = rng.choice(24, size=len(member), p=HOUR_PROFILE)
+    order = np.lexsort((hour, member))
+    member, hour = member[order], hour[order].astype(np.int64)
+    platform = _categorical(rng, members.platform_pref[member])
+    random_bucket = rng.random(len(member)) < c.random_bucket_share
+    n_sess = len(member)
+    if n_sess >= BLOCK_SESSION_STRIDE:
+        raise ValueError(
+            f"block {block} opened {n_sess} sessions on day {day}, more than session ids allow "
+            f"per block ({BLOCK_SESSION_STRIDE}); lower `members_per_block`. Received: "
+            f"members_per_block={c.members_per_block}"
         )
+    session_id = (
+        day * SESSION_ID_STRIDE + block * BLOCK_SESSION_STRIDE + np.arange(n_sess, dtype=np.int64)
+    )
 
-        arrays = _DayArrays(
-            session_id=session_id,
-            member=member,
-            platform=platform,
-            hour=hour,
-            random_bucket=random_bucket,
-            pool=pool,
-            pool_created_day=created,
-            served=served,
-            ranker_score=ranker_score,
-            age_hours=age_hours,
-            depth=depth,
-            probs=probs,
-            p_contribution=p_contrib,
-            actions=actions,
-            dwell=dwell,
+    pool = context.pool(day)
+    interest = context.interest_on(members, block, day)
+    cand, follows = _candidates(context, day, block, member, hour, pool, interest, start)
+
+    # ground-truth action probabilities of every candidate
+    hist_topic = _normalize(context.topics_of(hist.post_id).sum(axis=1))
+    probs, p_contrib, interest_term, q0, q1 = _truth(
+        context, members, member, platform, hour, cand, follows, pool, interest, hist, hist_topic
+    )
+
+    # production ranker: noisy truth; top-N served, random bucket shuffled
+    rng = _rng(c.seed, _S_RANKER, day, block)
+    logit = np.log(p_contrib) - np.log1p(-p_contrib)
+    score = logit + RANKER_NOISE_SD * rng.standard_normal(logit.shape)
+    top = np.argsort(-score, axis=1, kind="stable")[:, :n_served]
+    shuffle = np.argsort(rng.random((n_sess, n_served)), axis=1)
+    top = np.where(random_bucket[:, None], np.take_along_axis(top, shuffle, axis=1), top)
+
+    def pick(x: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(x, top.reshape(*top.shape, *([1] * (x.ndim - 2))), axis=1)
+
+    served = pick(cand)
+    probs, p_contrib, interest_term = pick(probs), pick(p_contrib), pick(interest_term)
+    q0, q1 = pick(q0), pick(q1)
+    ranker_score = pick(score)
+    age_hours = pool.age_hours[hour[:, None], served]
+
+    # scroll, examination and actions
+    rng = _rng(c.seed, _S_ACTIONS, day, block)
+    curve = position_curve(c)
+    depth = np.minimum(rng.geometric(1.0 - SCROLL_CONTINUE, size=n_sess), n_served)
+    impressed = np.arange(n_served)[None, :] < depth[:, None]
+    examined = impressed & (rng.random((n_sess, n_served)) < curve.p_examine[None, :])
+    clicked = rng.random((n_sess, n_served)) < probs[..., 0]
+    q = np.where(clicked[..., None], q1, q0)
+    contrib = rng.random(q.shape) < q
+    actions = np.concatenate([clicked[..., None], contrib], axis=-1) & examined[..., None]
+    actions = actions.astype(np.int8)
+
+    rng = _rng(c.seed, _S_DWELL, day, block)
+    posts = pool.posts
+    ctype = posts.ctype[served]
+    log_mu = (
+        np.log(DWELL_MEDIAN_S[ctype])
+        + DWELL_LENGTH_ELASTICITY[ctype] * np.log(posts.length[served] / LENGTH_MEDIAN[ctype])
+        + PLATFORM_DWELL[platform][:, None]
+        - 0.03 * np.arange(n_served)[None, :]
+        + 0.25 * interest_term
+        + DWELL_CLICK_BOOST[ctype] * actions[..., 0]
+        + 0.3 * actions[..., 1:].max(axis=-1, initial=0)
+    )
+    noise = rng.standard_normal((2, n_sess, n_served))
+    dwell = np.where(
+        examined, np.exp(log_mu + 0.6 * noise[0]), np.exp(np.log(1.5) + 0.4 * noise[1])
+    )
+
+    arrays = _DayArrays(
+        session_id=session_id,
+        member=member,
+        platform=platform,
+        hour=hour,
+        random_bucket=random_bucket,
+        served=served,
+        ranker_score=ranker_score,
+        age_hours=age_hours,
+        depth=depth,
+        probs=probs,
+        p_contribution=p_contrib,
+        actions=actions,
+        dwell=dwell,
+    )
+    end = dataclasses.replace(
+        start, history=_update_history(hist, member, posts, served, actions, c.history_length)
+    )
+    tables = (
+        _block_tables(context, day, members, hist, pool, arrays, log_followers_)
+        if emit_tables
+        else {}
+    )
+    return BlockDay(block=block, tables=tables, state=end.to_arrow())
+
+
+def _candidates(
+    context: WorldContext,
+    day: int,
+    block: int,
+    member: np.ndarray,
+    hour: np.ndarray,
+    pool: _Pool,
+    interest: np.ndarray,
+    start: BlockState,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gumbel-top-k over network, popularity and relevance, without own or acted-on posts.
+
+    Returns (S, k) pool indices and whether the member follows each candidate's author.
+    """
+    c = context.config
+    posts = pool.posts
+    first = int(start.member_id[0]) if len(start.member_id) else 0
+    rng = _rng(c.seed, _S_CANDIDATES, day, block)
+    k, n_pool = c.candidates_per_session, len(posts.post_id)
+    chunk = max(1, CANDIDATE_CHUNK_CELLS // n_pool)
+    topic_t = posts.topic.T.astype(np.float32)
+    pop_part = (0.8 * pool.popularity).astype(np.float32)
+    sorted_author = posts.author[pool.by_author]
+    cands = [np.zeros((0, k), dtype=np.int64)]
+    follows = [np.zeros((0, k), dtype=bool)]
+    for lo in range(0, len(member), chunk):
+        mem = member[lo : lo + chunk]
+        n = len(mem)
+        followed = np.zeros((n, c.num_authors), dtype=bool)
+        rows, at = _ragged(start.follow_offsets[mem], start.follow_offsets[mem + 1])
+        followed[rows, start.follow_authors[at]] = True
+        net = followed[:, posts.author]
+        score = interest[mem].astype(np.float32) @ topic_t
+        score += pop_part[hour[lo : lo + chunk]]
+        score += _gumbel(rng, (n, n_pool))
+        np.add(score, np.float32(2.0), out=score, where=net)
+        # never offer a member their own posts or posts they already acted on
+        rows, at = _ragged(
+            np.searchsorted(sorted_author, first + mem, side="left"),
+            np.searchsorted(sorted_author, first + mem, side="right"),
         )
-        return arrays, self._update_history(hist, member, pool, served, actions)
+        score[rows, pool.by_author[at]] = -1e9
+        acted = start.history.post_id[mem]
+        at = np.minimum(np.searchsorted(posts.post_id, acted), n_pool - 1)
+        hit = (acted >= 0) & (posts.post_id[at] == acted)
+        score[np.nonzero(hit)[0], at[hit]] = -1e9
+        top = _top_k_unsorted(score, k)
+        cands.append(top)
+        follows.append(np.take_along_axis(net, top, axis=1))
+    return np.concatenate(cands), np.concatenate(follows)
 
-    def _candidates(
-        self,
-        day: int,
-        member: np.ndarray,
-        hour: np.ndarray,
-        pool: _Posts,
-        pop_tab: np.ndarray,
-        interest: np.ndarray,
-        hist: _History,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Gumbel-top-k over network, popularity and relevance, without own or acted-on posts.
 
-        Returns (S, k) pool indices and whether the member follows each candidate's author.
-        """
-        c, st = self.config, self._statics
-        rng = _rng(c.seed, _S_CANDIDATES, day)
-        k, n_pool = c.candidates_per_session, len(pool.post_id)
-        chunk = max(1, CANDIDATE_CHUNK_CELLS // n_pool)
-        topic_t = pool.topic.T.astype(np.float32)
-        pop_part = (0.8 * pop_tab).astype(np.float32)
-        by_author = np.argsort(pool.author, kind="stable")
-        sorted_author = pool.author[by_author]
-        cands, follows = [], []
-        for lo in range(0, len(member), chunk):
-            mem = member[lo : lo + chunk]
-            n = len(mem)
-            followed = np.zeros((n, c.num_authors), dtype=bool)
-            rows, at = _ragged(st.follow_offsets[mem], st.follow_offsets[mem + 1])
-            followed[rows, st.follow_authors[at]] = True
-            net = followed[:, pool.author]
-            score = interest[mem].astype(np.float32) @ topic_t
-            score += pop_part[hour[lo : lo + chunk]]
-            score += _gumbel(rng, (n, n_pool))
-            np.add(score, np.float32(2.0), out=score, where=net)
-            # never offer a member their own posts or posts they already acted on
-            rows, at = _ragged(
-                np.searchsorted(sorted_author, mem, side="left"),
-                np.searchsorted(sorted_author, mem, side="right"),
-            )
-            score[rows, by_author[at]] = -1e9
-            acted = hist.post_id[mem]
-            at = np.minimum(np.searchsorted(pool.post_id, acted), n_pool - 1)
-            hit = (acted >= 0) & (pool.post_id[at] == acted)
-            score[np.nonzero(hit)[0], at[hit]] = -1e9
-            np.negative(score, out=score)
-            top = np.sort(np.argpartition(score, k - 1, axis=1)[:, :k], axis=1)
-            cands.append(top)
-            follows.append(np.take_along_axis(net, top, axis=1))
-        return np.concatenate(cands), np.concatenate(follows)
+def _truth(
+    context: WorldContext,
+    members: _Members,
+    member: np.ndarray,
+    platform: np.ndarray,
+    hour: np.ndarray,
+    cand: np.ndarray,
+    follows: np.ndarray,
+    pool: _Pool,
+    interest: np.ndarray,
+    hist: History,
+    hist_topic: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Truth given examination for (S, k) candidates.
 
-    def _truth(
-        self,
-        member: np.ndarray,
-        platform: np.ndarray,
-        hour: np.ndarray,
-        cand: np.ndarray,
-        follows: np.ndarray,
-        pool: _Posts,
-        pop_tab: np.ndarray,
-        interest: np.ndarray,
-        hist: _History,
-        hist_topic: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Truth given examination for (S, k) candidates.
-
-        Returns probs (S, k, len(ACTIONS)) marginal per action, p_contribution (S, k), the interest
-        term (S, k), and q0, q1 (S, k, len(CONTRIBUTION_ACTIONS)): each contribution action's
-        probability without and with a click.
-        """
-        st = self._statics
-        ctype = pool.ctype[cand]
-        topic = pool.topic[cand]
-        interest_term = 3.0 * np.einsum("sd,skd->sk", interest[member], topic)
-        author = pool.author[cand]
-        hist_count = (hist.author_id[member][:, None, :] == author[..., None]).sum(axis=-1)
-        has_hist = (hist.length[member] > 0)[:, None]
-        shared = (
-            interest_term
-            + st.sen_x_type[st.seniority[member][:, None], ctype]
-            + st.plat_x_type[platform[:, None], ctype]
-            + 0.8 * np.log1p(hist_count)
-            + 1.0
-            * (np.einsum("sd,skd->sk", hist_topic[member], topic) - HIST_TOPIC_CENTER)
-            * has_hist
-            + 0.5 * pop_tab[hour[:, None], cand]
-            + 0.5 * pool.quality[cand]
-            + 0.3 * follows
+    Returns probs (S, k, len(ACTIONS)) marginal per action, p_contribution (S, k), the interest
+    term (S, k), and q0, q1 (S, k, len(CONTRIBUTION_ACTIONS)): each contribution action's
+    probability without and with a click.
+    """
+    t, posts = context.topics, pool.posts
+    ctype = posts.ctype[cand]
+    topic = posts.topic[cand]
+    interest_term = 3.0 * np.einsum("sd,skd->sk", interest[member], topic)
+    author = posts.author[cand]
+    hist_count = (hist.author_id[member][:, None, :] == author[..., None]).sum(axis=-1)
+    has_hist = (hist.length[member] > 0)[:, None]
+    shared = (
+        interest_term
+        + t.sen_x_type[members.seniority[member][:, None], ctype]
+        + t.plat_x_type[platform[:, None], ctype]
+        + 0.8 * np.log1p(hist_count)
+        + 1.0 * (np.einsum("sd,skd->sk", hist_topic[member], topic) - HIST_TOPIC_CENTER) * has_hist
+        + 0.5 * pool.popularity[hour[:, None], cand]
+        + 0.5 * posts.quality[cand]
+        + 0.3 * follows
+    )
+    p_click = _sigmoid(ACTION_BASE["click"] + shared + _by_type(ACTION_TYPE_OFFSET["click"])[ctype])
+    q0, q1 = [], []
+    for action in CONTRIBUTION_ACTIONS:
+        z = (
+            ACTION_BASE[action]
+            + ACTION_WEIGHT[action] * shared
+            + _by_type(ACTION_TYPE_OFFSET[action])[ctype]
         )
-        p_click = _sigmoid(
-            ACTION_BASE["click"] + shared + _by_type(ACTION_TYPE_OFFSET["click"])[ctype]
-        )
-        q0, q1 = [], []
-        for action in CONTRIBUTION_ACTIONS:
-            z = (
-                ACTION_BASE[action]
-                + ACTION_WEIGHT[action] * shared
-                + _by_type(ACTION_TYPE_OFFSET[action])[ctype]
-            )
-            if action in CONNECTION_ACTIONS:
-                z = z + 0.2 * st.conn_std[member][:, None]
-            lift = _by_type(CLICK_LIFT[action])[ctype]
-            allowed = (ctype == _POLL) if action == "vote" else np.ones_like(ctype, dtype=bool)
-            q0.append(np.where(allowed, _sigmoid(z), 0.0))
-            q1.append(np.where(allowed, _sigmoid(z + lift), 0.0))
-        q0_arr, q1_arr = np.stack(q0, axis=-1), np.stack(q1, axis=-1)
-        pc = p_click[..., None]
-        marginal = pc * q1_arr + (1 - pc) * q0_arr
-        p_contrib = p_click * (1 - np.prod(1 - q1_arr, axis=-1)) + (1 - p_click) * (
-            1 - np.prod(1 - q0_arr, axis=-1)
-        )
-        probs = np.empty((*cand.shape, len(ACTIONS)))
-        probs[..., ACTIONS.index("click")] = p_click
-        probs[..., _CONTRIB_IDX] = marginal
-        return probs, p_contrib, interest_term, q0_arr, q1_arr
+        if action in CONNECTION_ACTIONS:
+            z = z + 0.2 * members.conn_std[member][:, None]
+        lift = _by_type(CLICK_LIFT[action])[ctype]
+        allowed = (ctype == _POLL) if action == "vote" else np.ones_like(ctype, dtype=bool)
+        q0.append(np.where(allowed, _sigmoid(z), 0.0))
+        q1.append(np.where(allowed, _sigmoid(z + lift), 0.0))
+    q0_arr, q1_arr = np.stack(q0, axis=-1), np.stack(q1, axis=-1)
+    pc = p_click[..., None]
+    marginal = pc * q1_arr + (1 - pc) * q0_arr
+    p_contrib = p_click * (1 - np.prod(1 - q1_arr, axis=-1)) + (1 - p_click) * (
+        1 - np.prod(1 - q0_arr, axis=-1)
+    )
+    probs = np.empty((*cand.shape, len(ACTIONS)))
+    probs[..., ACTIONS.index("click")] = p_click
+    probs[..., _CONTRIB_IDX] = marginal
+    return probs, p_contrib, interest_term, q0_arr, q1_arr
 
-    def _update_history(
-        self,
-        hist: _History,
-        member: np.ndarray,
-        pool: _Posts,
-        served: np.ndarray,
-        actions: np.ndarray,
-    ) -> _History:
-        """Append the day's actions (by session, position, action) and keep the last L."""
-        c = self.config
-        length = c.history_length
-        s_idx, pos, act = np.nonzero(actions)
-        new_m = member[s_idx]
-        new_post = pool.post_id[served[s_idx, pos]]
-        new_author = pool.author[served[s_idx, pos]]
-        old_m, old_j = np.nonzero(np.arange(length)[None, :] < hist.length[:, None])
-        all_m = np.concatenate([old_m, new_m])
-        is_new = np.concatenate([np.zeros(len(old_m), np.int64), np.ones(len(new_m), np.int64)])
-        seq = np.concatenate([old_j, np.arange(len(new_m))])
-        order = np.lexsort((seq, is_new, all_m))
-        post = np.concatenate([hist.post_id[old_m, old_j], new_post])[order]
-        author = np.concatenate([hist.author_id[old_m, old_j], new_author])[order]
-        action = np.concatenate([hist.action[old_m, old_j], act.astype(np.int8)])[order]
-        m_sorted = all_m[order]
-        counts = np.bincount(all_m, minlength=c.num_members)
-        start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        rank = np.arange(len(m_sorted)) - start[m_sorted]
-        drop = np.maximum(counts - length, 0)
-        keep = rank >= drop[m_sorted]
-        slot = (rank - drop[m_sorted])[keep]
-        out = _History.empty(c.num_members, length)
-        out.post_id[m_sorted[keep], slot] = post[keep]
-        out.author_id[m_sorted[keep], slot] = author[keep]
-        out.action[m_sorted[keep], slot] = action[keep]
-        return dataclasses.replace(out, length=np.minimum(counts, length).astype(np.int32))
 
-    # --------------------------------------------------------------------------------- state
+def _update_history(
+    hist: History,
+    member: np.ndarray,
+    posts: _Posts,
+    served: np.ndarray,
+    actions: np.ndarray,
+    length: int,
+) -> History:
+    """Append the day's actions (by session, position, action) and keep the last `length`."""
+    num_members = len(hist.length)
+    s_idx, pos, act = np.nonzero(actions)
+    new_m = member[s_idx]
+    new_post = posts.post_id[served[s_idx, pos]]
+    new_author = posts.author[served[s_idx, pos]]
+    old_m, old_j = np.nonzero(np.arange(length)[None, :] < hist.length[:, None])
+    all_m = np.concatenate([old_m, new_m])
+    is_new = np.concatenate([np.zeros(len(old_m), np.int64), np.ones(len(new_m), np.int64)])
+    seq = np.concatenate([old_j, np.arange(len(new_m))])
+    order = np.lexsort((seq, is_new, all_m))
+    post = np.concatenate([hist.post_id[old_m, old_j], new_post])[order]
+    author = np.concatenate([hist.author_id[old_m, old_j], new_author])[order]
+    action = np.concatenate([hist.action[old_m, old_j], act.astype(np.int8)])[order]
+    m_sorted = all_m[order]
+    counts = np.bincount(all_m, minlength=num_members)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(m_sorted)) - start[m_sorted]
+    drop = np.maximum(counts - length, 0)
+    keep = rank >= drop[m_sorted]
+    slot = (rank - drop[m_sorted])[keep]
+    out = History.empty(num_members, length)
+    out.post_id[m_sorted[keep], slot] = post[keep]
+    out.author_id[m_sorted[keep], slot] = author[keep]
+    out.action[m_sorted[keep], slot] = action[keep]
+    return dataclasses.replace(out, length=np.minimum(counts, length).astype(np.int32))
 
-    def _check_day(self, day: int) -> None:
-        if not 0 <= day < self.config.num_days:
-            raise ValueError(
-                f"`day` must be in [0, {self.config.num_days}) for this world. Received: day={day}"
-            )
 
-    def _cache_path(self, day: int) -> pathlib.Path | None:
-        if self.cache_dir is None:
-            return None
-        return self.cache_dir / f"feed-world-{self._key}" / f"history-start-day{day:04d}.npz"
+# ------------------------------------------------------------------------------- the tables
 
-    def _remember(self, day: int, state: _History) -> None:
-        self._states[day] = state
-        path = self._cache_path(day)
-        if path is None or path.exists():
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(
-                    f,
-                    post_id=state.post_id,
-                    author_id=state.author_id,
-                    action=state.action,
-                    length=state.length,
-                )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
-    def _load(self, day: int) -> _History | None:
-        if day in self._states:
-            return self._states[day]
-        path = self._cache_path(day)
-        if path is None or not path.exists():
-            return None
-        with np.load(path) as data:
-            state = _History(
-                post_id=data["post_id"],
-                author_id=data["author_id"],
-                action=data["action"],
-                length=data["length"],
-            )
-        self._states[day] = state
-        return state
+def _block_tables(
+    context: WorldContext,
+    day: int,
+    members: _Members,
+    hist: History,
+    pool: _Pool,
+    arr: _DayArrays,
+    author_log_followers: np.ndarray,
+) -> dict[str, pa.Table]:
+    c = context.config
+    date = c.date_of(day)
+    n_sess, n_served = arr.served.shape
+    posts = pool.posts
+    flat = arr.served.ravel()
+    positions = np.tile(np.arange(n_served, dtype=np.int32), n_sess)
+    types = np.array(CONTENT_TYPES)
+    platforms = np.array(PLATFORMS)
 
-    def _state_at_start(self, day: int) -> _History:
-        start = day
-        while self._load(start) is None:
-            start -= 1
-        state = self._states[start]
-        for d in range(start, day):
-            _, state = self._simulate(d, state)
-            self._remember(d + 1, state)
-        return state
+    served_struct = pa.StructArray.from_arrays(
+        [
+            pa.array(posts.post_id[flat]),
+            pa.array(positions),
+            pa.array(posts.author[flat]),
+            pa.array(types[posts.ctype[flat]]),
+            _hashtag_lists(posts.hashtags[flat], posts.num_hashtags[flat]),
+            pa.array(posts.length[flat]),
+            pa.array(arr.age_hours.ravel().astype(np.float32)),
+            pa.array(author_log_followers[posts.author[flat]]),
+            pa.array(arr.ranker_score.ravel().astype(np.float32)),
+        ],
+        fields=list(schemas.SERVED_POST),
+    )
+    served_offsets = pa.array(np.arange(n_sess + 1, dtype=np.int32) * n_served)
+    mem = arr.member
+    sessions = pa.Table.from_arrays(
+        [
+            _dates(date, n_sess),
+            pa.array(arr.session_id),
+            pa.array(members.first + mem),
+            pa.array(platforms[arr.platform]),
+            pa.array(arr.hour.astype(np.int32)),
+            pa.array(arr.random_bucket),
+            pa.array(members.seniority[mem]),
+            pa.array(members.industry[mem]),
+            pa.array(members.country[mem]),
+            pa.array(members.log_connections[mem]),
+            *history_lists(hist, mem),
+            pa.ListArray.from_arrays(served_offsets, served_struct),
+        ],
+        schema=schemas.FEED_SESSIONS,
+    )
 
-    # -------------------------------------------------------------------------------- tables
+    s_idx = np.repeat(np.arange(n_sess), n_served)
+    imp = positions < np.repeat(arr.depth, n_served)
+    acts = arr.actions.reshape(-1, len(ACTIONS))[imp]
+    impressions = pa.Table.from_arrays(
+        [
+            _dates(date, int(imp.sum())),
+            pa.array(arr.session_id[s_idx[imp]]),
+            pa.array(members.first + mem[s_idx[imp]]),
+            pa.array(posts.post_id[flat[imp]]),
+            pa.array(positions[imp]),
+            *[pa.array(acts[:, i]) for i in range(len(ACTIONS))],
+            pa.array(arr.dwell.ravel()[imp].astype(np.float32)),
+        ],
+        schema=schemas.FEED_IMPRESSIONS,
+    )
 
-    def _tables(self, day: int, hist: _History, arr: _DayArrays) -> WorldDay:
-        c, st = self.config, self._statics
-        date = c.date_of(day)
-        n_sess, n_served = arr.served.shape
-        pool = arr.pool
-        flat = arr.served.ravel()
-        positions = np.tile(np.arange(n_served, dtype=np.int32), n_sess)
-        types = np.array(CONTENT_TYPES)
-        platforms = np.array(PLATFORMS)
+    probs = arr.probs.reshape(-1, len(ACTIONS)).astype(np.float32)
+    p_examine = position_curve(c).p_examine.astype(np.float32)
+    truth = pa.Table.from_arrays(
+        [
+            _dates(date, len(flat)),
+            pa.array(arr.session_id[s_idx]),
+            pa.array(posts.post_id[flat]),
+            pa.array(positions),
+            pa.array(p_examine[positions]),
+            *[pa.array(probs[:, i]) for i in range(len(ACTIONS))],
+            pa.array(arr.p_contribution.ravel().astype(np.float32)),
+        ],
+        schema=schemas.FEED_GROUND_TRUTH,
+    )
 
-        served_struct = pa.StructArray.from_arrays(
-            [
-                pa.array(pool.post_id[flat]),
-                pa.array(positions),
-                pa.array(pool.author[flat]),
-                pa.array(types[pool.ctype[flat]]),
-                _hashtag_lists(pool.hashtags[flat], pool.num_hashtags[flat]),
-                pa.array(pool.length[flat]),
-                pa.array(arr.age_hours.ravel().astype(np.float32)),
-                pa.array(st.author_log_followers[pool.author[flat]]),
-                pa.array(arr.ranker_score.ravel().astype(np.float32)),
-            ],
-            fields=list(schemas.SERVED_POST),
-        )
-        served_offsets = pa.array(np.arange(n_sess + 1, dtype=np.int32) * n_served)
-        mem = arr.member
-        sessions = pa.Table.from_arrays(
-            [
-                _dates(date, n_sess),
-                pa.array(arr.session_id),
-                pa.array(mem),
-                pa.array(platforms[arr.platform]),
-                pa.array(arr.hour.astype(np.int32)),
-                pa.array(arr.random_bucket),
-                pa.array(st.seniority[mem]),
-                pa.array(st.industry[mem]),
-                pa.array(st.country[mem]),
-                pa.array(st.log_connections[mem]),
-                *_history_lists(hist, mem),
-                pa.ListArray.from_arrays(served_offsets, served_struct),
-            ],
-            schema=schemas.FEED_SESSIONS,
-        )
-
-        s_idx = np.repeat(np.arange(n_sess), n_served)
-        imp = positions < np.repeat(arr.depth, n_served)
-        acts = arr.actions.reshape(-1, len(ACTIONS))[imp]
-        impressions = pa.Table.from_arrays(
-            [
-                _dates(date, int(imp.sum())),
-                pa.array(arr.session_id[s_idx[imp]]),
-                pa.array(mem[s_idx[imp]]),
-                pa.array(pool.post_id[flat[imp]]),
-                pa.array(positions[imp]),
-                *[pa.array(acts[:, i]) for i in range(len(ACTIONS))],
-                pa.array(arr.dwell.ravel()[imp].astype(np.float32)),
-            ],
-            schema=schemas.FEED_IMPRESSIONS,
-        )
-
-        probs = arr.probs.reshape(-1, len(ACTIONS)).astype(np.float32)
-        p_examine = self.position_curve().p_examine.astype(np.float32)
-        truth = pa.Table.from_arrays(
-            [
-                _dates(date, len(flat)),
-                pa.array(arr.session_id[s_idx]),
-                pa.array(pool.post_id[flat]),
-                pa.array(positions),
-                pa.array(p_examine[positions]),
-                *[pa.array(probs[:, i]) for i in range(len(ACTIONS))],
-                pa.array(arr.p_contribution.ravel().astype(np.float32)),
-            ],
-            schema=schemas.FEED_GROUND_TRUTH,
-        )
-
-        new = arr.pool_created_day == day
-        posts = pa.Table.from_arrays(
-            [
-                _dates(date, int(new.sum())),
-                pa.array(pool.post_id[new]),
-                pa.array(pool.author[new]),
-                pa.array(types[pool.ctype[new]]),
-                _hashtag_lists(pool.hashtags[new], pool.num_hashtags[new]),
-                pa.array(pool.length[new]),
-            ],
-            schema=schemas.POSTS,
-        )
-
-        everyone = np.arange(c.num_members, dtype=np.int64)
-        members = pa.Table.from_arrays(
-            [
-                _dates(date, c.num_members),
-                pa.array(everyone),
-                pa.array(st.seniority),
-                pa.array(st.industry),
-                pa.array(st.country),
-                pa.array(st.log_connections),
-                *_history_lists(hist, everyone),
-            ],
-            schema=schemas.MEMBERS,
-        )
-        return WorldDay(
-            day=day,
-            date=date,
-            feed_sessions=sessions,
-            feed_impressions=impressions,
-            posts=posts,
-            members=members,
-            feed_ground_truth=truth,
-        )
+    everyone = np.arange(len(members.interest0))
+    snapshot = pa.Table.from_arrays(
+        [
+            _dates(date, len(everyone)),
+            pa.array(members.first + everyone.astype(np.int64)),
+            pa.array(members.seniority),
+            pa.array(members.industry),
+            pa.array(members.country),
+            pa.array(members.log_connections),
+            *history_lists(hist, everyone),
+        ],
+        schema=schemas.MEMBERS,
+    )
+    return {
+        "feed_sessions": sessions,
+        "feed_impressions": impressions,
+        "members": snapshot,
+        "feed_ground_truth": truth,
+    }
 
 
 def _dates(date: dt.date, n: int) -> pa.Array:
@@ -1032,15 +1126,131 @@ def _hashtag_lists(tags: np.ndarray, counts: np.ndarray) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.astype(np.int32)))
 
 
-def _history_lists(hist: _History, member: np.ndarray) -> list[pa.Array]:
-    lengths = hist.length[member]
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-    mask = np.arange(hist.post_id.shape[1])[None, :] < lengths[:, None]
-    return [
-        pa.ListArray.from_arrays(offsets, pa.array(hist.post_id[member][mask])),
-        pa.ListArray.from_arrays(offsets, pa.array(hist.author_id[member][mask])),
-        pa.ListArray.from_arrays(offsets, pa.array(hist.action[member][mask].astype(np.int32))),
-    ]
+# ------------------------------------------------------------------------- in one process
+
+
+class FeedWorld:
+    """The simulated feed world in one process: `simulate_day(d)` returns day d's tables.
+
+    It runs the simulator kernel `simulate_blocks` over all members' blocks at once (the Spark
+    generator, `spark.world_spark.SparkWorld`, runs the same kernel per shard). Day d needs the
+    member state at the end of day d-1, so it computes (or reuses) days 0..d-1 first. States are
+    kept in memory and, with `cache_dir`, as Parquet in the layout of `spark.world_state` (shared
+    with the Spark generator), so a later process resumes where an earlier one stopped. Results
+    are identical whether a state was cached or recomputed.
+
+    Args:
+        config: size, seed and constants of the world.
+        cache_dir: optional directory for the per-day state cache.
+
+    Example:
+        >>> world = FeedWorld(WorldConfig(num_members=300, num_authors=60, posts_per_day=100))
+        >>> day = world.simulate_day(1)
+        >>> day.feed_impressions.schema == schemas.FEED_IMPRESSIONS
+        True
+    """
+
+    def __init__(self, config: WorldConfig, cache_dir: pathlib.Path | None = None) -> None:
+        check_world_config(config)
+        self.config = config
+        self.cache_dir = None if cache_dir is None else pathlib.Path(cache_dir)
+        self._context: WorldContext | None = None
+        self._states: dict[int, pa.Table] = {}
+        self._log_followers: np.ndarray | None = None
+
+    @property
+    def context(self) -> WorldContext:
+        """The world's global entities (drawn on first use)."""
+        if self._context is None:
+            self._context = WorldContext(self.config)
+        return self._context
+
+    def position_curve(self) -> PositionCurve:
+        """P(impressed) and P(examined | impressed) for positions 0..served_per_session-1."""
+        return position_curve(self.config)
+
+    def simulate_day(self, day: int) -> WorldDay:
+        """Sessions, impressions, new posts, member snapshot and ground truth of world day `day`."""
+        self._check_day(day)
+        state = self._state_at_start(day)
+        blocks = list(simulate_blocks(self.context, day, [state], self._followers(state)))
+        self._remember(day + 1, pa.concat_tables([b.state for b in blocks]))
+        tables = {name: pa.concat_tables([b.tables[name] for b in blocks]) for name in BLOCK_TABLES}
+        return WorldDay(
+            day=day,
+            date=self.config.date_of(day),
+            posts=posts_table(self.context, day),
+            **tables,
+        )
+
+    def post_popularity(self, day: int, hour: int = 12) -> pd.Series:
+        """Latent popularity of the posts eligible on `day` at `hour` (for tests and analysis)."""
+        self._check_day(day)
+        pool = self.context.pool(day)
+        return pd.Series(
+            pool.popularity[hour],
+            index=pd.Index(pool.posts.post_id, name="post_id"),
+            name="popularity",
+        )
+
+    def state_at_start(self, day: int) -> pa.Table:
+        """The member state (`WORLD_STATE`, all members) at the start of `day`."""
+        if not 0 <= day <= self.config.num_days:
+            raise ValueError(
+                f"`day` must be in [0, {self.config.num_days}] for this world's states. "
+                f"Received: day={day}"
+            )
+        return self._state_at_start(day)
+
+    # --------------------------------------------------------------------------------- state
+
+    def _check_day(self, day: int) -> None:
+        if not 0 <= day < self.config.num_days:
+            raise ValueError(
+                f"`day` must be in [0, {self.config.num_days}) for this world. Received: day={day}"
+            )
+
+    def _followers(self, state: pa.Table) -> np.ndarray:
+        if self._log_followers is None:
+            follows = state.column("follow_author_ids").combine_chunks().flatten()
+            self._log_followers = log_followers(self.config, follows.to_numpy())
+        return self._log_followers
+
+    def _remember(self, day: int, state: pa.Table) -> None:
+        self._states[day] = state
+        if self.cache_dir is not None and not state_dir(self.cache_dir, self.config, day).exists():
+            write_partition(
+                state,
+                world_cache_dir(self.cache_dir, self.config),
+                STATE_DATASET,
+                self.config.date_of(day),
+            )
+
+    def _load(self, day: int) -> pa.Table | None:
+        if day in self._states:
+            return self._states[day]
+        if self.cache_dir is None:
+            return None
+        path = state_dir(self.cache_dir, self.config, day)
+        if not path.is_dir():
+            return None
+        self._states[day] = read_state(path, self.config)
+        return self._states[day]
+
+    def _state_at_start(self, day: int) -> pa.Table:
+        start = day
+        while start >= 0 and self._load(start) is None:
+            start -= 1
+        if start < 0:
+            blocks = range(num_blocks(self.config))
+            self._remember(0, pa.concat_tables(initial_block_states(self.context, blocks)))
+            start = 0
+        state = self._states[start]
+        for d in range(start, day):
+            blocks = simulate_blocks(self.context, d, [state], self._followers(state), False)
+            state = pa.concat_tables([b.state for b in blocks])
+            self._remember(d + 1, state)
+        return state
 
 
 # ---------------------------------------------------------------------- expected contributions

@@ -32,6 +32,10 @@ class WorldConfig:
         interest_dim: dimension of the latent member interest and post topic vectors.
         history_length: actions kept in each member's interaction history.
         post_lifetime_days: how many days a post stays eligible as a candidate.
+        members_per_block: members per block, the simulator's unit of randomness: each block
+            of consecutive member ids draws from its own random streams, so any set of whole
+            blocks can be simulated apart (one Spark task per shard of blocks) with the same
+            result. Part of the world's identity: changing it changes the world.
     """
 
     seed: int = 7
@@ -47,6 +51,7 @@ class WorldConfig:
     interest_dim: int = 12
     history_length: int = 20
     post_lifetime_days: int = 4
+    members_per_block: int = 256
 
     def __post_init__(self) -> None:
         positive = {
@@ -58,6 +63,7 @@ class WorldConfig:
             "interest_dim": self.interest_dim,
             "history_length": self.history_length,
             "post_lifetime_days": self.post_lifetime_days,
+            "members_per_block": self.members_per_block,
         }
         for name, value in positive.items():
             if value <= 0:

@@ -83,15 +83,15 @@ def test_schemas_are_the_contracts(days: list[WorldDay]) -> None:
 
 def test_cache_gives_the_same_days_as_a_fresh_world(days: list[WorldDay], tmp_path) -> None:
     first = FeedWorld(TINY, cache_dir=tmp_path)
-    first.simulate_day(1)  # writes the histories at the start of days 1 and 2
-    files = sorted(p.name for p in tmp_path.rglob("*.npz"))
-    assert files == ["history-start-day0001.npz", "history-start-day0002.npz"]
+    first.simulate_day(1)  # writes the member states at the start of days 0, 1 and 2
+    cached = sorted(p.parent.name for p in tmp_path.rglob("*.parquet"))
+    assert cached == [f"date={TINY.date_of(d).isoformat()}" for d in range(3)]
     resumed = FeedWorld(TINY, cache_dir=tmp_path)  # a new process: only the disk cache
     last = resumed.simulate_day(2)
-    assert sorted(resumed._states) == [0, 2, 3]  # resumed from day 2's cached state
+    assert sorted(resumed._states) == [2, 3]  # resumed from day 2's cached state
     for name in TABLES:
         assert getattr(last, name).equals(getattr(days[2], name)), name
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
 
 
 def test_day_out_of_range_is_rejected(world: FeedWorld) -> None:
