@@ -336,3 +336,30 @@ def test_dwell_thresholds_keep_one_partition_per_day_re_measured_over_the_traili
         r.partition_key: r.asset_materialization.metadata["window_days"].value for r in records
     }
     assert {key: windows[key] for key in DAYS} == {day: i + 1 for i, day in enumerate(DAYS)}
+
+
+def test_atds_feed_pipeline_on_the_asset_shards_equals_the_numpy_inputs(graph):
+    """`models.atds_input` over a day's real shards gives the arrays `examples_to_inputs` and
+    `labels_from` build from the same records (read in the same order with fastavro)."""
+    import fastavro
+    import pandas as pd
+
+    from models.atds_input import atds_feed_dataset
+    from models.feature_spec import examples_to_inputs, labels_from
+
+    _, _, root = graph
+    date = dt.date.fromisoformat(DAYS[-1])
+    shards = sorted(partition_dir(root / "features", "training_examples_avro", date).glob("*.avro"))
+    records = []
+    for shard in shards:
+        with open(shard, "rb") as handle:
+            records.extend(fastavro.reader(handle))
+    frame = pd.DataFrame.from_records(records)
+    train = frame[frame["split"] == "train"].reset_index(drop=True)
+    parts = list(atds_feed_dataset(shards, batch_size=256, split="train"))
+    for index, want in enumerate((examples_to_inputs(train), labels_from(train))):
+        got = {key: np.concatenate([p[index][key].numpy() for p in parts]) for key in want}
+        for key, value in want.items():
+            assert got[key].dtype == value.dtype, key
+            np.testing.assert_array_equal(got[key], value, err_msg=key)
+    assert len(train) > 500

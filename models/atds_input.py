@@ -1,0 +1,227 @@
+"""tf.data input from the Avro training shards (ATDS) to the feed model's inputs and labels (§13).
+
+The paper's trainer reads Avro through LinkedIn's Avro Tensor Dataset (`ATDSDataset`, 50% less
+end-to-end training time, paper-notes §13) and moves last-mile transforms (filling empty rows,
+to-dense conversion) into the input pipeline instead of the training step. This module is that
+pipeline for the feed model: `atds_feed_dataset` reads the shards of `training_examples`
+(`spark.avro_shards`, written by the Spark tasks) and maps every batch, in TensorFlow ops on the
+tf.data threads, to exactly what `models.feature_spec.examples_to_inputs` and `labels_from` build
+in numpy from the same rows:
+
+* member_id, author_id (int64); seniority, industry, country, position, hour (int32): the
+  dense scalar columns;
+* content_type, platform (int32): the index of the string in `CONTENT_TYPES` / `PLATFORMS`;
+* hashtag_ids (int64 [b, max_hashtags]): the varlen column's first `max_hashtags` items, -1
+  padded at the end;
+* hist_author_ids (int64), hist_actions (int32) [b, history_length]: the varlen columns' last
+  `history_length` items, -1 padded in front;
+* dense (float32 [b, 4]): `DENSE_FEATURES`, computed in float64 then rounded, as in numpy;
+* affinity (float32 [b, 4]): `AFFINITY_FEATURES` of the candidate author against the kept history;
+
+and the labels as float32 vectors keyed by `LABELS`. A string outside the vocabulary or a NaN
+dense feature fails the iteration with `InvalidArgumentError` naming the column (the numpy path
+raises `ValueError` for the same rows).
+
+Example:
+
+    dataset = atds_feed_dataset(sorted(shard_dir.glob("part-*.avro")), batch_size=512)
+    for inputs, labels in dataset:
+        model.train_on_batch(inputs, labels)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import tensorflow as tf
+
+from models.feature_spec import DENSE_FEATURES, PAD_ID, RECENCY_DECAY
+from spark.avro_shards import atds_dataset
+from spark.schemas import LABELS
+from spark.world_config import ACTIONS, CONTENT_TYPES, PLATFORMS
+
+_CLICK_ACTION = ACTIONS.index("click")  # history actions other than click are contributions
+
+# model input key -> Avro column, for the single-valued integer features (int64 or int32)
+_SCALAR_COLUMNS: dict[str, tuple[str, tf.DType]] = {
+    "member_id": ("member_id", tf.int64),
+    "author_id": ("author_id", tf.int64),
+    "seniority": ("member_seniority", tf.int32),
+    "industry": ("member_industry", tf.int32),
+    "country": ("member_country", tf.int32),
+    "position": ("position", tf.int32),
+    "hour": ("hour", tf.int32),
+}
+
+
+def atds_feed_dataset(
+    paths: Sequence[Path | str],
+    batch_size: int,
+    *,
+    history_length: int = 20,
+    max_hashtags: int = 3,
+    split: str | None = None,
+    shuffle_buffer_size: int = 0,
+    num_parallel_calls: int | None = tf.data.AUTOTUNE,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """Batches of (feed model inputs, labels) read from Avro shards by `ATDSDataset`.
+
+    Args:
+        paths: shard files of `training_examples` (schema version checked on read).
+        batch_size: examples per ATDS batch.
+        history_length: history steps kept, as in `examples_to_inputs`.
+        max_hashtags: hashtags kept per post, as in `examples_to_inputs`.
+        split: keep only rows whose `split` equals this ("train", "holdout", "random_bucket"),
+            masked per batch, so batches can be smaller than `batch_size`; None keeps every row.
+        shuffle_buffer_size: ATDS block-level shuffle buffer in examples (0: file order).
+        num_parallel_calls: threads for decoding and for the transform (None: sequential).
+        drop_remainder: drop the last, smaller ATDS batch.
+
+    Returns:
+        A dataset of `(inputs, labels)`: `inputs` keyed by `feature_spec.INPUT_KEYS`, `labels`
+        keyed by `LABELS` (float32 [b]), prefetched.
+
+    Raises:
+        ValueError: `batch_size`, `history_length` or `max_hashtags` not positive, no paths,
+            or a shard written with another Avro schema version.
+    """
+    if history_length <= 0:
+        raise ValueError(f"`history_length` must be positive. Received: {history_length}")
+    if max_hashtags <= 0:
+        raise ValueError(f"`max_hashtags` must be positive. Received: {max_hashtags}")
+    batches = atds_dataset(
+        paths,
+        batch_size,
+        shuffle_buffer_size=shuffle_buffer_size,
+        num_parallel_calls=num_parallel_calls,
+        drop_remainder=drop_remainder,
+    )
+    transform = functools.partial(
+        batch_to_model_inputs,
+        history_length=history_length,
+        max_hashtags=max_hashtags,
+        split=split,
+    )
+    return batches.map(transform, num_parallel_calls=num_parallel_calls).prefetch(tf.data.AUTOTUNE)
+
+
+def batch_to_model_inputs(
+    batch: dict[str, tf.Tensor | tf.SparseTensor],
+    history_length: int = 20,
+    max_hashtags: int = 3,
+    split: str | None = None,
+) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+    """One ATDS batch (`spark.avro_shards.atds_dataset`) -> (model inputs, labels), in TF ops.
+
+    The same arrays as `feature_spec.examples_to_inputs(rows, history_length, max_hashtags)` and
+    `feature_spec.labels_from(rows)` for the batch's rows (see the module docstring).
+    """
+    inputs: dict[str, tf.Tensor] = {}
+    for key, (column, dtype) in _SCALAR_COLUMNS.items():
+        inputs[key] = tf.cast(batch[column], dtype)
+    inputs["content_type"] = _vocabulary_index(batch["content_type"], CONTENT_TYPES, "content_type")
+    inputs["platform"] = _vocabulary_index(batch["platform"], PLATFORMS, "platform")
+    inputs["hashtag_ids"] = _keep_first(batch["hashtag_ids"], max_hashtags)
+    inputs["hist_author_ids"] = _keep_last(batch["hist_author_ids"], history_length)
+    inputs["hist_actions"] = tf.cast(_keep_last(batch["hist_actions"], history_length), tf.int32)
+    inputs["dense"] = _dense_matrix(batch)
+    inputs["affinity"] = history_affinity(
+        inputs["author_id"], inputs["hist_author_ids"], inputs["hist_actions"]
+    )
+    labels = {head: tf.cast(batch[head], tf.float32) for head in LABELS}
+    if split is not None:
+        keep = tf.equal(batch["split"], split)
+        inputs = {key: tf.boolean_mask(value, keep) for key, value in inputs.items()}
+        labels = {key: tf.boolean_mask(value, keep) for key, value in labels.items()}
+    return inputs, labels
+
+
+def history_affinity(
+    author_ids: tf.Tensor, hist_author_ids: tf.Tensor, hist_actions: tf.Tensor
+) -> tf.Tensor:
+    """`feature_spec.history_affinity` in TF ops: float32 [b, 4] (`AFFINITY_FEATURES`).
+
+    Args:
+        author_ids: int64 [b], the candidate post's author.
+        hist_author_ids: int64 [b, L], most recent last, -1 padded in front.
+        hist_actions: int32 [b, L], aligned with `hist_author_ids`.
+    """
+    hist = tf.cast(hist_author_ids, tf.int64)
+    match = tf.logical_and(
+        tf.equal(hist, tf.expand_dims(tf.cast(author_ids, tf.int64), 1)), hist >= 0
+    )
+    length = tf.shape(hist)[1]
+    steps_ago = tf.cast(tf.range(length - 1, -1, -1), tf.float64)
+    contribution = tf.logical_and(match, tf.not_equal(hist_actions, _CLICK_ACTION))
+
+    def count(mask: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(tf.cast(mask, tf.float64), axis=1)
+
+    columns = (
+        tf.math.log1p(count(match)),
+        tf.math.log1p(count(contribution)),
+        tf.reduce_sum(tf.cast(match, tf.float64) * RECENCY_DECAY**steps_ago, axis=1),
+        tf.math.log1p(count(hist >= 0)),
+    )
+    return tf.cast(tf.stack(columns, axis=1), tf.float32)
+
+
+def _vocabulary_index(values: tf.Tensor, vocabulary: tuple[str, ...], column: str) -> tf.Tensor:
+    """int32 index of each string in `vocabulary`; an unknown string fails naming `column`."""
+    matches = tf.equal(tf.expand_dims(values, 1), tf.constant(vocabulary)[tf.newaxis, :])
+    known = tf.debugging.assert_equal(
+        tf.reduce_all(tf.reduce_any(matches, axis=1)),
+        True,
+        message=f"column `{column}` has values outside {list(vocabulary)}; map them to a known "
+        f"{column} upstream (in the features) and re-materialize `training_examples`",
+    )
+    with tf.control_dependencies([known]):
+        return tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32)
+
+
+def _keep_first(values: tf.SparseTensor, width: int) -> tf.Tensor:
+    """int64 [b, width]: the first `width` items of each row, PAD_ID at the end."""
+    ragged = tf.RaggedTensor.from_sparse(tf.cast(values, tf.int64))
+    return ragged.to_tensor(default_value=PAD_ID, shape=[None, width])
+
+
+def _keep_last(values: tf.SparseTensor, width: int) -> tf.Tensor:
+    """int64 [b, width]: the last `width` items of each row, PAD_ID in front.
+
+    Reversing the flat values and the row lengths reverses the rows and each row; `to_tensor`
+    then keeps each reversed row's first `width` items (the original's last) padded at the end,
+    and reversing both axes restores the order with the padding in front.
+    """
+    ragged = tf.RaggedTensor.from_sparse(tf.cast(values, tf.int64))
+    reversed_rows = tf.RaggedTensor.from_row_lengths(
+        tf.reverse(ragged.values, [0]), tf.reverse(ragged.row_lengths(), [0])
+    )
+    padded = reversed_rows.to_tensor(default_value=PAD_ID, shape=[None, width])
+    return tf.reverse(padded, [0, 1])
+
+
+def _dense_matrix(batch: dict[str, tf.Tensor]) -> tf.Tensor:
+    """float32 [b, 4] `DENSE_FEATURES`, computed in float64 like the numpy path; NaN fails."""
+    as_double = {
+        column: tf.cast(batch[column], tf.float64)
+        for column in ("member_log_connections", "length", "post_age_hours", "author_log_followers")
+    }
+    columns = {
+        "member_log_connections": as_double["member_log_connections"],
+        "log1p_length": tf.math.log1p(as_double["length"]),
+        "post_age_days": as_double["post_age_hours"] / 24.0,
+        "author_log_followers": as_double["author_log_followers"],
+    }
+    checks = [
+        tf.debugging.assert_equal(
+            tf.reduce_any(tf.math.is_nan(columns[name])),
+            False,
+            message=f"dense feature `{name}` has NaN values; fill or drop them upstream",
+        )
+        for name in DENSE_FEATURES
+    ]
+    with tf.control_dependencies(checks):
+        return tf.cast(tf.stack([columns[name] for name in DENSE_FEATURES], axis=1), tf.float32)

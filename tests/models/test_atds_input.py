@@ -1,0 +1,120 @@
+"""The ATDS input pipeline builds exactly the feed model's numpy inputs and labels (paper §13)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import tensorflow as tf
+
+from models.atds_input import atds_feed_dataset
+from models.feature_spec import INPUT_KEYS, examples_to_inputs, labels_from
+from spark.avro_shards import write_avro_shards
+from spark.schemas import LABELS, TRAINING_EXAMPLE
+from spark.world_config import CONTENT_TYPES, PLATFORMS
+
+
+def _examples(n: int = 300, seed: int = 0) -> pa.Table:
+    """TRAINING_EXAMPLE rows with the edge cases: empty, short and over-long histories, the
+    candidate author in the history (clicks and contributions), 0-5 hashtags, every vocabulary
+    value, every split."""
+    rng = np.random.default_rng(seed)
+    authors = np.arange(40, 60)
+    rows = []
+    for i in range(n):
+        history = int(rng.choice([0, 1, 3, 20, 27]))
+        author = int(rng.choice(authors))
+        rows.append(
+            {
+                "date": dt.date(2026, 1, 1),
+                "session_id": int(i // 5),
+                "split": ("train", "holdout", "random_bucket")[i % 3],
+                "member_id": int(2**35 + rng.integers(0, 1000)),
+                "post_id": int(10_000 + i),
+                "position": int(rng.integers(0, 10)),
+                "platform": PLATFORMS[i % len(PLATFORMS)],
+                "hour": int(rng.integers(0, 24)),
+                "member_seniority": int(rng.integers(0, 5)),
+                "member_industry": int(rng.integers(0, 30)),
+                "member_country": int(rng.integers(0, 10)),
+                "member_log_connections": float(rng.normal(5, 1)),
+                "hist_author_ids": [int(a) for a in rng.choice(authors, history)],
+                "hist_actions": [int(a) for a in rng.integers(0, 5, history)],
+                "author_id": author,
+                "content_type": CONTENT_TYPES[i % len(CONTENT_TYPES)],
+                "hashtag_ids": [int(h) for h in rng.integers(0, 500, int(rng.integers(0, 6)))],
+                "length": float(rng.lognormal(4, 1)),
+                "post_age_hours": float(rng.uniform(0, 96)),
+                "author_log_followers": float(rng.normal(6, 2)),
+                **{label: int(rng.random() < 0.3) for label in LABELS if label != "long_dwell"},
+                "dwell_seconds": float(rng.lognormal(2, 1)),
+                "long_dwell": int(rng.random() < 0.1),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=TRAINING_EXAMPLE)
+
+
+def _concatenated(dataset: tf.data.Dataset) -> tuple[dict, dict]:
+    parts = list(dataset)
+    inputs = {key: np.concatenate([p[0][key].numpy() for p in parts]) for key in parts[0][0]}
+    labels = {key: np.concatenate([p[1][key].numpy() for p in parts]) for key in parts[0][1]}
+    return inputs, labels
+
+
+def _assert_same(got: dict, want: dict) -> None:
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert got[key].dtype == value.dtype, key
+        assert got[key].shape == value.shape, key
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize(("history_length", "max_hashtags"), [(20, 3), (4, 1), (32, 6)])
+def test_atds_batches_equal_examples_to_inputs_and_labels_from(
+    tmp_path, history_length, max_hashtags
+):
+    table = _examples()
+    shards = write_avro_shards(table, tmp_path / "shards", num_shards=3)
+    dataset = atds_feed_dataset(
+        shards, batch_size=64, history_length=history_length, max_hashtags=max_hashtags
+    )
+    inputs, labels = _concatenated(dataset)
+    frame = table.to_pandas()
+    want = examples_to_inputs(frame, history_length=history_length, max_hashtags=max_hashtags)
+    assert set(want) == set(INPUT_KEYS)
+    _assert_same(inputs, want)
+    _assert_same(labels, labels_from(frame))
+    assert (inputs["affinity"][:, 0] > 0).sum() > 30  # the candidate author is often in history
+
+
+def test_split_keeps_only_that_split_in_order(tmp_path):
+    table = _examples(150)
+    shards = write_avro_shards(table, tmp_path / "shards", num_shards=2)
+    inputs, labels = _concatenated(atds_feed_dataset(shards, batch_size=32, split="holdout"))
+    frame = table.to_pandas()
+    holdout = frame[frame["split"] == "holdout"].reset_index(drop=True)
+    assert len(holdout) == 50
+    _assert_same(inputs, examples_to_inputs(holdout))
+    _assert_same(labels, labels_from(holdout))
+
+
+def test_unknown_content_type_fails_naming_the_column(tmp_path):
+    frame = _examples(10).to_pandas()
+    frame.loc[3, "content_type"] = "hologram"
+    shards = write_avro_shards(frame, tmp_path / "shards")
+    with pytest.raises(ValueError, match="content_type"):
+        examples_to_inputs(frame)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="column `content_type` has values"):
+        list(atds_feed_dataset(shards, batch_size=4))
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    shards = write_avro_shards(_examples(3), tmp_path / "shards")
+    with pytest.raises(ValueError, match="history_length"):
+        atds_feed_dataset(shards, batch_size=4, history_length=0)
+    with pytest.raises(ValueError, match="max_hashtags"):
+        atds_feed_dataset(shards, batch_size=4, max_hashtags=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        atds_feed_dataset(shards, batch_size=0)
