@@ -36,7 +36,7 @@ def build_resources(settings: Settings, root: str) -> dict[str, object]:
         "log_source": (
             FeedLogSource(logs_path=settings.logs_path)
             if settings.logs_path
-            else FeedLogSource.simulated(settings.world)
+            else FeedLogSource.simulated(settings.world, num_shards=settings.world_shards)
         ),
         "training": TrainingResource(
             cold_start_days=settings.cold_start_days,

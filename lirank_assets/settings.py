@@ -9,7 +9,8 @@ import os
 from spark.world_config import WorldConfig
 
 # Named world sizes. `demo` is what `make demo` runs on 2 cores; `tiny` is for tests; `large` is
-# a 10x world meant for a Spark cluster.
+# a 10x world (~1.6M impressions over 14 days); `xlarge` is ~12M impressions over 14 days, meant
+# for a Spark cluster (`LIRANK_SPARK_MASTER`, `LIRANK_WORLD_SHARDS`).
 WORLD_PRESETS: dict[str, WorldConfig] = {
     "demo": WorldConfig(),
     "tiny": WorldConfig(
@@ -20,6 +21,9 @@ WORLD_PRESETS: dict[str, WorldConfig] = {
         random_bucket_share=0.2,
     ),
     "large": WorldConfig(num_members=30000, num_authors=6000, posts_per_day=5000, num_days=14),
+    "xlarge": WorldConfig(
+        num_members=150_000, num_authors=15_000, posts_per_day=6_000, num_days=14
+    ),
 }
 
 
@@ -31,7 +35,8 @@ class Settings:
     from this directory instead of simulating), `LIRANK_START_DATE` / `LIRANK_NUM_DAYS` (the
     partition range for user logs), `LIRANK_SPARK_MASTER`, `LIRANK_HOROVOD_HOSTS` (e.g.
     `host1:4,host2:4`; training then runs under `horovodrun`), `LIRANK_HOROVOD_NP`,
-    `LIRANK_COLD_START_DAYS`.
+    `LIRANK_COLD_START_DAYS`, `LIRANK_WORLD_SHARDS` (Spark tasks per simulated day; unset: one
+    per 25,000 members).
     """
 
     world: WorldConfig
@@ -40,6 +45,7 @@ class Settings:
     horovod_hosts: str | None
     horovod_num_proc: int
     cold_start_days: int
+    world_shards: int | None = None
 
     @property
     def start_date(self) -> dt.date:
@@ -75,4 +81,14 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         horovod_hosts=env.get("LIRANK_HOROVOD_HOSTS") or None,
         horovod_num_proc=int(env.get("LIRANK_HOROVOD_NP", "0")),
         cold_start_days=int(env.get("LIRANK_COLD_START_DAYS", "3")),
+        world_shards=_positive_int_or_none(env, "LIRANK_WORLD_SHARDS"),
     )
+
+
+def _positive_int_or_none(env: dict[str, str], name: str) -> int | None:
+    value = env.get(name)
+    if not value:
+        return None
+    if not value.isdigit() or int(value) <= 0:
+        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+    return int(value)

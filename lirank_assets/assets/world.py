@@ -1,11 +1,12 @@
-"""Raw feed logs, one daily partition at a time: simulated (default) or the user's files."""
+"""Raw feed logs, one daily partition at a time: simulated by Spark (default) or user files."""
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from lirank_assets.partitions import partition_date
-from lirank_assets.resources import DataRoot, FeedLogSource
+from lirank_assets.resources import DataRoot, FeedLogSource, SparkResource
 from spark.ingest import BadLogPartitionError, quarantine_bad_partition
 from spark.storage import write_partition
+from spark.world_spark import WrittenTable
 
 RAW_LOG_TABLES = ("feed_sessions", "feed_impressions", "posts", "members")
 GROUND_TRUTH = "feed_ground_truth"
@@ -37,27 +38,39 @@ def build_raw_log_assets(partitions_def):
         name="raw_feed_logs",
     )
     def raw_feed_logs(
-        context: AssetExecutionContext, data_root: DataRoot, log_source: FeedLogSource
+        context: AssetExecutionContext,
+        data_root: DataRoot,
+        log_source: FeedLogSource,
+        spark: SparkResource,
     ):
-        """Load (simulate or read and validate) one day of raw logs, then write each table.
+        """Simulate one day of raw logs with Spark, or read and validate the user's, and write
+        each table.
 
-        Every table is validated before the first write, so a bad partition raises and leaves the
-        previous good data untouched (a malformed one is quarantined, an empty one reported);
-        each write is an atomic directory swap, so re-runs are idempotent.
+        User logs: every table is validated before the first write, so a bad partition raises and
+        leaves the previous good data untouched (a malformed one is quarantined, an empty one
+        reported). Either source: each write is an atomic directory swap, so re-runs are
+        idempotent.
         """
         date = partition_date(context.partition_key)
-        try:
-            tables = log_source.load_day(date, cache_dir=data_root.root / "world_state")
-        except BadLogPartitionError as error:
-            # User logs only: a malformed partition is moved to <logs>/_quarantine (spark.ingest).
-            raise quarantine_bad_partition(error) from error
-        for name, table in tables.items():
-            path = write_partition(table, data_root.root / "raw", name, date)
+        if log_source.is_simulated:
+            written = log_source.simulate_day(spark.session(), date, data_root.root)
+        else:
+            try:
+                tables = log_source.load_day(date)
+            except BadLogPartitionError as error:
+                # A malformed partition is moved to <logs>/_quarantine (spark.ingest).
+                raise quarantine_bad_partition(error) from error
+            raw = data_root.root / "raw"
+            written = [
+                WrittenTable(name, table.num_rows, write_partition(table, raw, name, date))
+                for name, table in tables.items()
+            ]
+        for table in written:
             yield MaterializeResult(
-                asset_key=name,
+                asset_key=table.name,
                 metadata={
-                    "rows": MetadataValue.int(table.num_rows),
-                    "path": MetadataValue.path(str(path)),
+                    "rows": MetadataValue.int(table.rows),
+                    "path": MetadataValue.path(str(table.path)),
                     "source": "simulated world"
                     if log_source.is_simulated
                     else log_source.logs_path,
