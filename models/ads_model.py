@@ -78,7 +78,9 @@ class AdsModelConfig:
         if not self.heads or len(set(self.heads)) != len(self.heads):
             raise ValueError(f"`heads` must be distinct names. Received: heads={self.heads}")
         if any(u <= 0 for u in self.head_units):
-            raise ValueError(f"`head_units` must be positive. Received: {self.head_units}")
+            raise ValueError(
+                f"`head_units` must be positive. Received: head_units={self.head_units}"
+            )
         if self.head_interaction not in HEAD_INTERACTIONS:
             raise ValueError(
                 f"`head_interaction` must be one of {sorted(HEAD_INTERACTIONS)}. "

@@ -97,7 +97,9 @@ class JobsModelConfig:
                 f"Received bad fields: {bad or self.fields}"
             )
         if any(u <= 0 for u in self.head_units):
-            raise ValueError(f"`head_units` must be positive. Received: {self.head_units}")
+            raise ValueError(
+                f"`head_units` must be positive. Received: head_units={self.head_units}"
+            )
 
     def to_dict(self) -> dict:
         return {

@@ -61,6 +61,7 @@ class RankingJobConfig:
             previous model's config whatever this says.
         export_saved_model: also write the serving SavedModel (`models.serving`) beside the
             Keras model, as `saved_model/`.
+        seed: seeds the weight initialization and the shuffles.
     """
 
     cold_start_epochs: int = 3
@@ -72,6 +73,7 @@ class RankingJobConfig:
     random_effect_l2: float = 1.0
     model: FeedModelConfig = GRAPH_FEED_MODEL
     export_saved_model: bool = True
+    seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("cold_start_epochs", "incremental_epochs", "batch_size"):
@@ -169,6 +171,7 @@ def train_ranking_model(
         "--epochs", str(config.incremental_epochs if incremental else config.cold_start_epochs),
         "--batch-size", str(config.batch_size),
         "--learning-rate", str(config.learning_rate),
+        "--seed", str(config.seed),
     ]  # fmt: skip
     if incremental:
         argv += ["--init-from", str(previous_model)]

@@ -82,3 +82,21 @@ def synthetic_examples(n: int, seed: int = 0) -> pd.DataFrame:
 def make_examples():
     """Factory: make_examples(n, seed=0) -> synthetic TRAINING_EXAMPLE DataFrame."""
     return synthetic_examples
+
+
+def deterministic_weights(model, seed: int = 0, scale: float = 0.2) -> None:
+    """Set every weight of `model` from a numpy RNG (in weight order), independent of Keras's own
+    initializers and RNG, so golden numbers hold on any backend and Keras version. Batch-norm
+    moving variances get 1 + |x| to stay positive."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        values = rng.normal(scale=scale, size=tuple(weight.shape))
+        if weight.path.endswith("moving_variance"):
+            values = 1.0 + np.abs(values)
+        weight.assign(values.astype(weight.dtype))
+
+
+@pytest.fixture(scope="session")
+def fixed_weights():
+    """Factory: fixed_weights(model, seed=0) sets `deterministic_weights`."""
+    return deterministic_weights

@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from sklearn.metrics import roc_auc_score
 
-from models.feature_spec import dense_moments, examples_to_inputs
+from models.feature_spec import dense_moments, examples_to_inputs, labels_from
 from models.feed_model import (
     AFFINITY_ARCHS,
     DenseArch,
@@ -16,11 +17,22 @@ from models.feed_model import (
     FeedModelConfig,
     FeedScore,
     _masked_softmax_pool,
+    feed_inputs,
     predict_probabilities,
 )
+from models.training import TrainingConfig, multitask_loss, train_feed_model
 from spark.schemas import LABELS
 
 TINY = {"embedding_dim": 8, "tower_units": (16, 16), "member_buckets": 500, "actor_buckets": 100}
+# FeedModel(FeedModelConfig(**TINY)) with fixed_weights(seed=0), on make_examples(4, seed=0)
+GOLDEN = {
+    "click": [-0.33435225, -0.37464479, -0.16836384, -0.33832455],
+    "like": [0.27602047, 0.0844668, -0.18142393, -0.0495314],
+    "comment": [0.95304304, 0.94245011, 0.49985743, 1.00864041],
+    "share": [-1.08592784, -1.86594272, -1.31927109, -1.75501537],
+    "vote": [-0.87909722, -1.11627316, -0.96679842, -1.15201318],
+    "long_dwell": [-0.46950567, -0.7921986, -0.46712381, -0.81502181],
+}
 
 
 @pytest.fixture
@@ -222,3 +234,32 @@ def test_feed_score_is_the_weighted_sum():
     np.testing.assert_allclose(score.score(probabilities), [1.0, 0.1])
     with pytest.raises(ValueError, match="repost"):
         FeedScore(weights=(("repost", 1.0),))
+
+
+def test_golden_forward_pass(make_examples, fixed_weights):
+    config = FeedModelConfig(**TINY)
+    model = FeedModel(config)
+    fixed_weights(model, seed=0)
+    outputs = _numpy(model(feed_inputs(make_examples(4, seed=0), config)))
+    for head, expected in GOLDEN.items():
+        np.testing.assert_allclose(outputs[head], expected, atol=1e-5)
+
+
+def test_overfits_a_small_batch(make_examples):
+    df = make_examples(64, seed=4)
+    rng = np.random.default_rng(4)
+    df["member_id"] = np.arange(64)  # one member embedding per row: capacity to memorize
+    for head in LABELS:
+        df[head] = rng.integers(0, 2, 64)
+    inputs, labels = examples_to_inputs(df), labels_from(df)
+    keras.utils.set_random_seed(0)
+    mean, variance = dense_moments(inputs)
+    model = FeedModel(FeedModelConfig(**TINY, dense_mean=mean, dense_variance=variance))
+    before = float(ops.convert_to_numpy(multitask_loss(model(inputs), labels)))
+    config = TrainingConfig(epochs=200, batch_size=64, learning_rate=0.01, warmup_fraction=0.05)
+    train_feed_model(model, inputs, labels, config)
+    logits = _numpy(model(inputs))
+    after = float(ops.convert_to_numpy(multitask_loss(logits, labels)))
+    assert after < 0.1 * before, (before, after)
+    for head in LABELS:
+        assert roc_auc_score(labels[head], logits[head]) > 0.99, head
