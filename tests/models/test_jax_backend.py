@@ -1,4 +1,5 @@
-"""Every layer runs on the JAX backend (forward + one SGD step) and matches TensorFlow."""
+"""Every layer and every model family (Feed, Ads, Jobs) runs on the JAX backend (forward + one
+SGD step) and matches TensorFlow."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("backend_parity.py")
 
 
@@ -38,7 +39,7 @@ def backend_results() -> dict[str, dict]:
     processes = {backend: _start(backend) for backend in ("jax", "tensorflow")}
     results = {}
     for backend, process in processes.items():
-        stdout, stderr = process.communicate(timeout=240)
+        stdout, stderr = process.communicate(timeout=480)
         assert process.returncode == 0, f"{backend} run failed:\n{stderr[-4000:]}"
         results[backend] = json.loads(stdout.strip().splitlines()[-1])
     return results
@@ -54,6 +55,7 @@ LAYERS = [
     "unlimited_vocab_embedding",
     "history_encoder",
 ]
+MODELS = ["feed_model", "feed_model_every_block", "ads_model", "jobs_model"]
 
 
 def test_runs_on_the_requested_backends(backend_results):
@@ -61,7 +63,7 @@ def test_runs_on_the_requested_backends(backend_results):
     assert backend_results["tensorflow"]["backend"] == "tensorflow"
 
 
-@pytest.mark.parametrize("layer", LAYERS)
+@pytest.mark.parametrize("layer", LAYERS + MODELS)
 def test_jax_matches_tensorflow(backend_results, layer):
     jax, tf = backend_results["jax"][layer], backend_results["tensorflow"][layer]
     for field in ("forward", "loss", "forward_after_step"):

@@ -1,0 +1,170 @@
+"""Builds every LiRank layer and every model family (Feed with its default and with every block,
+Ads, Jobs) with fixed weights under $KERAS_BACKEND, runs a forward pass and one SGD step
+(`train_on_batch`), and prints the results as one JSON line (used by test_jax_backend)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's conftest helpers
+
+from conftest import deterministic_weights, synthetic_examples  # noqa: E402
+
+from models.ads_model import ADS_ID_FEATURES, AdsModel, AdsModelConfig  # noqa: E402
+from models.feature_spec import labels_from  # noqa: E402
+from models.feed_model import FeedModel, FeedModelConfig, feed_inputs  # noqa: E402
+from models.jobs_model import DEFAULT_FIELDS, JOBS_TASKS, JobsModel, JobsModelConfig  # noqa: E402
+from models.layers import (
+    AttentionLowRankCross,
+    DenseGate,
+    GatedMLP,
+    HistoryTransformerEncoder,
+    IsotonicCalibration,
+    LowRankCross,
+    QREmbedding,
+    ResidualDCN,
+    UnlimitedVocabEmbedding,
+)
+from models.layers.murmur import hash_to_halves  # noqa: E402
+
+BATCH = 4
+FEED_TINY = {
+    "embedding_dim": 8,
+    "tower_units": (16, 16),
+    "member_buckets": 500,
+    "actor_buckets": 100,
+    "hashtag_buckets": 50,
+    "cross_projection_dim": 4,
+    "qr_collisions": 16,
+    "calibration_buckets": 40,
+    "calibration_step": 0.4,
+}
+FEED_ALL_ON = {
+    "history_pooling": "transformer",
+    "interaction": "residual_dcn",
+    "calibration": "isotonic",
+    "tower": "gated",
+    "id_embedding": "qr",
+    "task_grouping": "by_rate",
+    "id_hash": "murmur",
+}
+
+
+def _cases(rng: np.random.Generator) -> dict:
+    dense = rng.normal(size=(BATCH, 8)).astype("float32")
+    x = keras.Input((8,))
+    logit, calib = keras.Input((1,)), keras.Input((3,))
+    ids = keras.Input((3,), dtype="int32")
+    halves = keras.Input((2,), dtype="int64")
+    items, actions, cand = keras.Input((6, 4)), keras.Input((6, 2)), keras.Input((5,))
+    mask = keras.Input((6,), dtype="bool")
+    history_mask = np.arange(6)[None, :] < np.array([[6], [5], [2], [6]])
+    return {
+        "low_rank_cross": (x, LowRankCross(3)(x, LowRankCross(None)(x)), dense),
+        "attention_low_rank_cross": (
+            x,
+            AttentionLowRankCross(3, temperature=2.0, softmax_axis="column")(x),
+            dense,
+        ),
+        "residual_dcn": (x, ResidualDCN(3, merge="concat")(x), dense),
+        "isotonic_calibration": (
+            [logit, calib],
+            IsotonicCalibration(16, 0.5, lower_bound=-4.0)(logit, calib),
+            [
+                rng.uniform(-5, 5, size=(BATCH, 1)).astype("float32"),
+                rng.normal(size=(BATCH, 3)).astype("float32"),
+            ],
+        ),
+        "gated_mlp": (x, GatedMLP((6, 5), gate_type="vector")(DenseGate()(x)), dense),
+        "qr_embedding": (
+            ids,
+            QREmbedding(1000, 32, 6, combiner="concat")(ids),
+            rng.integers(0, 1000, size=(BATCH, 3)).astype("int32"),
+        ),
+        "unlimited_vocab_embedding": (
+            halves,
+            UnlimitedVocabEmbedding(4, num_collisions=2**16)(halves),
+            hash_to_halves(["member:1", "member:2", "actor:3", "hashtag:ai"]),
+        ),
+        "history_encoder": (
+            [items, actions, cand, mask],
+            HistoryTransformerEncoder(6, 8, num_heads=2)(items, actions, cand, padding_mask=mask),
+            [
+                rng.normal(size=(BATCH, 6, 4)).astype("float32"),
+                rng.normal(size=(BATCH, 6, 2)).astype("float32"),
+                rng.normal(size=(BATCH, 5)).astype("float32"),
+                history_mask,
+            ],
+        ),
+    }
+
+
+def _model_cases(rng: np.random.Generator) -> dict:
+    """(model, inputs, labels) of each model family, on deterministic numpy data."""
+    examples = synthetic_examples(8, seed=0)
+    feed = {}
+    for name, blocks in (("feed_model", {}), ("feed_model_every_block", FEED_ALL_ON)):
+        model = FeedModel(FeedModelConfig(**FEED_TINY, **blocks))
+        feed[name] = (model, feed_inputs(examples, model.config), labels_from(examples))
+    ads_inputs = {key: rng.integers(0, 100, 8).astype("int64") for key in ADS_ID_FEATURES}
+    ads_inputs["dense"] = rng.normal(size=(8, 5)).astype("float32")
+    ads = AdsModel(
+        AdsModelConfig(num_dense=5, embedding_dim=4, id_buckets=(50, 10, 20, 80), head_units=(8,))
+    )
+    jobs_inputs = {field: rng.integers(-1, 60, size=(8, 2)) for field, _ in DEFAULT_FIELDS}
+    jobs_inputs["dense"] = rng.normal(size=(8, 3)).astype("float32")
+    jobs = JobsModel(JobsModelConfig(num_dense=3, embedding_dim=4, projection_dim=2))
+    return {
+        **feed,
+        "ads_model": (ads, ads_inputs, _labels(rng, ads.config.heads)),
+        "jobs_model": (jobs, jobs_inputs, _labels(rng, JOBS_TASKS)),
+    }
+
+
+def _labels(rng: np.random.Generator, heads) -> dict:
+    return {head: rng.integers(0, 2, 8).astype("float32") for head in heads}
+
+
+def _numpy_outputs(outputs: dict) -> list:
+    return [keras.ops.convert_to_numpy(outputs[key]).tolist() for key in sorted(outputs)]
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    results = {"backend": keras.backend.backend()}
+    for name, (model, inputs, labels) in _model_cases(rng).items():
+        deterministic_weights(model, seed=1)
+        before = _numpy_outputs(model(inputs))
+        loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss={h: loss for h in labels})
+        step_loss = model.train_on_batch(inputs, labels, return_dict=True)["loss"]
+        results[name] = {
+            "forward": before,
+            "loss": float(step_loss),
+            "forward_after_step": _numpy_outputs(model(inputs)),
+        }
+    for name, (inputs, outputs, data) in _cases(rng).items():
+        model = keras.Model(inputs, outputs)
+        model.set_weights(
+            [rng.normal(scale=0.3, size=w.shape).astype("float32") for w in model.weights]
+        )
+        before = keras.ops.convert_to_numpy(model(data))
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        loss = model.train_on_batch(data, np.zeros_like(before))
+        after = keras.ops.convert_to_numpy(model(data))
+        results[name] = {
+            "forward": before.tolist(),
+            "loss": float(loss),
+            "forward_after_step": after.tolist(),
+        }
+    json.dump(results, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
