@@ -14,7 +14,7 @@ import math
 import keras
 from keras import ops
 
-from models.layers.cross import LowRankCross
+from models.layers.cross import LowRankCross, check_projection_dim
 
 
 @keras.saving.register_keras_serializable(package="lirank")
@@ -39,6 +39,7 @@ class CrossMLPHead(keras.layers.Layer):
             raise ValueError(f"`units` must be positive integers. Received: units={units}")
         if cross_layers < 0:
             raise ValueError(f"`cross_layers` must be >= 0. Received: cross_layers={cross_layers}")
+        check_projection_dim(projection_dim, allow_none=False)
         self.units = tuple(int(u) for u in units)
         self.cross_layers = int(cross_layers)
         self.projection_dim = int(projection_dim)
