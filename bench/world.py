@@ -1,8 +1,20 @@
-"""Benchmark of the simulated feed world: generates every day of a world and prints impressions/s.
+"""Benchmark of the simulated feed world: impressions generated per second, numpy vs Spark.
 
-Usage: `python bench/world.py [--scale 10] [--days N]`. `--scale` multiplies members, authors and
-posts per day of the default `WorldConfig`. The last line printed is one JSON object with
-`impressions_per_s`, `sessions`, `impressions` and `seconds` (table building included).
+Usage: `python bench/world.py [--scales 1,10] [--days 8,3] [--shards 1,2,4] [--master local[2]]`.
+
+For each scale (a multiplier of members, authors and posts per day of the default `WorldConfig`)
+it generates the first `days` days twice in the same run:
+
+* numpy: `FeedWorld`, the simulator kernel over all members in this process (tables in memory,
+  nothing written);
+* Spark: `SparkWorld.write_day` for each day with each shard count, from an empty cache: the same
+  kernel in one task per shard, the day-0 follow graph, the state cache and the five raw tables
+  written as Parquet (what the `raw_feed_logs` asset does). Session start-up is not counted.
+
+Every Spark run is checked to write exactly as many impressions as numpy (the tables are the same
+for any number of shards). The last line printed is one JSON object: `impressions_per_s` is the
+best Spark rate at the largest scale, `numpy_impressions_per_s` the in-process rate there,
+`spark_vs_numpy` their ratio, and `runs` every measurement.
 """
 
 from __future__ import annotations
@@ -10,7 +22,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,49 +35,132 @@ from spark.world import FeedWorld  # noqa: E402
 from spark.world_config import ACTIONS, WorldConfig  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=int, default=1, help="multiplier of members/authors/posts")
-    parser.add_argument("--days", type=int, default=None, help="days to generate (default: all)")
-    args = parser.parse_args()
-    if args.scale < 1:
-        raise SystemExit(f"--scale must be >= 1. Received: --scale {args.scale}")
-    base = WorldConfig()
-    config = dataclasses.replace(
-        base,
-        num_members=base.num_members * args.scale,
-        num_authors=base.num_authors * args.scale,
-        posts_per_day=base.posts_per_day * args.scale,
-    )
-    days = config.num_days if args.days is None else min(args.days, config.num_days)
+def _ints(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",") if v]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, e.g. 1,2. Received: {text}")
+    return values
 
+
+def _scaled(scale: int) -> WorldConfig:
+    base = WorldConfig()
+    return dataclasses.replace(
+        base,
+        num_members=base.num_members * scale,
+        num_authors=base.num_authors * scale,
+        posts_per_day=base.posts_per_day * scale,
+    )
+
+
+def _numpy_run(config: WorldConfig, days: int) -> dict:
     start = time.perf_counter()
     world = FeedWorld(config)
-    sessions = impressions = 0
+    impressions = sessions = 0
     for day in range(days):
-        tick = time.perf_counter()
         result = world.simulate_day(day)
-        n_imp = result.feed_impressions.num_rows
+        impressions += result.feed_impressions.num_rows
+        sessions += result.feed_sessions.num_rows
         rates = {
             a: round(float(result.feed_impressions.column(a).to_numpy().mean()), 4) for a in ACTIONS
         }
-        sessions += result.feed_sessions.num_rows
-        impressions += n_imp
-        print(
-            f"day {day}: {result.feed_sessions.num_rows} sessions, {n_imp} impressions, "
-            f"{result.feed_ground_truth.num_rows} served, {time.perf_counter() - tick:.2f} s, "
-            f"rates per impression {rates}"
-        )
-    seconds = time.perf_counter() - start
+        print(f"  day {day}: {result.feed_sessions.num_rows} sessions, rates {rates}", flush=True)
+    return {
+        "impressions": impressions,
+        "sessions": sessions,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _spark_run(spark, config: WorldConfig, days: int, shards: int, workdir: Path) -> dict:
+    from spark.world_spark import SparkWorld
+
+    root = Path(tempfile.mkdtemp(dir=workdir))
+    try:
+        start = time.perf_counter()
+        world = SparkWorld(spark, config, root / "world_state", num_shards=shards)
+        impressions = sessions = 0
+        for day in range(days):
+            written = {t.name: t.rows for t in world.write_day(day, root / "raw")}
+            impressions += written["feed_impressions"]
+            sessions += written["feed_sessions"]
+        return {
+            "impressions": impressions,
+            "sessions": sessions,
+            "seconds": time.perf_counter() - start,
+            "shards": world.num_shards,
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", type=_ints, default=[1, 10], help="world size multipliers")
+    parser.add_argument("--days", type=_ints, default=[8, 3], help="days per scale (or one)")
+    parser.add_argument("--shards", type=_ints, default=[1, 2, 4], help="Spark shard counts")
+    parser.add_argument("--master", default="local[2]", help="Spark master URL")
+    args = parser.parse_args()
+    if len(args.days) not in (1, len(args.scales)):
+        raise SystemExit(f"--days needs 1 or {len(args.scales)} values. Received: {args.days}")
+    days_of = dict(zip(args.scales, args.days * (len(args.scales) // len(args.days)), strict=True))
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from spark.session import build_spark_session
+
+    tick = time.perf_counter()
+    spark = build_spark_session(args.master)
+    spark.range(4).count()
+    startup = time.perf_counter() - tick
+    print(f"Spark session on {args.master}: {startup:.1f} s (not counted)", flush=True)
+
+    runs = []
+    workdir = Path(tempfile.mkdtemp(prefix="bench-world-"))
+    try:
+        for scale in args.scales:
+            config = _scaled(scale)
+            days = min(days_of[scale], config.num_days)
+            print(f"scale {scale}: {config.num_members} members, {days} days", flush=True)
+            base = _numpy_run(config, days)
+            runs.append({"engine": "numpy", "scale": scale, "days": days, **base})
+            for shards in args.shards:
+                run = _spark_run(spark, config, days, shards, workdir)
+                if run["impressions"] != base["impressions"]:
+                    raise SystemExit(
+                        f"Spark with {shards} shards wrote {run['impressions']} impressions, "
+                        f"numpy {base['impressions']}: the generators disagree"
+                    )
+                runs.append({"engine": "spark", "scale": scale, "days": days, **run})
+            for run in runs[-1 - len(args.shards) :]:
+                run["impressions_per_s"] = round(run["impressions"] / run["seconds"], 1)
+                run["seconds"] = round(run["seconds"], 2)
+                label = run["engine"] + (f" {run['shards']} shards" if "shards" in run else "")
+                print(
+                    f"  {label:>16}: {run['impressions']} impressions in {run['seconds']:.1f} s "
+                    f"= {run['impressions_per_s']:,.0f} /s",
+                    flush=True,
+                )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    top = max(args.scales)
+    numpy_rate = next(
+        r["impressions_per_s"] for r in runs if r["engine"] == "numpy" and r["scale"] == top
+    )
+    best = max(
+        (r for r in runs if r["engine"] == "spark" and r["scale"] == top),
+        key=lambda r: r["impressions_per_s"],
+    )
     print(
         json.dumps(
             {
-                "impressions_per_s": round(impressions / seconds, 1),
-                "sessions": sessions,
-                "impressions": impressions,
-                "seconds": round(seconds, 3),
-                "scale": args.scale,
-                "days": days,
+                "impressions_per_s": best["impressions_per_s"],
+                "shards": best["shards"],
+                "scale": top,
+                "numpy_impressions_per_s": numpy_rate,
+                "spark_vs_numpy": round(best["impressions_per_s"] / numpy_rate, 3),
+                "master": args.master,
+                "spark_startup_s": round(startup, 1),
+                "runs": runs,
             }
         )
     )

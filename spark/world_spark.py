@@ -24,7 +24,8 @@ A day d, in Spark jobs:
 4. Each table is selected from it (`filter`, `select("<table>.*")`) and written as a Parquet
    partition `<raw>/<table>/date=YYYY-MM-DD/part-NNNNN.parquet` (one file per shard, renamed to a
    stable name, swapped in atomically); the state of day d+1 goes to the state cache the same way;
-   `posts`, global and small, is built on the driver and written as one file.
+   `posts`, global and O(posts_per_day), is built on the driver and written as one file by
+   `spark.storage.write_partition` (the same layout). Row counts come from the Parquet footers.
 
 Determinism: same seed and config give the same tables for any number of shards and any master;
 rows come shard by shard, block by block, so with one shard the files hold exactly `FeedWorld`'s
@@ -35,6 +36,7 @@ and write (tasks read the state cache directly).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import math
 import os
@@ -44,13 +46,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from spark import schemas
 from spark.io import PARQUET_COMPRESSION
-from spark.storage import atomic_replace_dir, partition_dir, staging_dir_for
+from spark.storage import atomic_replace_dir, partition_dir, staging_dir_for, write_partition
 from spark.world import (
     BLOCK_TABLES,
     check_world_config,
@@ -163,23 +166,17 @@ class SparkWorld:
         date = self.config.date_of(day)
         state = self.state_frame(day)
         out = self._simulate(day, state, emit_tables=True).persist()
-        try:
-            counts = {row["table"]: row["count"] for row in out.groupBy("table").count().collect()}
-            written = {
-                name: WrittenTable(
-                    name, int(counts.get(name, 0)), _write(_select(out, name), raw_root, name, date)
-                )
-                for name in BLOCK_TABLES
+        try:  # the first write runs the kernel and fills the cache; the others read it
+            paths = {
+                name: _write(_select(out, name), raw_root, name, date) for name in BLOCK_TABLES
             }
             self._keep_state(day + 1, _select(out, STATE_DATASET))
         finally:
             out.unpersist()
-        posts = posts_table(world_context(self.config), day)
-        frame = self.spark.createDataFrame(posts).coalesce(1)
-        written["posts"] = WrittenTable(
-            "posts", posts.num_rows, _write(frame, raw_root, "posts", date)
+        paths["posts"] = write_partition(
+            posts_table(world_context(self.config), day), raw_root, "posts", date
         )
-        return [written[name] for name in RAW_TABLE_ORDER]
+        return [WrittenTable(name, _rows(paths[name]), paths[name]) for name in RAW_TABLE_ORDER]
 
     def state_frame(self, day: int) -> DataFrame:
         """The member state at the start of `day`, one partition per shard (computed if missing)."""
@@ -247,7 +244,12 @@ def _select(out: DataFrame, name: str) -> DataFrame:
     return out.filter(F.col("table") == F.lit(name)).select(F.col(f"{name}.*"))
 
 
-def _write(frame: DataFrame, root: Path, dataset: str, date) -> Path:
+def _rows(path: Path) -> int:
+    """Rows of a written partition, from its Parquet footers."""
+    return sum(pq.ParquetFile(file).metadata.num_rows for file in path.glob("*.parquet"))
+
+
+def _write(frame: DataFrame, root: Path, dataset: str, date: dt.date) -> Path:
     """Write `frame` as `<root>/<dataset>/date=.../part-NNNNN.parquet`, replacing it atomically.
 
     Like `spark.io.write_spark_partition`, plus stable file names (Spark's carry a random job
