@@ -9,7 +9,7 @@ import os
 from spark.world_config import WorldConfig
 
 # Named world sizes. `demo` is what `make demo` runs on 2 cores; `tiny` is for tests; `large` is
-# a 10x world (~1.6M impressions over 14 days); `xlarge` is ~12M impressions over 14 days, meant
+# a 10x world (~2.4M impressions over 14 days); `xlarge` is ~12M impressions over 14 days, meant
 # for a Spark cluster (`LIRANK_SPARK_MASTER`, `LIRANK_WORLD_SHARDS`).
 WORLD_PRESETS: dict[str, WorldConfig] = {
     "demo": WorldConfig(),
