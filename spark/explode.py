@@ -113,6 +113,14 @@ def explode_session_features(sessions: DataFrame, impressions: DataFrame) -> Dat
        drop out here, before the wide session features are attached.
     3. Join the session-level features on session_id.
 
+    The three inputs (served posts, labels, session features) are each hash-partitioned by
+    `session_id` once, so the first join's output is already partitioned for the second join and
+    the labelled rows are not shuffled again: every input crosses the network exactly once. Spark
+    keeps that plan when `spark.sql.requireAllClusterKeysForCoPartition=false`, which
+    `spark.session.DEFAULT_CONF` sets (with Spark's default `true`, the first join re-shuffles both
+    sides by (session_id, post_id) and the labelled rows are shuffled once more: the same rows, at
+    about 1.6x the shuffle bytes, see `bench/shuffle.py`).
+
     Args:
         sessions: rows of FEED_SESSIONS (any number of days; `session_id` must be unique across
             them, as it is the join key).
@@ -122,10 +130,12 @@ def explode_session_features(sessions: DataFrame, impressions: DataFrame) -> Dat
         Columns `EXAMPLE_COLUMNS` (TRAINING_EXAMPLE without `long_dwell`), in that order; position
         and post features come from the served list, labels from the impression log.
     """
-    labelled_posts = _served_posts(sessions).join(
-        _labels(impressions), on=["session_id", "post_id"], how="inner"
-    )
-    examples = labelled_posts.join(_session_features(sessions), on="session_id", how="inner")
+    session_key = F.col("session_id")
+    served = _served_posts(sessions).repartition(session_key)
+    labels = _labels(impressions).repartition(session_key)
+    session_features = _session_features(sessions).repartition(session_key)
+    labelled_posts = served.join(labels, on=["session_id", "post_id"], how="inner")
+    examples = labelled_posts.join(session_features, on="session_id", how="inner")
     return examples.select(*[F.col(name) for name in EXAMPLE_COLUMNS])
 
 

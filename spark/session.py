@@ -10,9 +10,13 @@ from pyspark.sql import SparkSession
 
 DEFAULT_MASTER = "local[2]"
 
-# Small-data defaults: a laptop run should not pay for 200 shuffle partitions.
+# Small-data defaults: a laptop run should not pay for 200 shuffle partitions (on a cluster, pass
+# a larger `spark.sql.shuffle.partitions` in the conf). A join may reuse its inputs' partitioning
+# on a subset of its keys: the paper-plan explosion partitions by session_id once for both of its
+# joins (spark.explode.explode_session_features).
 DEFAULT_CONF: dict[str, str] = {
     "spark.sql.shuffle.partitions": "8",
+    "spark.sql.requireAllClusterKeysForCoPartition": "false",
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",

@@ -173,3 +173,47 @@ def test_replay_candidates_keep_every_served_post_of_random_bucket_sessions(logs
         202: 0.202,
         101: 0.101,
     }
+
+
+def _shuffle_exchanges(df) -> list[str]:
+    """The shuffle exchanges of `df`'s physical plan (broadcast joins and AQE off)."""
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    return [line.strip() for line in plan.splitlines() if "Exchange hashpartitioning" in line]
+
+
+def test_paper_plan_shuffles_each_input_once_by_session(spark, logs):
+    sessions, impressions = logs
+    saved = {
+        key: spark.conf.get(key)
+        for key in ("spark.sql.autoBroadcastJoinThreshold", "spark.sql.adaptive.enabled")
+    }
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        paper = _shuffle_exchanges(explode_session_features(sessions, impressions))
+        naive = _shuffle_exchanges(explode_session_features_naive(sessions, impressions))
+    finally:
+        for key, value in saved.items():
+            spark.conf.set(key, value)
+    # served posts, labels, session features: each hash-partitioned by session_id alone, once;
+    # the labelled rows of the first join are not shuffled again for the second.
+    assert len(paper) == 3, paper
+    assert all("hashpartitioning(session_id#" in line and "post_id" not in line for line in paper)
+    assert len(naive) == 2 and all("post_id" in line for line in naive), naive
+
+
+def test_both_plans_give_the_same_rows_on_a_simulated_world(spark, tmp_path):
+    from spark.world import FeedWorld
+    from spark.world_config import WorldConfig
+
+    world = FeedWorld(WorldConfig(num_days=2, num_members=400, num_authors=80, posts_per_day=120))
+    days = [world.simulate_day(day) for day in range(2)]
+    for name in ("feed_sessions", "feed_impressions"):
+        pq.write_table(pa.concat_tables([getattr(d, name) for d in days]), tmp_path / name)
+    sessions = spark.read.parquet(str(tmp_path / "feed_sessions"))
+    impressions = spark.read.parquet(str(tmp_path / "feed_impressions"))
+    paper = explode_session_features(sessions, impressions)
+    naive = explode_session_features_naive(sessions, impressions)
+    assert paper.count() == naive.count() == impressions.count() > 500
+    assert paper.exceptAll(naive).isEmpty() and naive.exceptAll(paper).isEmpty()
+    assert paper.where(F.size("hist_author_ids") > 0).count() > 0  # day 1 has histories
