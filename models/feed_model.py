@@ -30,7 +30,8 @@ Example:
 
     config = FeedModelConfig(embedding_dim=8, tower_units=(16, 16))
     model = FeedModel(config)
-    logits = model(examples_to_inputs(df))          # {"click": [n], ..., "vote": [n]}
+    inputs = feed_inputs(df, config)                # feature_spec.examples_to_inputs
+    logits = model(inputs)                          # {"click": [n], ..., "vote": [n]}
     probabilities = predict_probabilities(model, with_position(inputs, 0))
     scores = config.final_score.score(probabilities)
 """

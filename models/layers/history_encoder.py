@@ -181,6 +181,12 @@ class HistoryTransformerEncoder(keras.layers.Layer):
         training: bool | None = None,
     ) -> Any:
         steps = ops.shape(item_embeddings)[1]
+        if isinstance(steps, int) and steps > self.max_length:
+            raise ValueError(
+                f"History length {steps} exceeds `max_length`={self.max_length}; raise "
+                f"`max_length` or keep fewer steps. Received: item_embeddings shape "
+                f"{tuple(item_embeddings.shape)}"
+            )
         if padding_mask is None:
             valid = ops.ones_like(item_embeddings[..., 0], dtype="bool")
         else:

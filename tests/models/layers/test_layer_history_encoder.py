@@ -121,6 +121,14 @@ def test_rejects_history_longer_than_max_length():
         HistoryTransformerEncoder(max_length=6, model_dim=D)(items, actions, candidate)
 
 
+def test_rejects_a_longer_history_after_building_for_unknown_lengths():
+    items, actions, candidate, _ = _inputs()
+    layer = HistoryTransformerEncoder(max_length=6, model_dim=D)
+    layer.build((None, None, 4), (None, None, 2), (None, 5))
+    with pytest.raises(ValueError, match="History length 8 exceeds `max_length`=6"):
+        layer(items, actions, candidate)
+
+
 def test_config_and_save_load(config_round_trip, save_load_round_trip):
     config_round_trip(
         HistoryTransformerEncoder(
