@@ -3,18 +3,23 @@
 Usage: `python bench/world.py [--scales 1,10] [--days 8,3] [--shards 1,2,4] [--master local[2]]`.
 
 For each scale (a multiplier of members, authors and posts per day of the default `WorldConfig`)
-it generates the first `days` days twice in the same run:
+it generates the first `days` days with each engine, in the same run:
 
 * numpy: `FeedWorld`, the simulator kernel over all members in this process (tables in memory,
   nothing written);
+* numpy+parquet: the same, plus each day's five tables written with `spark.storage.write_partition`
+  (what `raw_feed_logs` did before the world moved to Spark);
 * Spark: `SparkWorld.write_day` for each day with each shard count, from an empty cache: the same
   kernel in one task per shard, the day-0 follow graph, the state cache and the five raw tables
-  written as Parquet (what the `raw_feed_logs` asset does). Session start-up is not counted.
+  written as Parquet (what the `raw_feed_logs` asset does). Session start-up and a warm-up day of
+  a tiny world (Python workers importing the simulator) are not counted.
 
-Every Spark run is checked to write exactly as many impressions as numpy (the tables are the same
-for any number of shards). The last line printed is one JSON object: `impressions_per_s` is the
-best Spark rate at the largest scale, `numpy_impressions_per_s` the in-process rate there,
-`spark_vs_numpy` their ratio, and `runs` every measurement.
+Every run is checked to produce exactly as many impressions as numpy (the tables are the same for
+any number of shards). Each run records the machine's 1-minute load average at its end: on a
+shared machine, shards can only speed a run up when cores are idle. The last line printed is one
+JSON object: `impressions_per_s` is the best Spark rate at the largest scale,
+`numpy_impressions_per_s` the in-process rate there, `spark_vs_numpy` their ratio,
+`spark_vs_numpy_parquet` the ratio to the numpy+parquet path, and `runs` every measurement.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from spark.storage import write_partition  # noqa: E402
 from spark.world import FeedWorld  # noqa: E402
 from spark.world_config import ACTIONS, WorldConfig  # noqa: E402
+from spark.world_spark import RAW_TABLE_ORDER, SparkWorld  # noqa: E402
 
 
 def _ints(text: str) -> list[int]:
@@ -52,7 +59,8 @@ def _scaled(scale: int) -> WorldConfig:
     )
 
 
-def _numpy_run(config: WorldConfig, days: int) -> dict:
+def _numpy_run(config: WorldConfig, days: int, workdir: Path | None = None) -> dict:
+    """FeedWorld over `days` days; with `workdir`, each day's tables are written there too."""
     start = time.perf_counter()
     world = FeedWorld(config)
     impressions = sessions = 0
@@ -60,20 +68,21 @@ def _numpy_run(config: WorldConfig, days: int) -> dict:
         result = world.simulate_day(day)
         impressions += result.feed_impressions.num_rows
         sessions += result.feed_sessions.num_rows
+        if workdir is not None:
+            for name in RAW_TABLE_ORDER:
+                write_partition(getattr(result, name), workdir, name, result.date)
+            continue
         rates = {
             a: round(float(result.feed_impressions.column(a).to_numpy().mean()), 4) for a in ACTIONS
         }
         print(f"  day {day}: {result.feed_sessions.num_rows} sessions, rates {rates}", flush=True)
-    return {
-        "impressions": impressions,
-        "sessions": sessions,
-        "seconds": time.perf_counter() - start,
-    }
+    seconds = time.perf_counter() - start
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"impressions": impressions, "sessions": sessions, "seconds": seconds}
 
 
 def _spark_run(spark, config: WorldConfig, days: int, shards: int, workdir: Path) -> dict:
-    from spark.world_spark import SparkWorld
-
     root = Path(tempfile.mkdtemp(dir=workdir))
     try:
         start = time.perf_counter()
@@ -116,21 +125,28 @@ def main() -> None:
     runs = []
     workdir = Path(tempfile.mkdtemp(prefix="bench-world-"))
     try:
+        tiny = WorldConfig(num_members=300, num_authors=60, posts_per_day=100, num_days=1)
+        _spark_run(spark, tiny, 1, 2, workdir)  # warm-up: Python workers import the simulator
         for scale in args.scales:
             config = _scaled(scale)
             days = min(days_of[scale], config.num_days)
             print(f"scale {scale}: {config.num_members} members, {days} days", flush=True)
-            base = _numpy_run(config, days)
-            runs.append({"engine": "numpy", "scale": scale, "days": days, **base})
+            measured = [
+                {"engine": "numpy", **_numpy_run(config, days)},
+                {"engine": "numpy+parquet", **_numpy_run(config, days, workdir / "numpy")},
+            ]
             for shards in args.shards:
-                run = _spark_run(spark, config, days, shards, workdir)
-                if run["impressions"] != base["impressions"]:
+                measured.append(
+                    {"engine": "spark", **_spark_run(spark, config, days, shards, workdir)}
+                )
+                measured[-1]["load_avg_1m"] = round(os.getloadavg()[0], 1)
+            for run in measured:
+                if run["impressions"] != measured[0]["impressions"]:
                     raise SystemExit(
-                        f"Spark with {shards} shards wrote {run['impressions']} impressions, "
-                        f"numpy {base['impressions']}: the generators disagree"
+                        f"{run['engine']} {run.get('shards', '')} made {run['impressions']} "
+                        f"impressions, numpy {measured[0]['impressions']}: the generators disagree"
                     )
-                runs.append({"engine": "spark", "scale": scale, "days": days, **run})
-            for run in runs[-1 - len(args.shards) :]:
+                run.update(scale=scale, days=days)
                 run["impressions_per_s"] = round(run["impressions"] / run["seconds"], 1)
                 run["seconds"] = round(run["seconds"], 2)
                 label = run["engine"] + (f" {run['shards']} shards" if "shards" in run else "")
@@ -139,13 +155,12 @@ def main() -> None:
                     f"= {run['impressions_per_s']:,.0f} /s",
                     flush=True,
                 )
+            runs.extend(measured)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
     top = max(args.scales)
-    numpy_rate = next(
-        r["impressions_per_s"] for r in runs if r["engine"] == "numpy" and r["scale"] == top
-    )
+    rate = {r["engine"]: r["impressions_per_s"] for r in runs if r["scale"] == top}
     best = max(
         (r for r in runs if r["engine"] == "spark" and r["scale"] == top),
         key=lambda r: r["impressions_per_s"],
@@ -156,8 +171,11 @@ def main() -> None:
                 "impressions_per_s": best["impressions_per_s"],
                 "shards": best["shards"],
                 "scale": top,
-                "numpy_impressions_per_s": numpy_rate,
-                "spark_vs_numpy": round(best["impressions_per_s"] / numpy_rate, 3),
+                "numpy_impressions_per_s": rate["numpy"],
+                "spark_vs_numpy": round(best["impressions_per_s"] / rate["numpy"], 3),
+                "spark_vs_numpy_parquet": round(
+                    best["impressions_per_s"] / rate["numpy+parquet"], 3
+                ),
                 "master": args.master,
                 "spark_startup_s": round(startup, 1),
                 "runs": runs,

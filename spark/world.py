@@ -771,7 +771,7 @@ def _simulate_block(
     day: int,
     block: int,
     start: BlockState,
-    log_followers_: np.ndarray,
+    author_log_followers: np.ndarray,
     emit_tables: bool,
 ) -> BlockDay:
     c = context.config
@@ -873,7 +873,7 @@ def _simulate_block(
         start, history=_update_history(hist, member, posts, served, actions, c.history_length)
     )
     tables = (
-        _block_tables(context, day, members, hist, pool, arrays, log_followers_)
+        _block_tables(context, day, members, hist, pool, arrays, author_log_followers)
         if emit_tables
         else {}
     )
