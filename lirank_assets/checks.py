@@ -1,4 +1,4 @@
-"""Asset checks: label rates and NaN features of the training examples; an AUC floor."""
+"""Asset checks: label rates, NaN features and Avro shards of the training examples; AUC floor."""
 
 import pyarrow.parquet as pq
 from dagster import (
@@ -9,9 +9,11 @@ from dagster import (
     asset_check,
 )
 
+from lirank_assets.assets.features import AVRO_DATASET
 from lirank_assets.partitions import partition_date
 from lirank_assets.resources import DataRoot, Warehouse
 from models.data_quality import mean_auc, measure_example_quality
+from spark.avro_shards import AVRO_SCHEMA_VERSION, shard_row_counts
 from spark.storage import partition_dir
 
 AUC_FLOOR = 0.60
@@ -36,6 +38,29 @@ def build_checks(partitions_def):
             },
         )
 
+    @asset_check(asset="training_examples", partitions_def=partitions_def, blocking=True)
+    def training_examples_avro_shards(
+        context: AssetCheckExecutionContext, data_root: DataRoot
+    ) -> AssetCheckResult:
+        """The ATDS Avro shards hold the Parquet's row count, at this reader's schema version."""
+        date = partition_date(context.partition_key)
+        features = data_root.root / "features"
+        parquet = partition_dir(features, "training_examples", date)
+        parquet_rows = sum(pq.read_metadata(f).num_rows for f in parquet.glob("*.parquet"))
+        shards = sorted(partition_dir(features, AVRO_DATASET, date).glob("part-*.avro"))
+        counts = shard_row_counts(shards)
+        avro_rows = sum(counts.values())
+        return AssetCheckResult(
+            passed=bool(shards) and avro_rows == parquet_rows,
+            description=f"{avro_rows} rows in {len(shards)} Avro shards (schema version "
+            f"{AVRO_SCHEMA_VERSION}) vs {parquet_rows} Parquet rows",
+            metadata={
+                "avro_rows": MetadataValue.int(avro_rows),
+                "parquet_rows": MetadataValue.int(parquet_rows),
+                "shards": MetadataValue.int(len(shards)),
+            },
+        )
+
     @asset_check(asset="offline_metrics", partitions_def=partitions_def)
     def auc_floor(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         """The model's mean AUC over heads must reach the floor and beat the popularity baseline."""
@@ -55,4 +80,4 @@ def build_checks(partitions_def):
             },
         )
 
-    return [training_examples_quality, auc_floor]
+    return [training_examples_quality, training_examples_avro_shards, auc_floor]

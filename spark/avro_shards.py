@@ -380,6 +380,19 @@ def check_schema_version(path: Path) -> None:
         )
 
 
+def shard_row_counts(paths: Sequence[Path | str]) -> dict[str, int]:
+    """Records per shard, from the Avro block headers (no record is decoded).
+
+    Every shard's schema version is checked first (`check_schema_version`).
+    """
+    counts = {}
+    for path in paths:
+        check_schema_version(Path(path))
+        with open(path, "rb") as shard:
+            counts[str(path)] = sum(block.num_records for block in fastavro.block_reader(shard))
+    return counts
+
+
 def atds_dataset(
     paths: Sequence[Path | str],
     batch_size: int,

@@ -17,6 +17,9 @@ DEFAULT_MASTER = "local[2]"
 DEFAULT_CONF: dict[str, str] = {
     "spark.sql.shuffle.partitions": "8",
     "spark.sql.requireAllClusterKeysForCoPartition": "false",
+    # Shuffle/spill compression: zstd writes about half of lz4's (Spark's default) shuffle bytes
+    # for the paper-plan explosion (paper §14's "tuned compression"; see bench/shuffle.py).
+    "spark.io.compression.codec": "zstd",
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",

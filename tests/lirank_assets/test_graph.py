@@ -363,3 +363,19 @@ def test_atds_feed_pipeline_on_the_asset_shards_equals_the_numpy_inputs(graph):
             assert got[key].dtype == value.dtype, key
             np.testing.assert_array_equal(got[key], value, err_msg=key)
     assert len(train) > 500
+
+
+def test_avro_shard_check_passes_on_every_day(graph):
+    """The blocking `training_examples_avro_shards` check ran and passed for every partition."""
+    from dagster import AssetCheckKey
+
+    _, instance, _ = graph
+    key = AssetCheckKey(AssetKey("training_examples"), "training_examples_avro_shards")
+    records = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
+    evaluations = {r.partition: r.evaluation for r in records if r.evaluation is not None}
+    assert set(DAYS) <= set(evaluations)
+    for day in DAYS:
+        evaluation = evaluations[day]
+        assert evaluation.passed, evaluation
+        rows = {name: evaluation.metadata[name].value for name in ("avro_rows", "parquet_rows")}
+        assert rows["avro_rows"] == rows["parquet_rows"] > 0
