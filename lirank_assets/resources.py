@@ -40,12 +40,19 @@ class DataRoot(ConfigurableResource):
 
 
 class SparkResource(ConfigurableResource):
-    """A Spark session on `master` (`local[2]` by default, or e.g. `spark://host:7077`)."""
+    """A Spark session on `master` (`local[2]` by default, `spark://host:7077` for a standalone
+    cluster, or any master URL Spark accepts) with `conf` applied over the project defaults
+    (`spark.session.DEFAULT_CONF`; e.g. a larger `spark.sql.shuffle.partitions` on a cluster).
+
+    On a cluster the data root must be on storage every executor can read and write (Spark tasks
+    write the Parquet partitions and the Avro shards themselves).
+    """
 
     master: str = "local[2]"
     conf: dict[str, str] = {}
 
     def session(self) -> SparkSession:
+        """The process's Spark session (created on first use; later calls return the same one)."""
         return build_spark_session(self.master, self.conf)
 
 
