@@ -62,6 +62,7 @@ VARIANTS: tuple[tuple[str, dict], ...] = (
     ("+ dense gating", {"tower": "gated"}),
     ("+ task grouping (by rate)", {"task_grouping": "by_rate"}),
     ("+ low-rank DCNv2", {"interaction": "cross"}),
+    ("+ low-rank DCNv2 + task grouping", {"interaction": "cross", "task_grouping": "by_rate"}),
     ("+ residual DCN", {"interaction": "residual_dcn"}),
     ("+ transformer history", {"history_pooling": "transformer"}),
     ("+ QR ids", {"id_embedding": "qr"}),
@@ -197,6 +198,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help=f"only {QUICK}, one seed")
     parser.add_argument("--seeds", type=int, default=2, help="training seeds per variant")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one")
     parser.add_argument("--days", type=int, default=None, help="use only the first N days")
     parser.add_argument("--variant", action="append", help="run only these variants (by name)")
     args = parser.parse_args()
@@ -206,7 +208,7 @@ def main() -> None:
     unknown = sorted(set(names) - {name for name, _ in VARIANTS})
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; known: {[n for n, _ in VARIANTS]}")
-    seeds = range(1 if args.quick else args.seeds)
+    seeds = range(args.first_seed, args.first_seed + (1 if args.quick else args.seeds))
     rows, baselines = [], {}
     for name, overrides in VARIANTS:
         if name not in names:

@@ -1,0 +1,59 @@
+"""The feed model's block choices at the asset boundary: `FeedModelChoice`, the Dagster config of
+`feed_ranking_model`, maps onto `FeedModelConfig` and defaults to the graph's measured choice."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lirank_assets.assets.ranking import FeedModelChoice
+from lirank_assets.definitions import build_definitions
+from lirank_assets.settings import settings_from_env
+from models.ranking_job import GRAPH_FEED_MODEL
+
+
+def test_defaults_are_the_graph_feed_model():
+    assert FeedModelChoice().to_feed_model_config() == GRAPH_FEED_MODEL
+
+
+def test_choices_select_the_blocks_and_score_weights():
+    choice = FeedModelChoice(
+        interaction="residual_dcn",
+        calibration="isotonic",
+        tower="gated",
+        history_pooling="transformer",
+        id_embedding="qr",
+        task_grouping="by_rate",
+        tower_units=[64, 64],
+        score_weights={"like": 1.0, "comment": 3.0},
+    )
+    config = choice.to_feed_model_config()
+    expected = dataclasses.replace(
+        GRAPH_FEED_MODEL,
+        interaction="residual_dcn",
+        calibration="isotonic",
+        tower="gated",
+        history_pooling="transformer",
+        id_embedding="qr",
+        task_grouping="by_rate",
+        tower_units=(64, 64),
+        score_weights=(("like", 1.0), ("comment", 3.0)),
+    )
+    assert config == expected
+
+
+def test_a_bad_choice_names_the_field_and_value():
+    with pytest.raises(ValueError, match="calibration='platt'"):
+        FeedModelChoice(calibration="platt").to_feed_model_config()
+
+
+def test_the_asset_takes_the_choice_as_run_config(tmp_path):
+    settings = settings_from_env({"LIRANK_WORLD": "tiny"})
+    job = build_definitions(settings, str(tmp_path)).resolve_job_def("daily_refresh_job")
+    fields = job.run_config_schema.config_type.fields["ops"].config_type.fields
+    config = fields["feed_ranking_model"].config_type.fields["config"].config_type.fields
+    assert {"interaction", "calibration", "tower", "history_pooling", "task_grouping"} <= set(
+        config
+    )
+    assert config["interaction"].default_value == GRAPH_FEED_MODEL.interaction
