@@ -120,3 +120,14 @@ def test_config_dict_round_trip():
     assert AdsModelConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="width"):
         AdsModelConfig.from_dict({**config.to_dict(), "width": 3})
+
+
+def test_get_config_from_config_gives_identical_outputs():
+    inputs, _ = batch(16, seed=3)
+    model = _model()
+    clone = AdsModel.from_config(model.get_config())
+    assert clone.config == model.config
+    clone.set_weights(model.get_weights())
+    expected, actual = _numpy(model(inputs)), _numpy(clone(inputs))
+    for head in model.config.heads:
+        np.testing.assert_array_equal(actual[head], expected[head])
