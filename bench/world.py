@@ -15,17 +15,21 @@ it generates the first `days` days with each engine, in the same run:
   a tiny world (Python workers importing the simulator) are not counted.
 
 Every run is checked to produce exactly as many impressions as numpy (the tables are the same for
-any number of shards). Each run records the machine's 1-minute load average at its end: on a
-shared machine, shards can only speed a run up when cores are idle. The last line printed is one
-JSON object: `impressions_per_s` is the best Spark rate at the largest scale,
-`numpy_impressions_per_s` the in-process rate there, `spark_vs_numpy` their ratio,
-`spark_vs_numpy_parquet` the ratio to the numpy+parquet path, and `runs` every measurement.
+any number of shards). Besides wall time, each run records the CPU seconds of this process and
+all its descendants (the Spark JVM and its Python workers; from /proc, Linux), the achieved
+parallelism (CPU s / wall s) and the machine's 1-minute load average at its end: on a shared
+machine shards can only shorten a run when cores are idle, while CPU per impression barely depends
+on the load. The last line printed is one JSON object: `impressions_per_s` is the best Spark
+wall-clock rate at the largest scale, `numpy_impressions_per_s` the in-process rate there,
+`spark_vs_numpy` their ratio, `spark_vs_numpy_parquet` the ratio to the numpy+parquet path,
+`*_impressions_per_cpu_s` the rates per CPU second, and `runs` every measurement.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -40,6 +44,42 @@ from spark.storage import write_partition  # noqa: E402
 from spark.world import FeedWorld  # noqa: E402
 from spark.world_config import ACTIONS, WorldConfig  # noqa: E402
 from spark.world_spark import RAW_TABLE_ORDER, SparkWorld  # noqa: E402
+
+
+def _tree_cpu_seconds() -> float | None:
+    """CPU seconds of this process and its live descendants, with their reaped children."""
+    if not os.path.isdir("/proc"):
+        return None
+    usage: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # fields from the 3rd (state) on
+        usage[int(entry)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))
+    tree, grown = {os.getpid()}, True
+    while grown:
+        children = {pid for pid, (parent, _) in usage.items() if parent in tree} - tree
+        tree |= children
+        grown = bool(children)
+    return sum(usage[pid][1] for pid in tree if pid in usage) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured(run) -> dict:
+    """Call `run()` (which returns a dict) and add its wall and CPU seconds and the load."""
+    cpu, start = _tree_cpu_seconds(), time.perf_counter()
+    result = run()
+    wall, cpu_end = time.perf_counter() - start, _tree_cpu_seconds()
+    result["seconds"] = wall
+    if cpu is not None and cpu_end is not None:
+        result["cpu_s"] = round(cpu_end - cpu, 1)
+        result["parallelism"] = round((cpu_end - cpu) / wall, 2)
+    result["load_avg_1m"] = round(os.getloadavg()[0], 1)
+    return result
 
 
 def _ints(text: str) -> list[int]:
@@ -61,7 +101,6 @@ def _scaled(scale: int) -> WorldConfig:
 
 def _numpy_run(config: WorldConfig, days: int, workdir: Path | None = None) -> dict:
     """FeedWorld over `days` days; with `workdir`, each day's tables are written there too."""
-    start = time.perf_counter()
     world = FeedWorld(config)
     impressions = sessions = 0
     for day in range(days):
@@ -76,28 +115,21 @@ def _numpy_run(config: WorldConfig, days: int, workdir: Path | None = None) -> d
             a: round(float(result.feed_impressions.column(a).to_numpy().mean()), 4) for a in ACTIONS
         }
         print(f"  day {day}: {result.feed_sessions.num_rows} sessions, rates {rates}", flush=True)
-    seconds = time.perf_counter() - start
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
-    return {"impressions": impressions, "sessions": sessions, "seconds": seconds}
+    return {"impressions": impressions, "sessions": sessions}
 
 
 def _spark_run(spark, config: WorldConfig, days: int, shards: int, workdir: Path) -> dict:
     root = Path(tempfile.mkdtemp(dir=workdir))
     try:
-        start = time.perf_counter()
         world = SparkWorld(spark, config, root / "world_state", num_shards=shards)
         impressions = sessions = 0
         for day in range(days):
             written = {t.name: t.rows for t in world.write_day(day, root / "raw")}
             impressions += written["feed_impressions"]
             sessions += written["feed_sessions"]
-        return {
-            "impressions": impressions,
-            "sessions": sessions,
-            "seconds": time.perf_counter() - start,
-            "shards": world.num_shards,
-        }
+        return {"impressions": impressions, "sessions": sessions, "shards": world.num_shards}
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -126,20 +158,22 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-world-"))
     try:
         tiny = WorldConfig(num_members=300, num_authors=60, posts_per_day=100, num_days=1)
-        _spark_run(spark, tiny, 1, 2, workdir)  # warm-up: Python workers import the simulator
+        _spark_run(spark, tiny, 1, 2, workdir)  # warm-up: Python workers import the simulator,
+        _spark_run(spark, tiny, 1, 1, workdir)  # the JVM compiles the conversion and write paths
         for scale in args.scales:
             config = _scaled(scale)
             days = min(days_of[scale], config.num_days)
             print(f"scale {scale}: {config.num_members} members, {days} days", flush=True)
             measured = [
-                {"engine": "numpy", **_numpy_run(config, days)},
-                {"engine": "numpy+parquet", **_numpy_run(config, days, workdir / "numpy")},
+                {"engine": "numpy", **_measured(functools.partial(_numpy_run, config, days))},
+                {
+                    "engine": "numpy+parquet",
+                    **_measured(functools.partial(_numpy_run, config, days, workdir / "numpy")),
+                },
             ]
             for shards in args.shards:
-                measured.append(
-                    {"engine": "spark", **_spark_run(spark, config, days, shards, workdir)}
-                )
-                measured[-1]["load_avg_1m"] = round(os.getloadavg()[0], 1)
+                run = _measured(functools.partial(_spark_run, spark, config, days, shards, workdir))
+                measured.append({"engine": "spark", **run})
             for run in measured:
                 if run["impressions"] != measured[0]["impressions"]:
                     raise SystemExit(
@@ -148,11 +182,14 @@ def main() -> None:
                     )
                 run.update(scale=scale, days=days)
                 run["impressions_per_s"] = round(run["impressions"] / run["seconds"], 1)
+                if "cpu_s" in run:
+                    run["impressions_per_cpu_s"] = round(run["impressions"] / run["cpu_s"], 1)
                 run["seconds"] = round(run["seconds"], 2)
                 label = run["engine"] + (f" {run['shards']} shards" if "shards" in run else "")
                 print(
                     f"  {label:>16}: {run['impressions']} impressions in {run['seconds']:.1f} s "
-                    f"= {run['impressions_per_s']:,.0f} /s",
+                    f"= {run['impressions_per_s']:,.0f} /s; CPU {run.get('cpu_s')} s, "
+                    f"parallelism {run.get('parallelism')}, load {run['load_avg_1m']}",
                     flush=True,
                 )
             runs.extend(measured)
@@ -161,6 +198,7 @@ def main() -> None:
 
     top = max(args.scales)
     rate = {r["engine"]: r["impressions_per_s"] for r in runs if r["scale"] == top}
+    cpu_rate = {r["engine"]: r.get("impressions_per_cpu_s") for r in runs if r["scale"] == top}
     best = max(
         (r for r in runs if r["engine"] == "spark" and r["scale"] == top),
         key=lambda r: r["impressions_per_s"],
@@ -176,6 +214,8 @@ def main() -> None:
                 "spark_vs_numpy_parquet": round(
                     best["impressions_per_s"] / rate["numpy+parquet"], 3
                 ),
+                "numpy_impressions_per_cpu_s": cpu_rate["numpy"],
+                "spark_impressions_per_cpu_s": best.get("impressions_per_cpu_s"),
                 "master": args.master,
                 "spark_startup_s": round(startup, 1),
                 "runs": runs,
