@@ -15,14 +15,16 @@ it generates the first `days` days with each engine, in the same run:
   a tiny world (Python workers importing the simulator) are not counted.
 
 Every run is checked to produce exactly as many impressions as numpy (the tables are the same for
-any number of shards). Besides wall time, each run records the CPU seconds of this process and
-all its descendants (the Spark JVM and its Python workers; from /proc, Linux), the achieved
-parallelism (CPU s / wall s) and the machine's 1-minute load average at its end: on a shared
-machine shards can only shorten a run when cores are idle, while CPU per impression barely depends
-on the load. The last line printed is one JSON object: `impressions_per_s` is the best Spark
-wall-clock rate at the largest scale, `numpy_impressions_per_s` the in-process rate there,
-`spark_vs_numpy` their ratio, `spark_vs_numpy_parquet` the ratio to the numpy+parquet path,
-`*_impressions_per_cpu_s` the rates per CPU second, and `runs` every measurement.
+any number of shards). Besides wall time, each run records its CPU seconds (numpy: this
+process; Spark: this process and all its descendants, the JVM and its Python workers, from /proc;
+a worker that exits mid-run can take its CPU with it), the achieved parallelism (CPU s / wall s)
+and the machine's 1-minute load average at its end: on a shared machine shards can only shorten a
+run when cores are idle, while CPU per impression depends much less on the load.
+
+The last line printed is one JSON object: `impressions_per_s` is the best Spark wall-clock rate at
+the largest scale, `numpy_impressions_per_s` the in-process rate there, `spark_vs_numpy` their
+ratio, `spark_vs_numpy_parquet` the ratio to the numpy+parquet path, `*_impressions_per_cpu_s`
+the rates per CPU second, and `runs` every measurement.
 """
 
 from __future__ import annotations
@@ -69,11 +71,16 @@ def _tree_cpu_seconds() -> float | None:
     return sum(usage[pid][1] for pid in tree if pid in usage) / os.sysconf("SC_CLK_TCK")
 
 
-def _measured(run) -> dict:
-    """Call `run()` (which returns a dict) and add its wall and CPU seconds and the load."""
-    cpu, start = _tree_cpu_seconds(), time.perf_counter()
+def _measured(run, tree: bool) -> dict:
+    """Call `run()` (which returns a dict) and add its wall and CPU seconds and the load.
+
+    CPU is this process's own (`tree=False`: the in-process engine; the idle Spark JVM is not
+    charged to it) or that of the whole process tree (`tree=True`: driver, JVM, Python workers).
+    """
+    clock = _tree_cpu_seconds if tree else time.process_time
+    cpu, start = clock(), time.perf_counter()
     result = run()
-    wall, cpu_end = time.perf_counter() - start, _tree_cpu_seconds()
+    wall, cpu_end = time.perf_counter() - start, clock()
     result["seconds"] = wall
     if cpu is not None and cpu_end is not None:
         result["cpu_s"] = round(cpu_end - cpu, 1)
@@ -165,14 +172,21 @@ def main() -> None:
             days = min(days_of[scale], config.num_days)
             print(f"scale {scale}: {config.num_members} members, {days} days", flush=True)
             measured = [
-                {"engine": "numpy", **_measured(functools.partial(_numpy_run, config, days))},
+                {
+                    "engine": "numpy",
+                    **_measured(functools.partial(_numpy_run, config, days), False),
+                },
                 {
                     "engine": "numpy+parquet",
-                    **_measured(functools.partial(_numpy_run, config, days, workdir / "numpy")),
+                    **_measured(
+                        functools.partial(_numpy_run, config, days, workdir / "numpy"), False
+                    ),
                 },
             ]
             for shards in args.shards:
-                run = _measured(functools.partial(_spark_run, spark, config, days, shards, workdir))
+                run = _measured(
+                    functools.partial(_spark_run, spark, config, days, shards, workdir), True
+                )
                 measured.append({"engine": "spark", **run})
             for run in measured:
                 if run["impressions"] != measured[0]["impressions"]:
