@@ -37,8 +37,11 @@ class DwellLabelConfig(Config):
 
 
 class TrainingExamplesConfig(Config):
-    """How `training_examples` writes its Avro shards (one per Spark partition of the day)."""
+    """How `training_examples` writes its Avro shards: `avro_shards` files (0: one per Spark
+    partition of the day; a multiple of the Horovod ranks lets each rank read whole files) with
+    the `avro_codec` block codec ("deflate" or "null")."""
 
+    avro_shards: int = 0
     avro_codec: str = "deflate"
 
 
@@ -151,7 +154,10 @@ def build_feature_assets(partitions_def, window_days: int = DEFAULT_WINDOW_DAYS)
         path = write_spark_partition(labelled, features, "training_examples", date)
         written = session.read.parquet(str(path))
         shards = write_avro_shards_spark(
-            written, partition_dir(features, AVRO_DATASET, date), codec=config.avro_codec
+            written,
+            partition_dir(features, AVRO_DATASET, date),
+            num_shards=config.avro_shards or None,
+            codec=config.avro_codec,
         )
         rates = (
             written.groupBy("split")

@@ -379,3 +379,23 @@ def test_avro_shard_check_passes_on_every_day(graph):
         assert evaluation.passed, evaluation
         rows = {name: evaluation.metadata[name].value for name in ("avro_rows", "parquet_rows")}
         assert rows["avro_rows"] == rows["parquet_rows"] > 0
+
+
+def test_training_examples_can_write_a_chosen_number_of_avro_shards(graph):
+    """`avro_shards: 3` (e.g. 3 Horovod ranks) rewrites the day as exactly 3 shards, same rows."""
+    from spark.avro_shards import shard_row_counts
+
+    defs, instance, root = graph
+    date = dt.date.fromisoformat(DAYS[0])
+    shard_dir = partition_dir(root / "features", "training_examples_avro", date)
+    before = sum(shard_row_counts(sorted(shard_dir.glob("*.avro"))).values())
+    result = defs.resolve_job_def("features_job").execute_in_process(
+        partition_key=DAYS[0],
+        instance=instance,
+        asset_selection=[AssetKey("training_examples")],
+        run_config={"ops": {"training_examples": {"config": {"avro_shards": 3}}}},
+    )
+    assert result.success
+    counts = shard_row_counts(sorted(shard_dir.glob("*.avro")))
+    assert [Path(path).name for path in counts] == [f"part-0000{i}.avro" for i in range(3)]
+    assert sum(counts.values()) == before and min(counts.values()) > 0
