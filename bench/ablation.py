@@ -1,8 +1,9 @@
 """Feed-model ablation on the simulated world, paper Table 6 style (prints a table, then one JSON
 line).
 
-Run: `.venv/bin/python bench/ablation.py` (about 15–25 minutes on 2 cores; `--quick` runs fewer
-variants and days). It measures what the graph would get with each block configuration:
+Run: `.venv/bin/python bench/ablation.py` (about 35 minutes on 2 cores for 12 variants × 2 seeds;
+`--quick` runs 3 variants with one seed, about 5 minutes; `--variant NAME` and `--seeds N` pick).
+It measures what the graph would get with each block configuration:
 
 1. Features: the graph's own Dagster jobs (`raw_logs_job`, `features_job`) materialize the world
    preset (`LIRANK_WORLD`, default `demo`) into `--data-root`; existing partitions are reused.
