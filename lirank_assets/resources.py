@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -74,38 +75,34 @@ class FeedLogSource(ConfigurableResource):
     world_num_authors: int = 600
     world_posts_per_day: int = 500
     world_random_bucket_share: float = 0.10
+    world_mean_sessions_per_member: float = 1.3
+    world_candidates_per_session: int = 30
+    world_served_per_session: int = 10
+    world_interest_dim: int = 12
+    world_history_length: int = 20
+    world_post_lifetime_days: int = 4
     world_members_per_block: int = 256
     world_num_shards: int | None = None
 
     @classmethod
     def simulated(cls, world: WorldConfig, num_shards: int | None = None) -> FeedLogSource:
-        return cls(
-            world_seed=world.seed,
-            world_start_date=world.start_date.isoformat(),
-            world_num_days=world.num_days,
-            world_num_members=world.num_members,
-            world_num_authors=world.num_authors,
-            world_posts_per_day=world.posts_per_day,
-            world_random_bucket_share=world.random_bucket_share,
-            world_members_per_block=world.members_per_block,
-            world_num_shards=num_shards,
-        )
+        """The resource for `world`: every `WorldConfig` field as its `world_<field>` twin."""
+        fields = {f"world_{name}": value for name, value in dataclasses.asdict(world).items()}
+        fields["world_start_date"] = world.start_date.isoformat()
+        return cls(**fields, world_num_shards=num_shards)
 
     @property
     def is_simulated(self) -> bool:
         return self.logs_path is None
 
     def world_config(self) -> WorldConfig:
-        return WorldConfig(
-            seed=self.world_seed,
-            start_date=dt.date.fromisoformat(self.world_start_date),
-            num_days=self.world_num_days,
-            num_members=self.world_num_members,
-            num_authors=self.world_num_authors,
-            posts_per_day=self.world_posts_per_day,
-            random_bucket_share=self.world_random_bucket_share,
-            members_per_block=self.world_members_per_block,
-        )
+        """The `WorldConfig` these fields describe (the inverse of `simulated`)."""
+        values = {
+            field.name: getattr(self, f"world_{field.name}")
+            for field in dataclasses.fields(WorldConfig)
+        }
+        values["start_date"] = dt.date.fromisoformat(self.world_start_date)
+        return WorldConfig(**values)
 
     def simulate_day(self, spark: SparkSession, date: dt.date, root: Path) -> list[WrittenTable]:
         """Generate one simulated day with Spark into `<root>/raw/<table>/date=.../`.

@@ -34,3 +34,35 @@ def test_world_shards_come_from_the_environment(tmp_path) -> None:
     for bad in ("0", "two", "-1"):
         with pytest.raises(ValueError, match=f"LIRANK_WORLD_SHARDS={bad!r}"):
             settings_from_env({"LIRANK_WORLD_SHARDS": bad})
+
+
+def test_log_source_carries_every_world_field() -> None:
+    """No `WorldConfig` field is dropped on its way through the Dagster resource."""
+    import dataclasses
+    import datetime as dt
+
+    from lirank_assets.resources import FeedLogSource
+    from spark.world_config import WorldConfig
+
+    world = WorldConfig(
+        seed=11,
+        start_date=dt.date(2025, 3, 2),
+        num_days=5,
+        num_members=900,
+        num_authors=90,
+        posts_per_day=200,
+        mean_sessions_per_member=2.1,
+        candidates_per_session=40,
+        served_per_session=12,
+        random_bucket_share=0.3,
+        interest_dim=6,
+        history_length=33,
+        post_lifetime_days=2,
+        members_per_block=128,
+    )
+    defaults = WorldConfig()
+    changed = [f.name for f in dataclasses.fields(WorldConfig)]
+    assert all(getattr(world, name) != getattr(defaults, name) for name in changed)
+    source = FeedLogSource.simulated(world, num_shards=2)
+    assert source.world_config() == world
+    assert source.world_num_shards == 2
