@@ -42,20 +42,19 @@ def _tree_rss_mb(pid: int) -> float:
 
 
 def _step_seconds(dagster_home: Path) -> dict[str, float]:
-    from dagster import DagsterEventType, DagsterInstance, EventRecordsFilter
+    from dagster import DagsterEventType, DagsterInstance
 
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     instance = DagsterInstance.get()
-    starts: dict[tuple[str, str], float] = {}
+    kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}
     totals: dict[str, float] = collections.defaultdict(float)
-    for kind in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS):
-        for record in instance.get_event_records(EventRecordsFilter(event_type=kind), limit=100000):
-            entry = record.event_log_entry
-            key = (entry.run_id, entry.step_key)
-            if kind == DagsterEventType.STEP_START:
-                starts[key] = entry.timestamp
-            elif key in starts:
-                totals[entry.step_key] += entry.timestamp - starts[key]
+    for run in instance.get_runs():
+        starts: dict[str, float] = {}
+        for entry in instance.all_logs(run.run_id, of_type=kinds):
+            if entry.dagster_event.event_type == DagsterEventType.STEP_START:
+                starts[entry.step_key] = entry.timestamp
+            elif entry.step_key in starts:
+                totals[entry.step_key] += entry.timestamp - starts[entry.step_key]
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
