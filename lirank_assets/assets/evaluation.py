@@ -1,6 +1,7 @@
 """Evaluation assets: offline metrics per head, replay contribution rate on the random bucket,
 and the review snapshot the dashboard reads."""
 
+import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from lirank_assets.assets.ranking import examples_dir, model_dir
@@ -76,14 +77,16 @@ def build_evaluation_assets(partitions_def):
             world=log_source.world_config() if log_source.is_simulated else None,
         )
         warehouse.replace_partition("replay_metrics", date, metrics)
-        return MaterializeResult(
-            metadata={
-                f"{row.ranker}_rate": MetadataValue.text(
-                    f"{row.rate:.4f} [{row.ci_low:.4f}, {row.ci_high:.4f}] (matched {row.matched})"
-                )
-                for row in metrics.itertuples()
-            }
-        )
+        # Numeric entries are plotted across partitions in the asset's Plots tab.
+        metadata = {}
+        for row in metrics.itertuples():
+            metadata[f"{row.ranker}_interval"] = MetadataValue.text(
+                f"{row.rate:.4f} [{row.ci_low:.4f}, {row.ci_high:.4f}] (matched {row.matched})"
+            )
+            for name, value in (("rate", row.rate), ("expected", row.expected_contributions)):
+                if pd.notna(value):
+                    metadata[f"{row.ranker}_{name}"] = MetadataValue.float(float(value))
+        return MaterializeResult(metadata=metadata)
 
     @asset(
         group_name="evaluation",
