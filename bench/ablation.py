@@ -8,9 +8,10 @@ It measures what the graph would get with each block configuration:
 1. Features: the graph's own Dagster jobs (`raw_logs_job`, `features_job`) materialize the world
    preset (`LIRANK_WORLD`, default `demo`) into `--data-root`; existing partitions are reused.
 2. Per variant and seed, exactly the graph's ranking and evaluation functions: a cold start on the
-   first `cold_start_days` days (`train_ranking_model`), then one incremental day at a time
-   (paper §5); for every model day, the popularity random effects, offline AUC on the held-out
-   sessions and replay on the random bucket (`evaluate_offline`, `evaluate_replay`).
+   first `cold_start_days` days (`train_ranking_model`, reading the Avro shards through ATDS as
+   the graph does), then one incremental day at a time (paper §5); for every model day, the
+   popularity random effects, offline AUC on the held-out sessions and replay on the random
+   bucket (`evaluate_offline`, `evaluate_replay`).
 3. Reported per variant: the pooled replay contribution rate @1 over every evaluated day with its
    95% Wilson interval (paper §15; noisy: only ~1/10 of the random-bucket sessions match), the
    ground-truth expected contributions of the ranker's #1 per session (the simulator knows the
@@ -98,7 +99,7 @@ def prepare_world(root: Path, num_days: int | None) -> tuple[list[dt.date], obje
     settings = settings_from_env()
     days = [settings.world.date_of(d) for d in range(settings.world.num_days)][:num_days]
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    missing = [day for day in days if not _examples(root, day).exists()]
+    missing = [day for day in days if not any(_avro_examples(root, day).glob("part-*.avro"))]
     if missing:
         defs = build_definitions(settings, str(root))
         instance = DagsterInstance.ephemeral()
@@ -113,6 +114,11 @@ def prepare_world(root: Path, num_days: int | None) -> tuple[list[dt.date], obje
 
 def _examples(root: Path, day: dt.date) -> Path:
     return root / "features" / "training_examples" / f"date={day.isoformat()}"
+
+
+def _avro_examples(root: Path, day: dt.date) -> Path:
+    """The day's Avro shards of `training_examples`: what the graph's trainer reads."""
+    return root / "features" / "training_examples_avro" / f"date={day.isoformat()}"
 
 
 def _partition(root: Path, group: str, name: str, day: dt.date) -> Path:
@@ -137,11 +143,11 @@ def run_variant(
     for index in range(first, len(days)):
         day = days[index]
         out = models_root / f"date={day.isoformat()}"
-        window = [_examples(root, d) for d in days[index - first : index + 1]]
+        window = [_avro_examples(root, d) for d in days[index - first : index + 1]]
         result = train_ranking_model(
             config,
             cold_start_examples=window,
-            day_examples=_examples(root, day),
+            day_examples=_avro_examples(root, day),
             previous_model=previous,
             out_dir=out,
             model_id=f"feed-{day.isoformat()}",

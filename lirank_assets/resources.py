@@ -136,6 +136,10 @@ class TrainingResource(ConfigurableResource):
     With `horovod_hosts` set (e.g. `localhost:2` or `gpu1:4,gpu2:4`) training runs as
     `horovodrun -np <horovod_num_proc> -H <hosts> --gloo python -m models.train_cli`, each rank
     averaging gradients with `hvd.allreduce`; otherwise it runs in the Dagster process.
+
+    `examples_format` is what the trainer reads: "avro" (default) the Avro shards of
+    `training_examples` through tensorflow-io's ATDS (paper §13), "parquet" its Parquet
+    partitions through pandas; the same rows give the model the same inputs either way.
     """
 
     cold_start_days: int = 3
@@ -145,6 +149,7 @@ class TrainingResource(ConfigurableResource):
     learning_rate: float = 3e-3
     horovod_hosts: str | None = None
     horovod_num_proc: int = 0
+    examples_format: str = "avro"
 
 
 class Warehouse(ConfigurableResource):

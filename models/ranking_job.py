@@ -4,6 +4,14 @@ Horovod) and fit the popularity random effects on its residual.
 Both engines run the same entry point, `models.train_cli`: in-process it is called as a function;
 with Horovod hosts it runs as `horovodrun -np N -H hosts --gloo python -m models.train_cli
 --horovod`, every rank averaging its gradients with `hvd.allreduce`.
+
+The trainer reads the examples in `RankingJobConfig.examples_format`: by default the Avro shards
+of `training_examples` through tensorflow-io's `ATDSDataset` (paper §13), so the example paths it
+is given are Avro shard directories; "parquet" reads the Parquet partitions with pandas. Both give
+the model the same arrays for the same rows, in file order: the shards' order is the Parquet's when
+a day is one Parquet file and one shard (the demo world), otherwise the same rows may come in
+another order and shuffle into other batches. The random effects read the day's Parquet rows
+(they need the rows as a DataFrame: post ids beside the model's predictions).
 """
 
 from __future__ import annotations
@@ -68,6 +76,9 @@ class RankingJobConfig:
             previous model's config whatever this says.
         export_saved_model: also write the serving SavedModel (`models.serving`) beside the
             Keras model, as `saved_model/`.
+        examples_format: what the training example paths hold, one of
+            `train_cli.EXAMPLES_FORMATS`: "avro" (shard directories `part-*.avro`, read by ATDS)
+            or "parquet" (Parquet partitions, read by pandas).
         seed: seeds the weight initialization and the shuffles.
     """
 
@@ -80,6 +91,7 @@ class RankingJobConfig:
     random_effect_l2: float = 1.0
     model: FeedModelConfig = GRAPH_FEED_MODEL
     export_saved_model: bool = True
+    examples_format: str = "avro"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -88,6 +100,11 @@ class RankingJobConfig:
                 raise ValueError(
                     f"`{name}` must be positive. Received: {name}={getattr(self, name)}"
                 )
+        if self.examples_format not in train_cli.EXAMPLES_FORMATS:
+            raise ValueError(
+                f"`examples_format` must be one of {train_cli.EXAMPLES_FORMATS}. Received: "
+                f"examples_format={self.examples_format!r}"
+            )
 
     @property
     def num_proc(self) -> int:
@@ -143,7 +160,19 @@ def model_id_of(model_dir: Path) -> str:
     return "feed-" + Path(model_dir).name.removeprefix("date=")
 
 
-def _require(paths: list[Path]) -> None:
+def _require(paths: list[Path], examples_format: str = "parquet") -> None:
+    """Raise FileNotFoundError naming every missing examples partition (Parquet directory, or
+    Avro shard directory without `part-*.avro` files) and saying to materialize the days."""
+    if examples_format == "avro":
+        missing = [p for p in paths if not any(Path(p).glob("part-*.avro"))]
+        if missing:
+            raise FileNotFoundError(
+                f"missing Avro training shards (part-*.avro) in {[str(p) for p in missing]}; "
+                "the trainer reads the Avro shards of `training_examples` through ATDS. "
+                "Re-materialize `training_examples` for those days (it writes the Parquet "
+                "partition and its Avro shards), or set examples_format='parquet'"
+            )
+        return
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise FileNotFoundError(
@@ -163,7 +192,9 @@ def train_ranking_model(
     """Train and save the day's model into `out_dir` (atomically; nothing is written on failure).
 
     Incremental when `previous_model` exists (warm start from it, train on `day_examples` only,
-    paper §5); otherwise a cold start over `cold_start_examples`.
+    paper §5); otherwise a cold start over `cold_start_examples`. The example paths are one
+    directory per day in `config.examples_format`: Avro shard directories
+    (`features/training_examples_avro/date=D`) for "avro", Parquet partitions for "parquet".
 
     Raises:
         FileNotFoundError: an examples partition is missing (names it).
@@ -171,9 +202,10 @@ def train_ranking_model(
     """
     incremental = previous_model is not None
     examples = [day_examples] if incremental else list(cold_start_examples)
-    _require(examples)
+    _require(examples, config.examples_format)
     argv = [arg for path in examples for arg in ("--examples", str(path))]
     argv += [
+        "--examples-format", config.examples_format,
         "--out", str(out_dir),
         "--epochs", str(config.incremental_epochs if incremental else config.cold_start_epochs),
         "--batch-size", str(config.batch_size),

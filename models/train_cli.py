@@ -1,7 +1,8 @@
-"""Train the feed model from TRAINING_EXAMPLE Parquet, in-process or as Horovod ranks.
+"""Train the feed model from TRAINING_EXAMPLE Parquet or Avro shards, in-process or on Horovod.
 
     python -m models.train_cli --examples DIR_OR_FILE [--examples ...] --out DIR
-        [--init-from DIR] [--epochs N] [--batch-size N] [--horovod] [--dump-rank-weights]
+        [--examples-format parquet|avro] [--init-from DIR] [--epochs N] [--batch-size N]
+        [--horovod] [--dump-rank-weights]
         [--history-pooling mean|target_attention|transformer] [--affinity none|log_counts]
         [--interaction none|dot|cross|residual_dcn] [--calibration none|isotonic]
         [--tower mlp|gated] [--id-embedding hashed|qr] [--tower-units 100,100|large]
@@ -9,6 +10,17 @@
         [--score-weights like=1,comment=1] [--model-config JSON] [--saved-model]
 
     horovodrun -np 2 -H localhost:2 --gloo python -m models.train_cli ... --horovod
+
+Input formats (`--examples-format`, the same rows give the same arrays either way):
+
+* `parquet` (default): each `--examples` is a Parquet file or directory of `training_examples`,
+  read with pandas and turned into arrays by `feature_spec.examples_to_inputs` / `labels_from`.
+* `avro`: each `--examples` is an Avro shard directory of `training_examples_avro`
+  (`part-*.avro`) or one shard file, decoded by tensorflow-io's `ATDSDataset` on the tf.data
+  threads and transformed in TensorFlow ops, batch by batch (`models.atds_input.read_feed_examples`,
+  paper §13). The batches are then materialized into the same numpy arrays, because the training
+  loop (`models.training.train_feed_model`, Horovod-aware) takes arrays: what this path changes is
+  the decoder and the transforms, not the loop. The graph trains this way.
 
 Every rank reads all the examples (same files, same order), computes the dense normalization
 constants from all of them (so every rank builds the same model config), and trains on its own
@@ -37,6 +49,7 @@ means training diverged; nothing is written and the previous model is untouched.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -48,6 +61,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 DIVERGED_EXIT_CODE = 2
+# `--examples-format` choices: what each `--examples` path holds (see the module docstring)
+EXAMPLES_FORMATS: tuple[str, ...] = ("parquet", "avro")
 # (flag, FeedModelConfig field, the feed_model registry of its choices); cold start only
 BLOCK_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--history-pooling", "history_pooling", "HISTORY_POOLINGS"),
@@ -94,7 +109,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         required=True,
         type=Path,
-        help="TRAINING_EXAMPLE Parquet file or directory; repeat for more",
+        help="TRAINING_EXAMPLE Parquet file or directory, or with --examples-format avro an "
+        "Avro shard directory or file; repeat for more",
+    )
+    parser.add_argument(
+        "--examples-format",
+        choices=EXAMPLES_FORMATS,
+        default="parquet",
+        help="parquet: pandas over Parquet; avro: ATDS over the Avro shards (paper §13)",
     )
     parser.add_argument("--out", required=True, type=Path, help="output model directory")
     parser.add_argument("--init-from", type=Path, help="saved model directory to warm-start from")
@@ -200,6 +222,40 @@ def read_examples(paths: list[Path], split: str) -> pd.DataFrame:
     return df
 
 
+def read_training_inputs(
+    paths: list[Path], split: str, examples_format: str, id_hash: str
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The model inputs and labels of the `split` rows (every row for "all") in `paths`.
+
+    Args:
+        paths: Parquet files/directories (`examples_format="parquet"`) or Avro shard
+            directories/files (`"avro"`), read in the order given.
+        split: the `split` value to keep, or "all".
+        examples_format: one of `EXAMPLES_FORMATS`.
+        id_hash: the model's `FeedModelConfig.id_hash`.
+
+    Returns:
+        `(inputs, labels)` as `feature_spec.examples_to_inputs(rows, id_hash=id_hash)` and
+        `labels_from(rows)`: the same arrays for the same rows whichever the format.
+
+    Raises:
+        ValueError: an unknown `examples_format`, or no rows of `split`.
+        FileNotFoundError: a path is missing (or, for Avro, holds no shards).
+    """
+    if examples_format == "parquet":
+        from models.feature_spec import examples_to_inputs, labels_from
+
+        df = read_examples(paths, split)
+        return examples_to_inputs(df, id_hash=id_hash), labels_from(df)
+    if examples_format == "avro":
+        from models.atds_input import read_feed_examples
+
+        return read_feed_examples(paths, split=None if split == "all" else split, id_hash=id_hash)
+    raise ValueError(
+        f"`examples_format` must be one of {EXAMPLES_FORMATS}. Received: {examples_format!r}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
@@ -208,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from models import registry
     from models.distributed import HorovodDistributed, LocalDistributed
-    from models.feature_spec import examples_to_inputs, labels_from
-    from models.feed_model import FeedModel, FeedModelConfig
+    from models.feature_spec import num_examples
+    from models.feed_model import FeedModel
     from models.training import (
         TrainingConfig,
         TrainingDivergedError,
@@ -231,18 +287,15 @@ def main(argv: list[str] | None = None) -> int:
         clip_norm=args.clip_norm,
         seed=args.seed,
     )
-    df = read_examples(args.examples, args.split)
-    labels = labels_from(df)
-
     keras.utils.set_random_seed(args.seed + distributed.rank)
+    read = functools.partial(read_training_inputs, args.examples, args.split, args.examples_format)
     if args.init_from is not None:
         previous, _ = registry.load_model(args.init_from)
-        inputs = examples_to_inputs(df, id_hash=previous.config.id_hash)
+        inputs, labels = read(id_hash=previous.config.id_hash)
         model = warm_start(FeedModel(previous.config), previous)
         del previous
     else:
-        architecture: FeedModelConfig = cold_start_architecture(args)
-        inputs = examples_to_inputs(df, id_hash=architecture.id_hash)
+        inputs, labels = read(id_hash=cold_start_architecture(args).id_hash)
         model = FeedModel(cold_start_config(args, inputs))
     initial_weights = model.get_weights() if args.dump_rank_weights else None
 
@@ -255,8 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         **result.to_dict(),
         "ranks": distributed.size,
-        "examples": len(df),
+        "examples": num_examples(inputs),
         "examples_paths": [str(p) for p in args.examples],
+        "examples_format": args.examples_format,
         "init_from": str(args.init_from) if args.init_from else None,
     }
     if distributed.rank == 0:

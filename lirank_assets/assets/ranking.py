@@ -13,6 +13,7 @@ from dagster import (
     asset,
 )
 
+from lirank_assets.assets.features import AVRO_DATASET
 from lirank_assets.partitions import PREVIOUS_DAY, partition_date, trailing_days
 from lirank_assets.resources import DataRoot, TrainingResource, Warehouse
 from models.feed_model import FeedModelConfig
@@ -72,6 +73,16 @@ def examples_dir(data_root: DataRoot, date: dt.date):
     return data_root.root / "features" / "training_examples" / f"date={date.isoformat()}"
 
 
+def avro_examples_dir(data_root: DataRoot, date: dt.date):
+    """The day's Avro shard directory of `training_examples` (what ATDS reads)."""
+    return data_root.root / "features" / AVRO_DATASET / f"date={date.isoformat()}"
+
+
+def training_examples_dir(data_root: DataRoot, date: dt.date, examples_format: str):
+    """The day's examples in `examples_format`: the Avro shard directory or the Parquet one."""
+    return (avro_examples_dir if examples_format == "avro" else examples_dir)(data_root, date)
+
+
 def build_ranking_assets(partitions_def, cold_start_days: int):
     first_day = partitions_def.start.date()
 
@@ -94,7 +105,9 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
         comment, share, vote). Warm-starts from the previous day's model and trains on the new day
         (paper §5); without one, cold-starts on the trailing `cold_start_days` days with the
         blocks of `config` (Residual DCN, isotonic calibration, dense gating, history encoder,
-        QR or hashed ids, task grouping, score weights). Also writes the serving SavedModel."""
+        QR or hashed ids, task grouping, score weights). Reads the training examples' Avro shards
+        through ATDS (paper §13; `training.examples_format`). Also writes the serving
+        SavedModel."""
         date = partition_date(context.partition_key)
         previous = model_dir(data_root, date - dt.timedelta(days=1))
         window = [
@@ -111,9 +124,12 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
                 horovod_hosts=training.horovod_hosts,
                 horovod_num_proc=training.horovod_num_proc,
                 model=config.to_feed_model_config(),
+                examples_format=training.examples_format,
             ),
-            cold_start_examples=[examples_dir(data_root, d) for d in window],
-            day_examples=examples_dir(data_root, date),
+            cold_start_examples=[
+                training_examples_dir(data_root, d, training.examples_format) for d in window
+            ],
+            day_examples=training_examples_dir(data_root, date, training.examples_format),
             previous_model=previous if (previous / "manifest.json").exists() else None,
             out_dir=model_dir(data_root, date),
             model_id=f"feed-{date.isoformat()}",
@@ -130,6 +146,7 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
                 "train_seconds": MetadataValue.float(result.train_seconds),
                 "examples_per_second": MetadataValue.float(result.examples_per_second),
                 "engine": result.engine,
+                "examples_format": training.examples_format,
                 "blocks": ", ".join(f"{b}={result.model_config.get(b)}" for b in _BLOCKS),
                 "score_weights": MetadataValue.json(dict(result.model_config["score_weights"])),
                 "path": MetadataValue.path(str(result.path)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -89,6 +90,59 @@ def test_cold_start_then_incremental_from_the_previous_day(graph):
     assert list(models["mode"]) == ["cold", "incremental"]
     assert models["train_days"].tolist() == [2, 1]
     assert models.loc[1, "base_model_id"] == models.loc[0, "model_id"]
+
+
+def test_the_models_train_from_the_avro_shards_of_their_days(graph):
+    """The graph's trainer reads the Avro shards through ATDS (paper §13): each model's training
+    result names the `training_examples_avro` partitions of its days (cold start: days 0-1, then
+    the new day) and counts exactly their Parquet partitions' train rows."""
+    defs, instance, root = graph
+    features = root.resolve() / "features"
+    for index, days in ((1, DAYS[:2]), (2, DAYS[2:3])):
+        model = root / "models" / "feed_ranking_model" / f"date={DAYS[index]}"
+        result = json.loads((model / "training_result.json").read_text())
+        dates = [dt.date.fromisoformat(day) for day in days]
+        assert result["examples_format"] == "avro"
+        assert [Path(path).resolve() for path in result["examples_paths"]] == [
+            partition_dir(features, "training_examples_avro", date) for date in dates
+        ]
+        train_rows = sum(
+            pq.read_table(partition_dir(features, "training_examples", date))
+            .column("split")
+            .to_pylist()
+            .count("train")
+            for date in dates
+        )
+        assert result["examples"] == train_rows > 500
+    metadata = instance.get_latest_materialization_event(
+        AssetKey("feed_ranking_model")
+    ).asset_materialization.metadata
+    assert metadata["examples_format"].value == "avro"
+
+
+def test_training_without_a_days_avro_shards_names_them_and_writes_nothing(graph, tmp_path):
+    """A cold start whose window lacks a day's Avro shards (Parquet present) fails before
+    training, naming that shard directory and saying to re-materialize `training_examples`."""
+    _, _, root = graph
+    user_root = (tmp_path / "root").resolve()
+    shutil.copytree(root / "features", user_root / "features")
+    dates = [dt.date.fromisoformat(day) for day in DAYS[:2]]
+    missing, present = (
+        partition_dir(user_root / "features", "training_examples_avro", date) for date in dates
+    )
+    shutil.rmtree(missing)
+    defs = build_definitions(_settings(), str(user_root))
+    result = defs.resolve_job_def("daily_refresh_job").execute_in_process(
+        partition_key=DAYS[1],
+        instance=DagsterInstance.ephemeral(),
+        asset_selection=[AssetKey("feed_ranking_model")],
+        raise_on_error=False,
+    )
+    assert not result.success
+    message = " ".join(step_failure_message(e) for e in result.all_events if e.is_step_failure)
+    assert str(missing) in message and str(present) not in message
+    assert "Re-materialize `training_examples`" in message
+    assert not (user_root / "models" / "feed_ranking_model" / f"date={DAYS[1]}").exists()
 
 
 def test_replay_and_offline_metrics_are_consistent(graph):

@@ -9,8 +9,9 @@ import pyarrow as pa
 import pytest
 import tensorflow as tf
 
-from models.atds_input import atds_feed_dataset
+from models.atds_input import atds_feed_dataset, avro_shard_files, read_feed_examples
 from models.feature_spec import INPUT_KEYS, examples_to_inputs, labels_from
+from models.feed_model import FeedModelConfig, feed_inputs
 from spark.avro_shards import write_avro_shards
 from spark.schemas import LABELS, TRAINING_EXAMPLE
 from spark.world_config import CONTENT_TYPES, PLATFORMS
@@ -89,6 +90,64 @@ def test_atds_batches_equal_examples_to_inputs_and_labels_from(
     assert (inputs["affinity"][:, 0] > 0).sum() > 30  # the candidate author is often in history
 
 
+@pytest.mark.parametrize("id_hash", ["none", "murmur"])
+def test_atds_batches_equal_feed_inputs_for_each_id_hash(tmp_path, id_hash):
+    """With the model's `id_hash`, the pipeline yields `feed_model.feed_inputs` of the rows, split
+    masking included: Murmur-hashed member, author and history-author IDs, padding kept at -1,
+    and affinity counted on the hashed IDs."""
+    table = _examples()
+    shards = write_avro_shards(table, tmp_path / "shards", num_shards=3)
+    config = FeedModelConfig(id_hash=id_hash)
+    frame = table.to_pandas()
+    train = frame[frame["split"] == "train"].reset_index(drop=True)
+    inputs, labels = _concatenated(
+        atds_feed_dataset(shards, batch_size=48, split="train", id_hash=config.id_hash)
+    )
+    want = feed_inputs(train, config)
+    _assert_same(inputs, want)
+    _assert_same(labels, labels_from(train))
+    raw = examples_to_inputs(train, id_hash="none")
+    changed = not np.array_equal(want["member_id"], raw["member_id"])
+    assert changed == (id_hash == "murmur")
+    padding = raw["hist_author_ids"] == -1
+    assert padding.any() and (want["hist_author_ids"][padding] == -1).all()
+    assert (want["hist_author_ids"][~padding] >= 0).all()
+    assert (inputs["affinity"][:, 0] > 0).sum() > 10  # hashed authors still match their history
+
+
+def test_read_feed_examples_concatenates_every_batch_from_shard_directories(tmp_path):
+    """`read_feed_examples` over shard directories equals `feed_inputs` of the concatenated rows
+    (two days, directories in the order given), for any read batch size."""
+    days = [_examples(120, seed=1), _examples(90, seed=2)]
+    directories = []
+    for index, table in enumerate(days):
+        write_avro_shards(table, tmp_path / f"date={index}", num_shards=2)
+        directories.append(tmp_path / f"date={index}")
+    frame = pa.concat_tables(days).to_pandas()
+    train = frame[frame["split"] == "train"].reset_index(drop=True)
+    config = FeedModelConfig(id_hash="murmur")
+    for batch_size in (7, 4096):
+        inputs, labels = read_feed_examples(
+            directories, split="train", id_hash="murmur", batch_size=batch_size
+        )
+        _assert_same(inputs, feed_inputs(train, config))
+        _assert_same(labels, labels_from(train))
+    every_row, _ = read_feed_examples(directories, split=None)
+    assert len(every_row["dense"]) == len(frame)
+
+
+def test_missing_or_empty_shard_directories_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.*materialize `training_examples`"):
+        avro_shard_files([tmp_path / "nowhere"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no Avro shards.*empty.*training_examples"):
+        avro_shard_files([tmp_path / "empty"])
+    shards = write_avro_shards(_examples(6), tmp_path / "shards")
+    with pytest.raises(ValueError, match="no examples with split='replay'"):
+        read_feed_examples([tmp_path / "shards"], split="replay")
+    assert avro_shard_files([tmp_path / "shards", shards[0]]) == [shards[0], shards[0]]
+
+
 def test_split_keeps_only_that_split_in_order(tmp_path):
     table = _examples(150)
     shards = write_avro_shards(table, tmp_path / "shards", num_shards=2)
@@ -118,3 +177,5 @@ def test_bad_arguments_are_refused(tmp_path):
         atds_feed_dataset(shards, batch_size=4, max_hashtags=0)
     with pytest.raises(ValueError, match="batch_size"):
         atds_feed_dataset(shards, batch_size=0)
+    with pytest.raises(ValueError, match="id_hash='xxhash'"):
+        atds_feed_dataset(shards, batch_size=4, id_hash="xxhash")

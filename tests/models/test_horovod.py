@@ -1,4 +1,5 @@
-"""A real 2-rank Horovod (Gloo) run of models.train_cli: ranks must end with identical weights."""
+"""A real 2-rank Horovod (Gloo) run of models.train_cli: ranks must end with identical weights,
+reading the examples from Parquet (pandas) or from Avro shards (ATDS, what the graph uses)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,18 @@ def _load(path: Path) -> list[np.ndarray]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_two_gloo_ranks_train_to_identical_weights(make_examples, tmp_path):
+@pytest.mark.parametrize("examples_format", ["parquet", "avro"])
+def test_two_gloo_ranks_train_to_identical_weights(make_examples, tmp_path, examples_format):
     if not HOROVODRUN.exists():
         pytest.skip(f"{HOROVODRUN} not found: horovod is not built into this environment")
-    examples = tmp_path / "examples.parquet"
-    make_examples(2000, seed=4).to_parquet(examples)
+    rows = make_examples(2000, seed=4)
+    if examples_format == "avro":
+        from spark.avro_shards import write_avro_shards
+
+        examples = write_avro_shards(rows, tmp_path / "shards", num_shards=2)[0].parent
+    else:
+        examples = tmp_path / "examples.parquet"
+        rows.to_parquet(examples)
     out = tmp_path / "model"
     env = {
         **os.environ,
@@ -35,7 +43,7 @@ def test_two_gloo_ranks_train_to_identical_weights(make_examples, tmp_path):
     command = [
         str(HOROVODRUN), "-np", "2", "-H", "localhost:2", "--gloo",
         sys.executable, "-m", "models.train_cli",
-        "--examples", str(examples), "--out", str(out),
+        "--examples", str(examples), "--examples-format", examples_format, "--out", str(out),
         "--epochs", "1", "--batch-size", "128", "--learning-rate", "0.01",
         "--embedding-dim", "8", "--tower-units", "16,16",
         "--horovod", "--dump-rank-weights",
@@ -62,6 +70,8 @@ def test_two_gloo_ranks_train_to_identical_weights(make_examples, tmp_path):
 
     result = json.loads((out / "training_result.json").read_text())
     assert result["ranks"] == 2
+    assert result["examples_format"] == examples_format
+    assert result["examples"] == int((rows["split"] == "train").sum())
     # every rank takes floor(rows / 2) rows and steps ceil(that / 128) times
     assert result["steps"] == -(-(result["examples"] // 2) // 128)
 
