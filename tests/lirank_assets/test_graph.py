@@ -146,7 +146,7 @@ def test_training_without_a_days_avro_shards_names_them_and_writes_nothing(graph
 
 
 def test_replay_and_offline_metrics_are_consistent(graph):
-    _, _, root = graph
+    _, instance, root = graph
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
         replay = conn.execute("SELECT * FROM replay_metrics").df()
         offline = conn.execute("SELECT * FROM offline_metrics").df()
@@ -158,6 +158,14 @@ def test_replay_and_offline_metrics_are_consistent(graph):
     assert set(offline["head"]) == {"click", "like", "comment", "share", "vote", "long_dwell"}
     model_click = offline[(offline["scorer"] == "model") & (offline["head"] == "click")]["auc"]
     assert (model_click > 0.55).all()
+    # the latest day's rates are numeric metadata (plotted across partitions in the UI)
+    metadata = instance.get_latest_materialization_event(
+        AssetKey("replay_metrics")
+    ).asset_materialization.metadata
+    latest = replay[replay["date"] == replay["date"].max()].set_index("ranker")
+    for ranker, row in latest.iterrows():
+        assert metadata[f"{ranker}_rate"].value == pytest.approx(row["rate"])
+        assert metadata[f"{ranker}_expected"].value == pytest.approx(row["expected_contributions"])
 
 
 def test_review_snapshot_holds_every_evaluated_day(graph):
