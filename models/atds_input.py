@@ -58,14 +58,12 @@ from models.feature_spec import (
     ID_NAMESPACES,
     MAX_HASHTAGS,
     PAD_ID,
-    RECENCY_DECAY,
 )
 from models.serving import hash_string_ids
+from models.tf_features import history_affinity, vocabulary_index
 from spark.avro_shards import atds_dataset, atds_features
 from spark.schemas import LABELS
-from spark.world_config import ACTIONS, CONTENT_TYPES, PLATFORMS
-
-_CLICK_ACTION = ACTIONS.index("click")  # history actions other than click are contributions
+from spark.world_config import CONTENT_TYPES, PLATFORMS
 
 # model input key -> Avro column, for the single-valued integer features (int64 or int32)
 _SCALAR_COLUMNS: dict[str, tuple[str, tf.DType]] = {
@@ -199,8 +197,8 @@ def batch_to_model_inputs(
     inputs: dict[str, tf.Tensor] = {}
     for key, (column, dtype) in _SCALAR_COLUMNS.items():
         inputs[key] = tf.cast(batch[column], dtype)
-    inputs["content_type"] = _vocabulary_index(batch["content_type"], CONTENT_TYPES, "content_type")
-    inputs["platform"] = _vocabulary_index(batch["platform"], PLATFORMS, "platform")
+    inputs["content_type"] = vocabulary_index(batch["content_type"], CONTENT_TYPES, "content_type")
+    inputs["platform"] = vocabulary_index(batch["platform"], PLATFORMS, "platform")
     inputs["hashtag_ids"] = _keep_first(batch["hashtag_ids"], max_hashtags)
     inputs["hist_author_ids"] = _keep_last(batch["hist_author_ids"], history_length)
     inputs["hist_actions"] = tf.cast(_keep_last(batch["hist_actions"], history_length), tf.int32)
@@ -308,49 +306,6 @@ def read_feed_examples(
         {key: np.concatenate(parts) for key, parts in inputs.items()},
         {key: np.concatenate(parts) for key, parts in labels.items()},
     )
-
-
-def history_affinity(
-    author_ids: tf.Tensor, hist_author_ids: tf.Tensor, hist_actions: tf.Tensor
-) -> tf.Tensor:
-    """`feature_spec.history_affinity` in TF ops: float32 [b, 4] (`AFFINITY_FEATURES`).
-
-    Args:
-        author_ids: int64 [b], the candidate post's author.
-        hist_author_ids: int64 [b, L], most recent last, -1 padded in front.
-        hist_actions: int32 [b, L], aligned with `hist_author_ids`.
-    """
-    hist = tf.cast(hist_author_ids, tf.int64)
-    match = tf.logical_and(
-        tf.equal(hist, tf.expand_dims(tf.cast(author_ids, tf.int64), 1)), hist >= 0
-    )
-    length = tf.shape(hist)[1]
-    steps_ago = tf.cast(tf.range(length - 1, -1, -1), tf.float64)
-    contribution = tf.logical_and(match, tf.not_equal(hist_actions, _CLICK_ACTION))
-
-    def count(mask: tf.Tensor) -> tf.Tensor:
-        return tf.reduce_sum(tf.cast(mask, tf.float64), axis=1)
-
-    columns = (
-        tf.math.log1p(count(match)),
-        tf.math.log1p(count(contribution)),
-        tf.reduce_sum(tf.cast(match, tf.float64) * RECENCY_DECAY**steps_ago, axis=1),
-        tf.math.log1p(count(hist >= 0)),
-    )
-    return tf.cast(tf.stack(columns, axis=1), tf.float32)
-
-
-def _vocabulary_index(values: tf.Tensor, vocabulary: tuple[str, ...], column: str) -> tf.Tensor:
-    """int32 index of each string in `vocabulary`; an unknown string fails naming `column`."""
-    matches = tf.equal(tf.expand_dims(values, 1), tf.constant(vocabulary)[tf.newaxis, :])
-    known = tf.debugging.assert_equal(
-        tf.reduce_all(tf.reduce_any(matches, axis=1)),
-        True,
-        message=f"column `{column}` has values outside {list(vocabulary)}; map them to a known "
-        f"{column} upstream (in the features) and re-materialize `training_examples`",
-    )
-    with tf.control_dependencies([known]):
-        return tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32)
 
 
 def _keep_first(values: tf.SparseTensor, width: int) -> tf.Tensor:

@@ -56,16 +56,15 @@ from models.feature_spec import (
     ID_NAMESPACES,
     MAX_HASHTAGS,
     PAD_ID,
-    RECENCY_DECAY,
     string_ids,
 )
 from models.feed_model import FeedModelConfig
+from models.tf_features import history_affinity, vocabulary_index
 from spark.schemas import LABELS
 from spark.world_config import CONTENT_TYPES, PLATFORMS
 
 _C1 = 0x87C37B91114253D5
 _C2 = 0x4CF5AD432745937F
-_CLICK_ACTION = 0
 _SCALAR_INTS = ("member_seniority", "member_industry", "member_country", "position", "hour")
 _RAW_FLOATS = ("member_log_connections", "length", "post_age_hours", "author_log_followers")
 # raw column -> model input key, for the single-valued integer features
@@ -167,34 +166,6 @@ def _keep_first(values: tf.Tensor, length: int, pad) -> tf.Tensor:
     return tf.pad(values, [[0, 0], [0, missing]], constant_values=pad)
 
 
-def _vocabulary_index(values: tf.Tensor, vocabulary: tuple[str, ...], column: str) -> tf.Tensor:
-    matches = tf.equal(tf.expand_dims(values, 1), tf.constant(vocabulary)[None, :])
-    known = tf.debugging.assert_equal(
-        tf.reduce_any(matches, axis=1),
-        True,
-        message=f"`{column}` holds values outside {list(vocabulary)}",
-    )
-    with tf.control_dependencies([known]):
-        return tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32)
-
-
-def history_affinity(author: tf.Tensor, history: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
-    """`feature_spec.history_affinity` in TensorFlow (float64 math, float32 [n, 4])."""
-    match = tf.logical_and(tf.equal(history, tf.expand_dims(author, 1)), history >= 0)
-    matched = tf.cast(match, tf.float64)
-    contributions = tf.cast(tf.logical_and(match, actions != _CLICK_ACTION), tf.float64)
-    steps = tf.shape(history)[1]
-    steps_ago = tf.cast(tf.range(steps - 1, -1, -1), tf.float64)
-    decay = tf.pow(tf.constant(RECENCY_DECAY, tf.float64), steps_ago)
-    columns = [
-        tf.math.log1p(tf.reduce_sum(matched, axis=1)),
-        tf.math.log1p(tf.reduce_sum(contributions, axis=1)),
-        tf.reduce_sum(matched * decay, axis=1),
-        tf.math.log1p(tf.reduce_sum(tf.cast(history >= 0, tf.float64), axis=1)),
-    ]
-    return tf.cast(tf.stack(columns, axis=1), tf.float32)
-
-
 def raw_signature(config: FeedModelConfig) -> dict[str, tf.TensorSpec]:
     """The serving signature's inputs for a model of `config` (string IDs with id_hash="murmur")."""
     id_dtype = tf.string if config.id_hash == "murmur" else tf.int64
@@ -225,8 +196,8 @@ def raw_to_inputs(raw: Mapping[str, tf.Tensor], config: FeedModelConfig) -> dict
     inputs = {
         "member_id": ids(raw["member_id"]),
         "author_id": ids(raw["author_id"]),
-        "content_type": _vocabulary_index(raw["content_type"], CONTENT_TYPES, "content_type"),
-        "platform": _vocabulary_index(raw["platform"], PLATFORMS, "platform"),
+        "content_type": vocabulary_index(raw["content_type"], CONTENT_TYPES, "content_type"),
+        "platform": vocabulary_index(raw["platform"], PLATFORMS, "platform"),
         "hashtag_ids": _keep_first(tf.cast(raw["hashtag_ids"], tf.int64), MAX_HASHTAGS, PAD_ID),
         "hist_author_ids": history,
         "hist_actions": actions,
