@@ -58,6 +58,7 @@ from models.feature_spec import (
     ID_NAMESPACES,
     MAX_HASHTAGS,
     PAD_ID,
+    check_input_arguments,
 )
 from models.serving import hash_string_ids
 from models.tf_features import history_affinity, vocabulary_index
@@ -138,12 +139,7 @@ def feed_batch_transform(
     Raises:
         ValueError: `history_length` or `max_hashtags` not positive, or an unknown `id_hash`.
     """
-    if history_length <= 0:
-        raise ValueError(f"`history_length` must be positive. Received: {history_length}")
-    if max_hashtags <= 0:
-        raise ValueError(f"`max_hashtags` must be positive. Received: {max_hashtags}")
-    if id_hash not in ID_HASHES:
-        raise ValueError(f"`id_hash` must be one of {ID_HASHES}. Received: id_hash={id_hash!r}")
+    check_input_arguments(history_length, max_hashtags, id_hash)
     return _traced_transform(history_length, max_hashtags, split, id_hash)
 
 

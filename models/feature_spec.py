@@ -122,6 +122,17 @@ INPUT_KEYS: tuple[str, ...] = (
 )
 
 
+def check_input_arguments(history_length: int, max_hashtags: int, id_hash: str) -> None:
+    """Raise ValueError naming a non-positive length or an unknown `id_hash` (every input path
+    validates its arguments here: `examples_to_inputs`, `atds_input.feed_batch_transform`)."""
+    if history_length <= 0:
+        raise ValueError(f"`history_length` must be positive. Received: {history_length}")
+    if max_hashtags <= 0:
+        raise ValueError(f"`max_hashtags` must be positive. Received: {max_hashtags}")
+    if id_hash not in ID_HASHES:
+        raise ValueError(f"`id_hash` must be one of {ID_HASHES}. Received: id_hash={id_hash!r}")
+
+
 def examples_to_inputs(
     df: pd.DataFrame,
     history_length: int = HISTORY_LENGTH,
@@ -146,12 +157,7 @@ def examples_to_inputs(
         ValueError: a column is missing, a content type or platform is unknown, an ID column
             has nulls, or a dense feature has NaN (message names the column and the count).
     """
-    if history_length <= 0:
-        raise ValueError(f"`history_length` must be positive. Received: {history_length}")
-    if max_hashtags <= 0:
-        raise ValueError(f"`max_hashtags` must be positive. Received: {max_hashtags}")
-    if id_hash not in ID_HASHES:
-        raise ValueError(f"`id_hash` must be one of {ID_HASHES}. Received: id_hash={id_hash!r}")
+    check_input_arguments(history_length, max_hashtags, id_hash)
     required = (
         list(_SCALAR_ID_COLUMNS.values())
         + ["content_type", "platform", "hashtag_ids", "hist_author_ids", "hist_actions"]
