@@ -48,7 +48,7 @@ import pandas as pd  # noqa: E402
 
 from models.evaluation import evaluate_offline, evaluate_replay  # noqa: E402
 from models.feed_model import FeedModelConfig  # noqa: E402
-from models.ranking_job import (  # noqa: E402
+from models.training.job import (  # noqa: E402
     RankingJobConfig,
     fit_popularity_effects,
     train_ranking_model,

@@ -32,11 +32,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from models.ads_model import ADS_ID_FEATURES, AdsModel, AdsModelConfig  # noqa: E402
-from models.feature_spec import DENSE_FEATURES, HISTORY_LENGTH, MAX_HASHTAGS  # noqa: E402
+from models.inputs.spec import DENSE_FEATURES, HISTORY_LENGTH, MAX_HASHTAGS  # noqa: E402
 from models.feed_model import FeedModel  # noqa: E402
 from models.jobs_model import JOBS_TASKS, JobsModel, JobsModelConfig  # noqa: E402
 from models.layers import GatedMLP, LowRankCross, QREmbedding, ResidualDCN  # noqa: E402
-from models.ranking_job import GRAPH_FEED_MODEL  # noqa: E402
+from models.training.job import GRAPH_FEED_MODEL  # noqa: E402
 from spark.schemas import LABELS  # noqa: E402
 
 WIDTH = 256

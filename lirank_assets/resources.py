@@ -134,7 +134,7 @@ class TrainingResource(ConfigurableResource):
     """How the ranking model trains: epochs, batch, cold-start window, and where.
 
     With `horovod_hosts` set (e.g. `localhost:2` or `gpu1:4,gpu2:4`) training runs as
-    `horovodrun -np <horovod_num_proc> -H <hosts> --gloo python -m models.train_cli`, each rank
+    `horovodrun -np <horovod_num_proc> -H <hosts> --gloo python -m models.training.cli`, each rank
     averaging gradients with `hvd.allreduce`; otherwise it runs in the Dagster process.
 
     `examples_format` is what the trainer reads: "avro" (default) the Avro shards of

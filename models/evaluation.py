@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from models.baselines import popularity_scores
-from models.feature_spec import with_position
+from models.inputs.spec import with_position
 from models.feed_model import feed_inputs, predict_probabilities
 from models.metrics import head_metrics
 from models.random_effects import apply_random_effects
-from models.ranking_job import RANDOM_EFFECT_HEADS, logits_from, model_id_of
+from models.training.job import RANDOM_EFFECT_HEADS, logits_from, model_id_of
 from models.registry import load_model
 from models.replay import replay_contribution_rate, top1_choices
 from spark.schemas import LABELS

@@ -21,10 +21,10 @@ forward pass reads as three sentences (TorchRec DLRM style, one named block each
    contribution tower like, comment, share and vote (paper §1, §9: production splits click vs
    contribution); `task_grouping` picks another split of the heads (`TASK_GROUPINGS`).
 
-The model maps an inputs dict (`models.feature_spec`, built with `feed_inputs`) to
+The model maps an inputs dict (`models.inputs.spec`, built with `feed_inputs`) to
 ``{head: logit}`` with shape [batch]. The final post score is a linear combination of the head
 probabilities with the config's `score_weights` (`FeedScore`); replay and the served model
-(`models.serving`) rank by it.
+(`models.serving.saved_model`) rank by it.
 
 Example:
 
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from models.feature_spec import (
+from models.inputs.spec import (
     AFFINITY_FEATURES,
     DENSE_FEATURES,
     ID_HASHES,

@@ -92,7 +92,7 @@ def load_model(directory: Path) -> tuple[keras.Model, dict]:
     if not manifest_path.is_file():
         raise FileNotFoundError(
             f"no saved model at {directory}: {manifest_path} does not exist "
-            "(save one with models.registry.save_model or models.train_cli --out)"
+            "(save one with models.registry.save_model or models.training.cli --out)"
         )
     manifest = json.loads(manifest_path.read_text())
     model_path = directory / manifest.get("model_file", MODEL_FILE)

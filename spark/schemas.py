@@ -12,12 +12,21 @@ import pyarrow as pa
 
 SCHEMA_VERSION = 1
 
+# The actions a member takes on an impression, in the order `hist_actions` indexes them.
+ACTIONS: tuple[str, ...] = ("click", "like", "comment", "share", "vote")
+# The actions that count as a contribution (the replay metric's success, paper §15).
+CONTRIBUTION_ACTIONS: tuple[str, ...] = ("like", "comment", "share", "vote")
+# Categorical string columns: their values are open (a user's logs may hold content types or
+# platforms no simulator produces); models learn a vocabulary from the data, with an
+# out-of-vocabulary bucket for values they have not seen.
+CATEGORICAL_COLUMNS: tuple[str, ...] = ("content_type", "platform")
+
 SERVED_POST = pa.struct(
     [
         ("post_id", pa.int64()),
         ("position", pa.int32()),  # 0-based served position
         ("author_id", pa.int64()),
-        ("content_type", pa.string()),  # one of world_config.CONTENT_TYPES
+        ("content_type", pa.string()),  # categorical: e.g. text, image, video, article, poll, job
         ("hashtag_ids", pa.list_(pa.int32())),  # 1-3 hashtags
         ("length", pa.float32()),  # words for text-like posts, seconds for video
         ("post_age_hours", pa.float32()),
@@ -31,7 +40,7 @@ FEED_SESSIONS = pa.schema(
         ("date", pa.date32()),
         ("session_id", pa.int64()),
         ("member_id", pa.int64()),
-        ("platform", pa.string()),  # one of world_config.PLATFORMS
+        ("platform", pa.string()),  # categorical: e.g. web, ios, android
         ("hour", pa.int32()),
         ("random_bucket", pa.bool_()),  # top-N shuffled uniformly (pseudo-random ranker)
         ("member_seniority", pa.int32()),
@@ -41,7 +50,7 @@ FEED_SESSIONS = pa.schema(
         # member interaction history at serving time, oldest first, at most history_length long
         ("hist_post_ids", pa.list_(pa.int64())),
         ("hist_author_ids", pa.list_(pa.int64())),
-        ("hist_actions", pa.list_(pa.int32())),  # index into world_config.ACTIONS
+        ("hist_actions", pa.list_(pa.int32())),  # index into ACTIONS
         ("served", pa.list_(SERVED_POST)),
     ]
 )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from spark.schemas import ACTIONS, CONTRIBUTION_ACTIONS  # noqa: F401  (the log contract's)
+
+# The values the simulator emits for the contract's categorical columns.
 CONTENT_TYPES: tuple[str, ...] = ("text", "image", "video", "article", "poll", "job")
 PLATFORMS: tuple[str, ...] = ("web", "ios", "android")
-ACTIONS: tuple[str, ...] = ("click", "like", "comment", "share", "vote")
-CONTRIBUTION_ACTIONS: tuple[str, ...] = ("like", "comment", "share", "vote")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ from lirank_assets.assets.features import AVRO_DATASET
 from lirank_assets.partitions import PREVIOUS_DAY, partition_date, trailing_days
 from lirank_assets.resources import DataRoot, TrainingResource, Warehouse
 from models.feed_model import FeedModelConfig
-from models.ranking_job import (
+from models.training.job import (
     GRAPH_FEED_MODEL,
     RankingJobConfig,
     fit_popularity_effects,

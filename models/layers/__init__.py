@@ -1,7 +1,7 @@
 """LiRank building blocks as backend-agnostic Keras 3 layers (`keras.ops` only).
 
-Imports are lazy so that `models.layers.murmur` (string hashing for the input pipeline) and
-`models.layers.quantization` stay usable without pulling in Keras or TensorFlow.
+Imports are lazy so that `models.layers.quantization` stays usable without pulling in Keras or
+TensorFlow.
 """
 
 from __future__ import annotations

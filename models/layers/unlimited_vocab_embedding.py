@@ -22,7 +22,7 @@ class UnlimitedVocabEmbedding(keras.layers.Layer):
 
     where each QR_* is a `QREmbedding` over [0, 2^32) with m = `num_collisions` remainder rows
     and 2^32 / m quotient rows. The string → int64 → (B, C) step is preprocessing
-    (`models.layers.murmur.hash_to_halves`, mmh3 in the input pipeline), never in the layer.
+    (`models.inputs.murmur.hash_to_halves`, mmh3 in the input pipeline), never in the layer.
     How LiRank merges the two halves is NOT CONFIRMED; sum follows its QR finding. With
     "concat" each half is output_dim/2 wide so the output stays `output_dim`.
 

@@ -401,13 +401,13 @@ def test_dwell_thresholds_keep_one_partition_per_day_re_measured_over_the_traili
 
 
 def test_atds_feed_pipeline_on_the_asset_shards_equals_the_numpy_inputs(graph):
-    """`models.atds_input` over a day's real shards gives the arrays `examples_to_inputs` and
+    """`models.inputs.atds` over a day's real shards gives the arrays `examples_to_inputs` and
     `labels_from` build from the same records (read in the same order with fastavro)."""
     import fastavro
     import pandas as pd
 
-    from models.atds_input import atds_feed_dataset
-    from models.feature_spec import examples_to_inputs, labels_from
+    from models.inputs.atds import atds_feed_dataset
+    from models.inputs.spec import examples_to_inputs, labels_from
 
     _, _, root = graph
     date = dt.date.fromisoformat(DAYS[-1])

@@ -10,7 +10,7 @@ import pytest
 from lirank_assets.assets.ranking import FeedModelChoice
 from lirank_assets.definitions import build_definitions
 from lirank_assets.settings import settings_from_env
-from models.ranking_job import GRAPH_FEED_MODEL
+from models.training.job import GRAPH_FEED_MODEL
 
 
 def test_defaults_are_the_graph_feed_model():

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's confte
 from conftest import deterministic_weights, synthetic_examples  # noqa: E402
 
 from models.ads_model import ADS_ID_FEATURES, AdsModel, AdsModelConfig  # noqa: E402
-from models.feature_spec import labels_from  # noqa: E402
+from models.inputs.spec import labels_from  # noqa: E402
 from models.feed_model import FeedModel, FeedModelConfig, feed_inputs  # noqa: E402
 from models.jobs_model import DEFAULT_FIELDS, JOBS_TASKS, JobsModel, JobsModelConfig  # noqa: E402
 from models.layers import (
@@ -30,7 +30,7 @@ from models.layers import (
     ResidualDCN,
     UnlimitedVocabEmbedding,
 )
-from models.layers.murmur import hash_to_halves  # noqa: E402
+from models.inputs.murmur import hash_to_halves  # noqa: E402
 
 BATCH = 4
 FEED_TINY = {

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 import tensorflow as tf
 
-from models.atds_input import atds_feed_dataset, avro_shard_files, read_feed_examples
-from models.feature_spec import INPUT_KEYS, examples_to_inputs, labels_from
+from models.inputs.atds import atds_feed_dataset, avro_shard_files, read_feed_examples
+from models.inputs.spec import INPUT_KEYS, examples_to_inputs, labels_from
 from models.feed_model import FeedModelConfig, feed_inputs
 from spark.avro_shards import write_avro_shards
 from spark.schemas import LABELS, TRAINING_EXAMPLE

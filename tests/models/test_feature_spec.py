@@ -1,11 +1,11 @@
-"""Tests for models.feature_spec: TRAINING_EXAMPLE rows -> fixed-shape model inputs."""
+"""Tests for models.inputs.spec: TRAINING_EXAMPLE rows -> fixed-shape model inputs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from models.feature_spec import (
+from models.inputs.spec import (
     AFFINITY_FEATURES,
     DENSE_FEATURES,
     INPUT_KEYS,

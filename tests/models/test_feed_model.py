@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 from sklearn.metrics import roc_auc_score
 
-from models.feature_spec import dense_moments, examples_to_inputs, labels_from
+from models.inputs.spec import dense_moments, examples_to_inputs, labels_from
 from models.feed_model import (
     AFFINITY_ARCHS,
     DenseArch,
@@ -20,7 +20,7 @@ from models.feed_model import (
     feed_inputs,
     predict_probabilities,
 )
-from models.training import TrainingConfig, multitask_loss, train_feed_model
+from models.training.loop import TrainingConfig, multitask_loss, train_feed_model
 from spark.schemas import LABELS
 
 TINY = {"embedding_dim": 8, "tower_units": (16, 16), "member_buckets": 500, "actor_buckets": 100}

@@ -12,8 +12,8 @@ import pytest
 from keras import ops
 from sklearn.metrics import roc_auc_score
 
-from models import train_cli
-from models.feature_spec import dense_moments, examples_to_inputs, labels_from
+from models.training import cli as train_cli
+from models.inputs.spec import dense_moments, examples_to_inputs, labels_from
 from models.feed_model import (
     CALIBRATIONS,
     HISTORY_POOLINGS,
@@ -28,7 +28,7 @@ from models.feed_model import (
     feed_inputs,
     predict_probabilities,
 )
-from models.training import TrainingConfig, train_feed_model
+from models.training.loop import TrainingConfig, train_feed_model
 from spark.schemas import LABELS
 
 TINY = {
@@ -298,8 +298,8 @@ def test_final_score_is_the_configured_linear_combination():
 
 
 def test_murmur_ids_are_hashed_string_ids_with_padding_kept(make_examples):
-    from models.feature_spec import hash_ids
-    from models.layers.murmur import murmur_int64
+    from models.inputs.spec import hash_ids
+    from models.inputs.murmur import murmur_int64
 
     df = make_examples(6, seed=2)
     plain = feed_inputs(df, FeedModelConfig(**TINY))

@@ -1,4 +1,4 @@
-"""A real 2-rank Horovod (Gloo) run of models.train_cli: ranks must end with identical weights,
+"""A real 2-rank Horovod (Gloo) run of models.training.cli: ranks must end with identical weights,
 reading the examples from Parquet (pandas) or from Avro shards (ATDS, what the graph uses)."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_two_gloo_ranks_train_to_identical_weights(make_examples, tmp_path, exam
     }
     command = [
         str(HOROVODRUN), "-np", "2", "-H", "localhost:2", "--gloo",
-        sys.executable, "-m", "models.train_cli",
+        sys.executable, "-m", "models.training.cli",
         "--examples", str(examples), "--examples-format", examples_format, "--out", str(out),
         "--epochs", "1", "--batch-size", "128", "--learning-rate", "0.01",
         "--embedding-dim", "8", "--tower-units", "16,16",

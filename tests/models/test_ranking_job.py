@@ -1,4 +1,4 @@
-"""Tests for models.ranking_job: the cold start takes the configured blocks, writes the serving
+"""Tests for models.training.job: the cold start takes the configured blocks, writes the serving
 SavedModel, and an incremental day keeps the previous model's config whatever is configured; the
 trainer reads the Avro shards by default (Parquet on request) and names a missing day."""
 
@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 
 from models.feed_model import FeedModelConfig, feed_inputs, predict_probabilities
-from models.ranking_job import GRAPH_FEED_MODEL, RankingJobConfig, train_ranking_model
+from models.training.job import GRAPH_FEED_MODEL, RankingJobConfig, train_ranking_model
 from models.registry import load_model
-from models.serving import raw_features
+from models.serving.saved_model import raw_features
 from spark.avro_shards import write_avro_shards
 
 SMALL = FeedModelConfig(

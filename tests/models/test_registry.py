@@ -1,4 +1,4 @@
-"""Tests for models.registry (atomic model directories) and the in-process models.train_cli."""
+"""Tests for models.registry (atomic model directories) and the in-process models.training.cli."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from models import train_cli
-from models.feature_spec import examples_to_inputs
+from models.training import cli as train_cli
+from models.inputs.spec import examples_to_inputs
 from models.feed_model import FeedModel, FeedModelConfig, feed_inputs, predict_probabilities
 from models.metrics import auc
 from models.registry import load_model, save_model

@@ -1,4 +1,4 @@
-"""Tests for models.serving: Murmur in TensorFlow, the raw-feature preprocessing, and the SavedModel
+"""Tests for models.serving.saved_model: Murmur in TensorFlow, the raw-feature preprocessing, and the SavedModel
 export (loaded back with tf.saved_model.load and compared with the Keras model)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.feature_spec import hash_string_ids as numpy_hash_string_ids
+from models.inputs.spec import hash_string_ids as numpy_hash_string_ids
 from models.feed_model import FeedModel, FeedModelConfig, feed_inputs, predict_probabilities
-from models.layers.murmur import murmur_int64
-from models.serving import (
+from models.inputs.murmur import murmur_int64
+from models.serving.saved_model import (
     SCORE_OUTPUT,
     export_saved_model,
     hash_string_ids,

@@ -1,4 +1,4 @@
-"""Tests for models.tf_features: the TF twins of feature_spec's transforms, by hand and vs numpy."""
+"""Tests for models.inputs.tf_transform: the TF twins of feature_spec's transforms, by hand and vs numpy."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.feature_spec import RECENCY_DECAY
-from models.feature_spec import history_affinity as numpy_history_affinity
-from models.tf_features import history_affinity, vocabulary_index
+from models.inputs.spec import RECENCY_DECAY
+from models.inputs.spec import history_affinity as numpy_history_affinity
+from models.inputs.tf_transform import history_affinity, vocabulary_index
 from spark.world_config import ACTIONS, CONTENT_TYPES
 
 CLICK, LIKE = ACTIONS.index("click"), ACTIONS.index("like")

@@ -1,4 +1,4 @@
-"""Tests for models.training: learning, divergence guard, warm start, sharding, config checks."""
+"""Tests for models.training.loop: learning, divergence guard, warm start, sharding, config checks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from models.feature_spec import (
+from models.inputs.spec import (
     DENSE_FEATURES,
     dense_moments,
     examples_to_inputs,
@@ -17,7 +17,7 @@ from models.feature_spec import (
     with_position,
 )
 from models.feed_model import FeedModel, FeedModelConfig, predict_probabilities
-from models.training import (
+from models.training.loop import (
     TrainingConfig,
     TrainingDivergedError,
     shard_rows,

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from models.layers.murmur import hash_to_halves
+from models.inputs.murmur import hash_to_halves
 from models.layers.unlimited_vocab_embedding import UnlimitedVocabEmbedding
 
 KEYS = ["member:1234", "member:42", "actor:7", "member:1234"]

@@ -5,7 +5,7 @@ end-to-end training time, paper-notes §13) and moves last-mile transforms (fill
 to-dense conversion) into the input pipeline instead of the training step. This module is that
 pipeline for the feed model: `atds_feed_dataset` reads the shards of `training_examples`
 (`spark.avro_shards`, written by the Spark tasks) and maps every batch, in TensorFlow ops on the
-tf.data threads, to exactly what `models.feature_spec.examples_to_inputs` and `labels_from` build
+tf.data threads, to exactly what `models.inputs.spec.examples_to_inputs` and `labels_from` build
 in numpy from the same rows:
 
 * member_id, author_id (int64); seniority, industry, country, position, hour (int32): the
@@ -21,16 +21,16 @@ in numpy from the same rows:
 and the labels as float32 vectors keyed by `LABELS`. With ``id_hash="murmur"`` (the graph's
 model, `FeedModelConfig.id_hash`) member_id, author_id and hist_author_ids are the namespaced
 string IDs hashed as `feature_spec.hash_ids` does (``murmur64("member:1234") & (2^31 - 1)``,
-padding stays -1), with `models.serving.hash_string_ids`, the TensorFlow MurmurHash3 the served
+padding stays -1), with `models.serving.saved_model.hash_string_ids`, the TensorFlow MurmurHash3 the served
 model uses (bit-identical to `mmh3`); the affinity counts then compare hashed IDs, as in numpy. So
 ``atds_feed_dataset(paths, b, id_hash=config.id_hash)`` yields `feed_model.feed_inputs(rows,
 config)`. A string outside the vocabulary or a NaN dense feature fails the iteration with
 `InvalidArgumentError` naming the column (the numpy path raises `ValueError` for the same rows).
 
-`read_feed_examples` is what the trainer uses (`models.train_cli --examples-format avro`): ATDS
+`read_feed_examples` is what the trainer uses (`models.training.cli --examples-format avro`): ATDS
 decodes on the tf.data threads, the same traced transform (`feed_batch_transform`) is applied to
 each decoded batch as it arrives, and the batches are concatenated into the numpy arrays
-`models.training.train_feed_model` takes, so the training loop stays the one loop both input
+`models.training.loop.train_feed_model` takes, so the training loop stays the one loop both input
 formats share. It calls the transform outside `Dataset.map` because on this CPU build the same
 traced function ran about 7x slower inside a tf.data map (0.7 s against 0.1 s for a demo day of
 ~18k rows; the ATDS decode itself takes 0.1 s).
@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from models.feature_spec import (
+from models.inputs.spec import (
     DENSE_FEATURES,
     HISTORY_LENGTH,
     ID_HASHES,
@@ -60,8 +60,8 @@ from models.feature_spec import (
     PAD_ID,
     check_input_arguments,
 )
-from models.serving import hash_string_ids
-from models.tf_features import history_affinity, vocabulary_index
+from models.serving.saved_model import hash_string_ids
+from models.inputs.tf_transform import history_affinity, vocabulary_index
 from spark.avro_shards import atds_dataset, atds_features
 from spark.schemas import LABELS
 from spark.world_config import CONTENT_TYPES, PLATFORMS
@@ -217,7 +217,7 @@ def hash_ids(ids: tf.Tensor, namespace: str) -> tf.Tensor:
     """`feature_spec.hash_ids` in TF ops: int64 IDs of any shape -> their model IDs, -1 kept.
 
     Each ID becomes the string ``"<namespace>:<id>"`` (a negative ID, the padding, becomes "")
-    and `models.serving.hash_string_ids` gives ``murmur64(string) & (2^31 - 1)`` ("" -> -1).
+    and `models.serving.saved_model.hash_string_ids` gives ``murmur64(string) & (2^31 - 1)`` ("" -> -1).
     Like the numpy version, each distinct ID of the batch is hashed once.
     """
     ids = tf.cast(ids, tf.int64)
@@ -269,7 +269,7 @@ def read_feed_examples(
 
     The batches are concatenated in file order into one array per input and label: the arrays
     `feature_spec.examples_to_inputs(rows, id_hash=id_hash)` and `labels_from(rows)` build from
-    the same rows in the same order, for the numpy training loop (`models.training`).
+    the same rows in the same order, for the numpy training loop (`models.training.loop`).
 
     Args:
         paths: shard files or shard directories (`avro_shard_files`).

@@ -1,8 +1,8 @@
 """One day's ranking work: train the feed model (cold or incremental, in-process or under
 Horovod) and fit the popularity random effects on its residual.
 
-Both engines run the same entry point, `models.train_cli`: in-process it is called as a function;
-with Horovod hosts it runs as `horovodrun -np N -H hosts --gloo python -m models.train_cli
+Both engines run the same entry point, `models.training.cli`: in-process it is called as a function;
+with Horovod hosts it runs as `horovodrun -np N -H hosts --gloo python -m models.training.cli
 --horovod`, every rank averaging its gradients with `hvd.allreduce`.
 
 The trainer reads the examples in `RankingJobConfig.examples_format`: by default the Avro shards
@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from models import train_cli
+from models.training import cli as train_cli
 from models.feed_model import FeedModelConfig, feed_inputs, predict_probabilities
 from models.random_effects import fit_random_effects
 from models.registry import load_model
-from models.training import TrainingDivergedError
+from models.training.loop import TrainingDivergedError
 from spark.storage import write_partition
 
 # The paper's RO model uses the like and click labels, which have the best coverage (§8).
@@ -74,7 +74,7 @@ class RankingJobConfig:
         model: the cold start's architecture (`FeedModelConfig`; its dense constants are
             ignored and recomputed from the training examples). Incremental days keep the
             previous model's config whatever this says.
-        export_saved_model: also write the serving SavedModel (`models.serving`) beside the
+        export_saved_model: also write the serving SavedModel (`models.serving.saved_model`) beside the
             Keras model, as `saved_model/`.
         examples_format: what the training example paths hold, one of
             `train_cli.EXAMPLES_FORMATS`: "avro" (shard directories `part-*.avro`, read by ATDS)
@@ -223,7 +223,7 @@ def train_ranking_model(
         horovodrun = shutil.which("horovodrun") or str(Path(sys.executable).parent / "horovodrun")
         command = [
             horovodrun, "-np", str(config.num_proc), "-H", config.horovod_hosts, "--gloo",
-            sys.executable, "-m", "models.train_cli", *argv, "--horovod",
+            sys.executable, "-m", "models.training.cli", *argv, "--horovod",
         ]  # fmt: skip
         proc = subprocess.run(command, capture_output=True, text=True)
         code, detail = proc.returncode, proc.stderr[-4000:]

@@ -37,11 +37,11 @@ explicit input rather than something the towers rediscover from mean-pooled embe
 
 String IDs (paper §11, A.7): with ``id_hash="murmur"`` the member, author and history-author IDs
 are first written as namespaced strings (``"member:1234"``, ``"actor:77"``) and hashed with
-MurmurHash3 (`models.layers.murmur`, the first 64 bits), keeping the low 31 bits:
+MurmurHash3 (`models.inputs.murmur`, the first 64 bits), keeping the low 31 bits:
 
     model_id = murmur64("<namespace>:<id>") & (2^31 - 1)        (-1 padding stays -1)
 
-so raw string IDs from any source need no vocabulary, and the served model (`models.serving`)
+so raw string IDs from any source need no vocabulary, and the served model (`models.serving.saved_model`)
 hashes the same strings with the same function in its TensorFlow preprocessing. 31 bits keep the
 ids non-negative (the model's padding test is ``id >= 0``) and exact in int32, the integer width of
 the JAX backend without x64. ``id_hash="none"`` uses the integer IDs as given.
@@ -53,6 +53,7 @@ logged labels); at ranking time every candidate is scored as if at position 0
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -120,6 +121,26 @@ INPUT_KEYS: tuple[str, ...] = (
     "dense",
     "affinity",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What a model needs to know to turn raw example columns into its inputs.
+
+    Args:
+        id_hash: "none" (integer IDs as given) or "murmur" (namespaced string IDs hashed).
+        content_types: the vocabulary of `content_type`, learned from the training data;
+            index 1 + i for `content_types[i]`, 0 for any other value (out of vocabulary).
+        platforms: the vocabulary of `platform`, indexed like `content_types`.
+        history_length: history steps kept (most recent last, padded in front).
+        max_hashtags: hashtags kept per post (the first ones, padded at the end).
+    """
+
+    id_hash: str = "none"
+    content_types: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    history_length: int = 20
+    max_hashtags: int = 3
 
 
 def check_input_arguments(history_length: int, max_hashtags: int, id_hash: str) -> None:
@@ -204,7 +225,7 @@ def hash_string_ids(strings: np.ndarray) -> np.ndarray:
     Hashes each distinct string once (IDs repeat a lot), so the cost grows with the vocabulary
     actually present, not with the rows.
     """
-    from models.layers.murmur import murmur_int64
+    from models.inputs.murmur import murmur_int64
 
     strings = np.asarray(strings, dtype=object)
     unique, inverse = np.unique(strings.reshape(-1), return_inverse=True)

@@ -1,6 +1,6 @@
 """Data-parallel training backends: a local single-process one and Horovod (Gloo or MPI).
 
-`models.training` talks to one small interface: `rank`, `size`, `average_gradients`,
+`models.training.loop` talks to one small interface: `rank`, `size`, `average_gradients`,
 `broadcast_variables` and `barrier`. Horovod's own Keras wrappers (`DistributedOptimizer`,
 `DistributedGradientTape`) fail on Keras 3 variables (`'Variable' object has no attribute 'ref'`),
 so the Horovod backend works on plain tensors instead:
@@ -9,7 +9,7 @@ so the Horovod backend works on plain tensors instead:
   (embedding gradients are densified first, i.e. Horovod's `sparse_as_dense`);
 - initial state: v ← v_{rank 0} with `v.assign(hvd.broadcast(v.value, root_rank=0))`.
 
-Run it with ``horovodrun -np 2 -H localhost:2 --gloo python -m models.train_cli ... --horovod``.
+Run it with ``horovodrun -np 2 -H localhost:2 --gloo python -m models.training.cli ... --horovod``.
 """
 
 from __future__ import annotations

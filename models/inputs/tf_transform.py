@@ -1,5 +1,5 @@
-"""`models.feature_spec`'s transforms in TensorFlow ops, shared by the SavedModel serving signature
-(`models.serving`) and the ATDS training input (`models.atds_input`), so that both compute the
+"""`models.inputs.spec`'s transforms in TensorFlow ops, shared by the SavedModel serving signature
+(`models.serving.saved_model`) and the ATDS training input (`models.inputs.atds`), so that both compute the
 model inputs exactly as the numpy path does (the tests compare all three).
 """
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from models.feature_spec import RECENCY_DECAY
+from models.inputs.spec import RECENCY_DECAY
 from spark.world_config import ACTIONS
 
 _CLICK_ACTION = ACTIONS.index("click")  # history actions other than click are contributions

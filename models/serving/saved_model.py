@@ -7,7 +7,7 @@ for serving):
 
 1. `murmur64`: MurmurHash3 x64-128 (first 64 bits, seed 0) of UTF-8 strings in TensorFlow ops
    (uint64 multiply / rotate / xor over 16-byte blocks), bit-identical to `mmh3.hash64`, which
-   the training pipeline uses (`models.layers.murmur`). TensorFlow has no Murmur op, and a
+   the training pipeline uses (`models.inputs.murmur`). TensorFlow has no Murmur op, and a
    `tf.py_function` would not survive `tf.saved_model.load` in another process.
 2. `raw_to_inputs`: the TensorFlow twin of `feature_spec.examples_to_inputs`: string IDs ->
    ``murmur64 & (2^31 - 1)`` ("" is padding), content type and platform names -> indices,
@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from models.feature_spec import (
+from models.inputs.spec import (
     HISTORY_LENGTH,
     ID_HASH_MASK,
     ID_NAMESPACES,
@@ -59,7 +59,7 @@ from models.feature_spec import (
     string_ids,
 )
 from models.feed_model import FeedModelConfig
-from models.tf_features import history_affinity, vocabulary_index
+from models.inputs.tf_transform import history_affinity, vocabulary_index
 from spark.schemas import LABELS
 from spark.world_config import CONTENT_TYPES, PLATFORMS
 
@@ -99,7 +99,7 @@ def _fmix64(k: tf.Tensor) -> tf.Tensor:
 def murmur64(strings: tf.Tensor) -> tf.Tensor:
     """MurmurHash3 x64-128 (seed 0) of each UTF-8 string, first 64 bits as int64; keeps the shape.
 
-    Equal to `models.layers.murmur.murmur_int64`. Each string is zero-padded to whole 16-byte
+    Equal to `models.inputs.murmur.murmur_int64`. Each string is zero-padded to whole 16-byte
     blocks plus one: block b < len // 16 is mixed as a full block, block len // 16 as the tail
     (its zero bytes make the tail's k1/k2 terms vanish exactly as in the reference), later
     blocks are skipped; then the length is folded in and both halves finalized.

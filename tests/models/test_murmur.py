@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.layers.murmur import hash_to_halves, join_int64, murmur_int64, split_int64
+from models.inputs.murmur import hash_to_halves, join_int64, murmur_int64, split_int64
 
 REPO = Path(__file__).resolve().parents[3]
 MASK64 = (1 << 64) - 1
@@ -78,7 +78,7 @@ def test_keeps_shape_and_accepts_bytes():
 def test_stable_across_processes_without_keras():
     keys = ["member:1234", "actor:42", "hashtag:ml"]
     code = (
-        "import sys; from models.layers.murmur import murmur_int64; "
+        "import sys; from models.inputs.murmur import murmur_int64; "
         f"print(','.join(map(str, murmur_int64({keys!r})))); "
         "print('keras' in sys.modules, 'tensorflow' in sys.modules)"
     )

@@ -5,7 +5,7 @@ UTF-8 bytes, seed 0) and the first 64 bits are kept as a signed int64. The int64
 bit-split into two uint32-range halves (B, C), each looked up in its own QR tables by
 `UnlimitedVocabEmbedding`. Hashing runs in preprocessing, never inside the model, so the layers
 stay backend-agnostic: here for training (`feature_spec.hash_string_ids`), and as bit-identical
-TensorFlow ops in the served SavedModel (`models.serving.murmur64`).
+TensorFlow ops in the served SavedModel (`models.serving.saved_model.murmur64`).
 """
 
 from __future__ import annotations

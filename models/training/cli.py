@@ -1,6 +1,6 @@
 """Train the feed model from TRAINING_EXAMPLE Parquet or Avro shards, in-process or on Horovod.
 
-    python -m models.train_cli --examples DIR_OR_FILE [--examples ...] --out DIR
+    python -m models.training.cli --examples DIR_OR_FILE [--examples ...] --out DIR
         [--examples-format parquet|avro] [--init-from DIR] [--epochs N] [--batch-size N]
         [--horovod] [--dump-rank-weights]
         [--history-pooling mean|target_attention|transformer] [--affinity none|log_counts]
@@ -9,7 +9,7 @@
         [--task-grouping click_contribution|by_rate|shared] [--id-hash none|murmur]
         [--score-weights like=1,comment=1] [--model-config JSON] [--saved-model]
 
-    horovodrun -np 2 -H localhost:2 --gloo python -m models.train_cli ... --horovod
+    horovodrun -np 2 -H localhost:2 --gloo python -m models.training.cli ... --horovod
 
 Input formats (`--examples-format`, the same rows give the same arrays either way):
 
@@ -17,14 +17,14 @@ Input formats (`--examples-format`, the same rows give the same arrays either wa
   read with pandas and turned into arrays by `feature_spec.examples_to_inputs` / `labels_from`.
 * `avro`: each `--examples` is an Avro shard directory of `training_examples_avro`
   (`part-*.avro`) or one shard file, decoded by tensorflow-io's `ATDSDataset` on the tf.data
-  threads and transformed in TensorFlow ops, batch by batch (`models.atds_input.read_feed_examples`,
+  threads and transformed in TensorFlow ops, batch by batch (`models.inputs.atds.read_feed_examples`,
   paper §13). The batches are then materialized into the same numpy arrays, because the training
-  loop (`models.training.train_feed_model`, Horovod-aware) takes arrays: what this path changes is
+  loop (`models.training.loop.train_feed_model`, Horovod-aware) takes arrays: what this path changes is
   the decoder and the transforms, not the loop. The graph trains this way.
 
 Every rank reads all the examples (same files, same order), computes the dense normalization
 constants from all of them (so every rank builds the same model config), and trains on its own
-shard with gradients averaged across ranks (`models.training`). Ranks initialize their weights
+shard with gradients averaged across ranks (`models.training.loop`). Ranks initialize their weights
 independently (seed + rank); rank 0's initial weights are broadcast to all before the first step.
 
 Outputs in `--out` (rank 0 writes the model; the directory is replaced atomically):
@@ -40,7 +40,7 @@ normalization constants of the examples. With `--init-from DIR` the model is war
 saved model (paper §5, incremental training) and keeps that model's config, including its
 normalization constants and block choices; the architecture flags are then ignored.
 
-    saved_model/                   with --saved-model: the SavedModel of `models.serving` (raw
+    saved_model/                   with --saved-model: the SavedModel of `models.serving.saved_model` (raw
                                    features, string IDs included -> per-head probabilities, score)
  Exit status 2
 means training diverged; nothing is written and the previous model is untouched.
@@ -103,7 +103,7 @@ def score_weights(value: str) -> tuple[tuple[str, float], ...]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m models.train_cli", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m models.training.cli", description=__doc__)
     parser.add_argument(
         "--examples",
         action="append",
@@ -197,7 +197,7 @@ def cold_start_config(args: argparse.Namespace, inputs: dict[str, np.ndarray]):
     normalization constants of `inputs`."""
     import dataclasses
 
-    from models.feature_spec import dense_moments
+    from models.inputs.spec import dense_moments
 
     mean, variance = dense_moments(inputs)
     return dataclasses.replace(
@@ -243,12 +243,12 @@ def read_training_inputs(
         FileNotFoundError: a path is missing (or, for Avro, holds no shards).
     """
     if examples_format == "parquet":
-        from models.feature_spec import examples_to_inputs, labels_from
+        from models.inputs.spec import examples_to_inputs, labels_from
 
         df = read_examples(paths, split)
         return examples_to_inputs(df, id_hash=id_hash), labels_from(df)
     if examples_format == "avro":
-        from models.atds_input import read_feed_examples
+        from models.inputs.atds import read_feed_examples
 
         return read_feed_examples(paths, split=None if split == "all" else split, id_hash=id_hash)
     raise ValueError(
@@ -263,10 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from models import registry
-    from models.distributed import HorovodDistributed, LocalDistributed
-    from models.feature_spec import num_examples
+    from models.training.distributed import HorovodDistributed, LocalDistributed
+    from models.inputs.spec import num_examples
     from models.feed_model import FeedModel
-    from models.training import (
+    from models.training.loop import (
         TrainingConfig,
         TrainingDivergedError,
         train_feed_model,
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export_saved_model(model, directory: Path) -> None:
-    from models.serving import export_saved_model
+    from models.serving.saved_model import export_saved_model
 
     export_saved_model(model, directory / SAVED_MODEL_DIR)
 

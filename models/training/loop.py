@@ -1,7 +1,7 @@
 """Training the feed model: multi-task loss, warm-up schedule, data-parallel train loop, warm start.
 
 The loop is a custom TensorFlow train step (not `model.fit`) so that gradients can be averaged
-across Horovod ranks before the optimizer sees them (see `models.distributed`):
+across Horovod ranks before the optimizer sees them (see `models.training.distributed`):
 
     L = Σ_h mean_i BCE(y_ih, z_ih),   BCE(y, z) = max(z, 0) - z·y + log(1 + e^{-|z|})
 
@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from models.distributed import Distributed, LocalDistributed
-from models.feature_spec import AFFINITY_FEATURES, DENSE_FEATURES, INPUT_KEYS, num_examples
+from models.training.distributed import Distributed, LocalDistributed
+from models.inputs.spec import AFFINITY_FEATURES, DENSE_FEATURES, INPUT_KEYS, num_examples
 from spark.schemas import LABELS
 
 

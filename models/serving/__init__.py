@@ -1,0 +1,1 @@
+"""Serving: the SavedModel with its raw-feature preprocessing."""

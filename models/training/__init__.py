@@ -1,0 +1,1 @@
+"""Training: typed plan, the loop, Horovod ranks, the job run by the asset and the CLI."""
