@@ -8,10 +8,10 @@ It measures what the graph would get with each block configuration:
 1. Features: the graph's own Dagster jobs (`raw_logs_job`, `features_job`) materialize the world
    preset (`LIRANK_WORLD`, default `demo`) into `--data-root`; existing partitions are reused.
 2. Per variant and seed, exactly the graph's ranking and evaluation functions: a cold start on the
-   first `cold_start_days` days (`train_ranking_model`, reading the Avro shards through ATDS as
-   the graph does), then one incremental day at a time (paper §5); for every model day, the
-   popularity random effects, offline AUC on the held-out sessions and replay on the random
-   bucket (`evaluate_offline`, `evaluate_replay`).
+   first `cold_start_days` days (`run_training` of a `TrainingPlan`, reading the Avro shards
+   through ATDS as the graph does), then one incremental day at a time (paper §5); for every
+   model day, the popularity random effects, offline AUC on the held-out sessions and replay on
+   the random bucket (`evaluate_offline`, `evaluate_replay`).
 3. Reported per variant: the pooled replay contribution rate @1 over every evaluated day with its
    95% Wilson interval (paper §15; noisy: only ~1/10 of the random-bucket sessions match), the
    ground-truth expected contributions of the ranker's #1 per session (the simulator knows the
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import shutil
@@ -46,14 +47,14 @@ sys.path.insert(0, str(_HERE.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from models.evaluation import evaluate_offline, evaluate_replay  # noqa: E402
-from models.feed_model import FeedModelConfig  # noqa: E402
-from models.training.job import (  # noqa: E402
-    RankingJobConfig,
-    fit_popularity_effects,
-    train_ranking_model,
-)
-from models.replay import wilson_interval  # noqa: E402
+from models.evaluation.intervals import wilson_interval  # noqa: E402
+from models.evaluation.offline import evaluate_offline  # noqa: E402
+from models.evaluation.replay_eval import evaluate_replay  # noqa: E402
+from models.feed import FeedModelConfig  # noqa: E402
+from models.popularity import fit_popularity_effects  # noqa: E402
+from models.training.config import TrainingConfig, TrainingPlan  # noqa: E402
+from models.training.job import run_training  # noqa: E402
+from spark.world import FeedWorld, expected_top1_contributions  # noqa: E402
 
 BASE = FeedModelConfig(id_hash="murmur")  # the graph default before this ablation
 # (variant, FeedModelConfig overrides): one block at a time, then combinations (Table 6 order)
@@ -136,26 +137,30 @@ def run_variant(
 ) -> dict:
     """Cold start, incremental days, evaluation of every model day: pooled figures."""
     models_root = work / "models"
-    config = RankingJobConfig(model=model, export_saved_model=False, seed=seed)
     replay, offline, seconds = [], [], 0.0
     previous = None
     first = cold_start_days - 1
     for index in range(first, len(days)):
         day = days[index]
         out = models_root / f"date={day.isoformat()}"
-        window = [_avro_examples(root, d) for d in days[index - first : index + 1]]
-        result = train_ranking_model(
-            config,
-            cold_start_examples=window,
-            day_examples=_avro_examples(root, day),
-            previous_model=previous,
-            out_dir=out,
+        window = days[index - first : index + 1] if previous is None else [day]
+        # the graph's TrainingResource defaults: 3 cold-start epochs, 2 per incremental day
+        plan = TrainingPlan(
             model_id=f"feed-{day.isoformat()}",
+            out_dir=out,
+            examples=tuple(_avro_examples(root, d) for d in window),
+            previous_model=previous,
+            model=model,
+            training=TrainingConfig(
+                epochs=2 if previous else 3, batch_size=512, learning_rate=3e-3, seed=seed
+            ),
+            export_saved_model=False,
         )
+        result = run_training(plan)
         seconds += result.train_seconds
-        effects_root = work / "effects"
-        fit_popularity_effects(out, _examples(root, day), effects_root, day)
-        effects = effects_root / f"date={day.isoformat()}"
+        effects = work / "effects" / f"date={day.isoformat()}"
+        effects.mkdir(parents=True, exist_ok=True)
+        fit_popularity_effects(out, _examples(root, day)).to_parquet(effects / "part-0.parquet")
         offline.append(evaluate_offline(out, effects, _examples(root, day), day))
         replay.append(
             evaluate_replay(
@@ -164,8 +169,11 @@ def run_variant(
                 _partition(root, "features", "replay_candidates", day),
                 _examples(root, day),
                 day,
-                ground_truth_dir=_partition(root, "raw", "feed_ground_truth", day),
-                world=world,
+                expected_top1=functools.partial(
+                    expected_top1_contributions,
+                    pd.read_parquet(_partition(root, "raw", "feed_ground_truth", day)),
+                    curve=FeedWorld(world).position_curve(),
+                ),
             )
         )
         previous = out

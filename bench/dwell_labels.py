@@ -55,8 +55,7 @@ from spark.dwell import (  # noqa: E402
 )
 from spark.explode import explode_session_features  # noqa: E402
 from spark.session import build_spark_session  # noqa: E402
-from spark.world import FeedWorld  # noqa: E402
-from spark.world_config import WorldConfig  # noqa: E402
+from spark.world import FeedWorld, WorldConfig  # noqa: E402
 
 
 def simulated_examples(spark: SparkSession, days: int, directory: Path) -> DataFrame:

@@ -53,8 +53,7 @@ import tensorflow as tf  # noqa: E402
 from spark.avro_shards import AVRO_SCHEMA, atds_dataset, write_avro_shards  # noqa: E402
 from spark.explode import LABEL_COLUMNS, SERVED_POST_COLUMNS  # noqa: E402
 from spark.schemas import TRAINING_EXAMPLE  # noqa: E402
-from spark.world import FeedWorld  # noqa: E402
-from spark.world_config import WorldConfig  # noqa: E402
+from spark.world import FeedWorld, WorldConfig  # noqa: E402
 
 PAD = -1
 LONG_DWELL_QUANTILE = 0.75

@@ -31,12 +31,11 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from models.ads_model import ADS_ID_FEATURES, AdsModel, AdsModelConfig  # noqa: E402
+from models.ads import ADS_ID_FEATURES, AdsModel, AdsModelConfig  # noqa: E402
+from models.feed import GRAPH_FEED_MODEL, FeedModel  # noqa: E402
 from models.inputs.spec import DENSE_FEATURES, HISTORY_LENGTH, MAX_HASHTAGS  # noqa: E402
-from models.feed_model import FeedModel  # noqa: E402
-from models.jobs_model import JOBS_TASKS, JobsModel, JobsModelConfig  # noqa: E402
+from models.jobs import JOBS_HEADS, JobsModel, JobsModelConfig  # noqa: E402
 from models.layers import GatedMLP, LowRankCross, QREmbedding, ResidualDCN  # noqa: E402
-from models.training.job import GRAPH_FEED_MODEL  # noqa: E402
 from spark.schemas import LABELS  # noqa: E402
 
 WIDTH = 256
@@ -100,7 +99,7 @@ def _jobs_data(rng: np.random.Generator, n: int) -> tuple[dict, dict]:
         for field, matrix in config.fields
     }
     inputs["dense"] = rng.normal(size=(n, config.num_dense)).astype("float32")
-    return inputs, _labels(rng, n, JOBS_TASKS)
+    return inputs, _labels(rng, n, JOBS_HEADS)
 
 
 def _labels(rng: np.random.Generator, n: int, heads) -> dict:

@@ -74,8 +74,7 @@ def build_data(root: Path) -> dict[str, dict[str, int]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from spark.world import FeedWorld
-    from spark.world_config import WorldConfig
+    from spark.world import FeedWorld, WorldConfig
 
     sizes: dict[str, dict[str, int]] = {}
     for scale, spec in SCALES.items():

@@ -42,10 +42,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from spark.schemas import ACTIONS  # noqa: E402
 from spark.storage import write_partition  # noqa: E402
-from spark.world import FeedWorld  # noqa: E402
-from spark.world_config import ACTIONS, WorldConfig  # noqa: E402
-from spark.world_spark import RAW_TABLE_ORDER, SparkWorld  # noqa: E402
+from spark.world import RAW_TABLE_ORDER, FeedWorld, SparkWorld, WorldConfig  # noqa: E402
 
 
 def _tree_cpu_seconds() -> float | None:

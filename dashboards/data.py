@@ -1,7 +1,7 @@
 """Cached loaders over the review snapshot (read-only, short-lived connections; nothing at import).
 
 The dashboard never opens the pipeline's warehouse: it reads the standalone snapshot that the
-`model_review` asset swaps in atomically (`models.review`). The path comes from
+`model_review` asset swaps in atomically (`models.reporting.review`). The path comes from
 `LIRANK_REVIEW_SNAPSHOT`, else `$LIRANK_DATA_ROOT/review/review.duckdb`, else
 `<repo>/.lirank/review/review.duckdb`.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from models.review import MISSING_SNAPSHOT_HINT, read_review_snapshot
+from models.reporting.review import MISSING_SNAPSHOT_HINT, read_review_snapshot
+from spark.storage import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, DataLayout
 
 SNAPSHOT_ENV = "LIRANK_REVIEW_SNAPSHOT"
-DATA_ROOT_ENV = "LIRANK_DATA_ROOT"
-DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1] / ".lirank"
+REPO_DATA_ROOT = Path(__file__).resolve().parents[1] / DEFAULT_DATA_ROOT
 CACHE_TTL_SECONDS = 60
 
 
@@ -28,7 +28,7 @@ def snapshot_path() -> Path:
     if explicit:
         return Path(explicit)
     root = os.environ.get(DATA_ROOT_ENV)
-    return (Path(root) if root else DEFAULT_DATA_ROOT) / "review" / "review.duckdb"
+    return DataLayout(Path(root) if root else REPO_DATA_ROOT).review_snapshot
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
@@ -39,7 +39,7 @@ def _read(path: str, modified_ns: int) -> dict[str, pd.DataFrame]:
 
 
 def load_snapshot() -> dict[str, pd.DataFrame] | None:
-    """All snapshot tables (see `models.review`), or None when there is no snapshot yet."""
+    """All snapshot tables (`models.reporting.review`), or None when there is no snapshot yet."""
     path = snapshot_path()
     try:
         return _read(str(path), path.stat().st_mtime_ns)

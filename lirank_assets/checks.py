@@ -1,79 +1,128 @@
-"""Asset checks: label rates, NaN features and Avro shards of the training examples; AUC floor."""
+"""Asset checks: label rates and NaN features of the training examples, the Avro shards against
+the Parquet rows, and the AUC floor.
 
+The two checks on the training data are blocking: a failing day stops its run before the model
+trains, and `DAILY_REFRESH` does not request a model whose inputs failed. They run once per day;
+in a single-run backfill of several days they record one evaluation per day, and the run's
+result (blocking the rest of the run) passes only if every day passes.
+"""
+
+import datetime as dt
 import warnings
+from collections.abc import Callable
 
-import pyarrow.parquet as pq
+import pandas as pd
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetKey,
     MetadataValue,
     PreviewWarning,
     asset_check,
 )
 
-from lirank_assets.assets.features import AVRO_DATASET
-from lirank_assets.partitions import partition_date
+from lirank_assets.metadata import rounded
+from lirank_assets.partitions import DailyCalendar, partition_date, partition_dates
 from lirank_assets.resources import DataRoot, Warehouse
-from models.data_quality import mean_auc, measure_example_quality
+from models.evaluation.data_quality import mean_auc, measure_example_quality
 from spark.avro_shards import AVRO_SCHEMA_VERSION, shard_row_counts
-from spark.storage import partition_dir
+from spark.storage import parquet_row_count
 
 AUC_FLOOR = 0.60
 
+DayCheck = Callable[[dt.date], AssetCheckResult]
 
-def build_checks(partitions_def):
+
+def build_checks(calendar: DailyCalendar):
     """The graph's asset checks, partitioned like their assets."""
     # Partitioned asset checks are flagged preview; per-day checks are what the graph needs, so
     # their warning is expected, not news.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreviewWarning)
-        return _build_checks(partitions_def)
+        return _build_checks(calendar)
 
 
-def _build_checks(partitions_def):
-    @asset_check(asset="training_examples", partitions_def=partitions_def, blocking=True)
+def check_each_day(
+    context: AssetCheckExecutionContext, asset: str, name: str, check_day: DayCheck
+) -> AssetCheckResult:
+    """Run `check_day` for every day of the run: the result itself for one day; for a range,
+    one recorded evaluation per day and a result that passes only if every day passed."""
+    dates = partition_dates(context)
+    if len(dates) == 1:
+        return check_day(dates[0])
+    results = {date: check_day(date) for date in dates}
+    for date, result in results.items():
+        context.op_execution_context.log_event(
+            AssetCheckEvaluation(
+                asset_key=AssetKey(asset),
+                check_name=name,
+                passed=result.passed,
+                metadata=result.metadata,
+                description=result.description,
+                blocking=True,
+                partition=date.isoformat(),
+            )
+        )
+    failed = [date.isoformat() for date, result in results.items() if not result.passed]
+    return AssetCheckResult(
+        passed=not failed,
+        description=f"{len(dates) - len(failed)} of {len(dates)} days passed"
+        + (f"; failed: {', '.join(failed)}" if failed else ""),
+    )
+
+
+def _build_checks(calendar: DailyCalendar):
+    @asset_check(asset="training_examples", partitions_def=calendar.logs, blocking=True)
     def training_examples_quality(
         context: AssetCheckExecutionContext, data_root: DataRoot
     ) -> AssetCheckResult:
         """Blocks training on an empty day, NaN features or implausible label rates."""
-        date = partition_date(context.partition_key)
-        path = partition_dir(data_root.root / "features", "training_examples", date)
-        quality = measure_example_quality(pq.read_table(path).to_pandas())
-        return AssetCheckResult(
-            passed=quality.passed,
-            description=quality.describe(),
-            metadata={
-                "rows": MetadataValue.int(quality.rows),
-                **{f"{k}_rate": MetadataValue.float(v) for k, v in quality.label_rates.items()},
-                "nan_features": MetadataValue.int(sum(quality.nan_counts.values())),
-            },
-        )
 
-    @asset_check(asset="training_examples", partitions_def=partitions_def, blocking=True)
+        def check_day(date: dt.date) -> AssetCheckResult:
+            quality = measure_example_quality(
+                pd.read_parquet(data_root.layout.training_examples(date))
+            )
+            return AssetCheckResult(
+                passed=quality.passed,
+                description=quality.describe(),
+                metadata={
+                    "rows": MetadataValue.int(quality.rows),
+                    **{f"{k}_rate": rounded(v) for k, v in quality.label_rates.items()},
+                    "nan_features": MetadataValue.int(sum(quality.nan_counts.values())),
+                },
+            )
+
+        return check_each_day(context, "training_examples", "training_examples_quality", check_day)
+
+    @asset_check(asset="training_examples_avro", partitions_def=calendar.logs, blocking=True)
     def training_examples_avro_shards(
         context: AssetCheckExecutionContext, data_root: DataRoot
     ) -> AssetCheckResult:
         """The ATDS Avro shards hold the Parquet's row count, at this reader's schema version."""
-        date = partition_date(context.partition_key)
-        features = data_root.root / "features"
-        parquet = partition_dir(features, "training_examples", date)
-        parquet_rows = sum(pq.read_metadata(f).num_rows for f in parquet.glob("*.parquet"))
-        shards = sorted(partition_dir(features, AVRO_DATASET, date).glob("part-*.avro"))
-        counts = shard_row_counts(shards)
-        avro_rows = sum(counts.values())
-        return AssetCheckResult(
-            passed=bool(shards) and avro_rows == parquet_rows,
-            description=f"{avro_rows} rows in {len(shards)} Avro shards (schema version "
-            f"{AVRO_SCHEMA_VERSION}) vs {parquet_rows} Parquet rows",
-            metadata={
-                "avro_rows": MetadataValue.int(avro_rows),
-                "parquet_rows": MetadataValue.int(parquet_rows),
-                "shards": MetadataValue.int(len(shards)),
-            },
+
+        def check_day(date: dt.date) -> AssetCheckResult:
+            layout = data_root.layout
+            parquet_rows = parquet_row_count(layout.training_examples(date))
+            shards = sorted(layout.training_examples_avro(date).glob("part-*.avro"))
+            avro_rows = sum(shard_row_counts(shards).values())
+            return AssetCheckResult(
+                passed=bool(shards) and avro_rows == parquet_rows,
+                description=f"{avro_rows} rows in {len(shards)} Avro shards (schema version "
+                f"{AVRO_SCHEMA_VERSION}) vs {parquet_rows} Parquet rows",
+                metadata={
+                    "avro_rows": MetadataValue.int(avro_rows),
+                    "parquet_rows": MetadataValue.int(parquet_rows),
+                    "shards": MetadataValue.int(len(shards)),
+                },
+            )
+
+        return check_each_day(
+            context, "training_examples_avro", "training_examples_avro_shards", check_day
         )
 
-    @asset_check(asset="offline_metrics", partitions_def=partitions_def)
+    @asset_check(asset="offline_metrics", partitions_def=calendar.models)
     def auc_floor(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         """The model's mean AUC over heads must reach the floor and beat the popularity baseline."""
         date = partition_date(context.partition_key)
@@ -86,8 +135,8 @@ def _build_checks(partitions_def):
                 f"mean AUC {model:.4f} (floor {AUC_FLOOR}, popularity baseline {baseline:.4f})"
             ),
             metadata={
-                "mean_auc": MetadataValue.float(model),
-                "baseline_mean_auc": MetadataValue.float(baseline),
+                "mean_auc": rounded(model),
+                "baseline_mean_auc": rounded(baseline),
                 "floor": MetadataValue.float(AUC_FLOOR),
             },
         )

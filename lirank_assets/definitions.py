@@ -1,84 +1,126 @@
-"""The Dagster definitions: the LiRank asset graph with resources chosen from `Settings`.
+"""The Dagster definitions: the LiRank asset graph, its resources chosen in one place.
 
-`dagster dev -w workspace.yaml` loads `defs` from here. Local defaults: simulated world, Spark
-`local[2]`, in-process TensorFlow training, DuckDB under the data root.
+`dagster dev -w workspace.yaml` (or `dg dev`) loads `defs` from here. The graph's shape comes from
+`settings.Settings` (read when the code location loads); the resources' run settings are
+`EnvVar`s, read when each run starts (`settings.run_setting`). Local defaults: simulated world,
+Spark `local[2]`, in-process TensorFlow training, DuckDB under the data root.
 """
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+import warnings
+from collections.abc import Mapping
+
+from dagster import (
+    AssetSelection,
+    BetaWarning,
+    Definitions,
+    define_asset_job,
+    in_process_executor,
+)
 
 from lirank_assets.assets.evaluation import build_evaluation_assets
 from lirank_assets.assets.features import build_feature_assets
 from lirank_assets.assets.ranking import build_ranking_assets
 from lirank_assets.assets.world import build_raw_log_assets
+from lirank_assets.automation import build_automation_sensor
 from lirank_assets.checks import build_checks
-from lirank_assets.partitions import daily_partitions
+from lirank_assets.partitions import DailyCalendar
 from lirank_assets.resources import (
     DataRoot,
-    FeedLogSource,
+    FileLogs,
+    LogSource,
+    SimulatedLogs,
     SparkResource,
     TrainingResource,
     Warehouse,
 )
-from lirank_assets.sensors import build_new_log_day_sensor
-from lirank_assets.settings import Settings, settings_from_env
-from spark.storage import data_root
-
-DOWNSTREAM_GROUPS = ("features", "ranking", "evaluation")
+from lirank_assets.settings import Settings, int_run_setting, run_setting, settings_from_env
+from spark.session import DEFAULT_MASTER
+from spark.storage import DATA_ROOT_ENV, DEFAULT_DATA_ROOT
 
 
-def build_resources(settings: Settings, root: str) -> dict[str, object]:
-    data = DataRoot(path=root)
+def build_log_source(
+    settings: Settings, data_root: DataRoot, environ: Mapping[str, str] | None = None
+) -> LogSource:
+    """`FileLogs` over the user's logs when `settings.logs_path` is set, else `SimulatedLogs`."""
+    if settings.logs_path:
+        return FileLogs(
+            data_root=data_root,
+            path=run_setting("LIRANK_LOGS_PATH", settings.logs_path, environ),
+        )
+    return SimulatedLogs(
+        data_root=data_root,
+        world=settings.world_choice,
+        num_shards=int_run_setting("LIRANK_WORLD_SHARDS", None, environ),
+    )
+
+
+def build_resources(
+    settings: Settings, root: str | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """The resources of a deployment; `root` fixes the data root (tests, the demo), else it is
+    `$LIRANK_DATA_ROOT` at run time (`.lirank/` when unset)."""
+    data_root = DataRoot(path=root or run_setting(DATA_ROOT_ENV, DEFAULT_DATA_ROOT, environ))
     return {
-        "data_root": data,
-        "spark": SparkResource(master=settings.spark_master),
-        "log_source": (
-            FeedLogSource(logs_path=settings.logs_path)
-            if settings.logs_path
-            else FeedLogSource.simulated(settings.world, num_shards=settings.world_shards)
-        ),
+        "data_root": data_root,
+        "spark": SparkResource(master=run_setting("LIRANK_SPARK_MASTER", DEFAULT_MASTER, environ)),
+        "log_source": build_log_source(settings, data_root, environ),
         "training": TrainingResource(
-            cold_start_days=settings.cold_start_days,
-            horovod_hosts=settings.horovod_hosts,
-            horovod_num_proc=settings.horovod_num_proc,
+            horovod_hosts=run_setting("LIRANK_HOROVOD_HOSTS", None, environ),
+            horovod_num_proc=int_run_setting("LIRANK_HOROVOD_NP", 0, environ),
         ),
-        "warehouse": Warehouse(database=str(data.warehouse_path)),
+        "warehouse": Warehouse(data_root=data_root),
     }
 
 
-def build_definitions(settings: Settings, root: str) -> Definitions:
-    partitions = daily_partitions(settings.start_date, settings.end_date)
-    assets = [
-        build_raw_log_assets(partitions),
-        *build_feature_assets(partitions),
-        *build_ranking_assets(partitions, settings.cold_start_days),
-        *build_evaluation_assets(partitions),
+def calendar_of(settings: Settings) -> DailyCalendar:
+    """The graph's days: the settings' partition range and cold-start window."""
+    return DailyCalendar(settings.start_date, settings.end_date, settings.cold_start_days)
+
+
+def build_definitions(
+    settings: Settings, root: str | None = None, environ: Mapping[str, str] | None = None
+) -> Definitions:
+    calendar = calendar_of(settings)
+    resources = build_resources(settings, root, environ)
+    # `backfill_policy` is flagged beta; single-run backfills of the Spark assets are what the
+    # graph needs, so its warning is expected, not news.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*backfill_policy", category=BetaWarning)
+        assets = [
+            build_raw_log_assets(calendar, resources["log_source"].tables),
+            *build_feature_assets(calendar),
+            *build_ranking_assets(calendar),
+            *build_evaluation_assets(calendar, with_ground_truth=not settings.logs_path),
+        ]
+    jobs = [
+        define_asset_job(
+            "raw_logs_job",
+            selection=AssetSelection.groups("world"),
+            description="Raw feed logs of the days (simulated, or the user's files validated).",
+        ),
+        define_asset_job(
+            "features_job",
+            selection=AssetSelection.groups("features"),
+            description="Features, labels and training examples of the days.",
+        ),
+        define_asset_job(
+            "ranking_job",
+            selection=AssetSelection.groups("ranking", "evaluation"),
+            description="The day's model (cold start or incremental), random effects, metrics "
+            "and review snapshot.",
+        ),
     ]
-    daily_refresh = define_asset_job(
-        "daily_refresh_job",
-        selection=AssetSelection.groups(*DOWNSTREAM_GROUPS),
-        description="Everything downstream of one day's raw logs, for that day.",
-    )
-    raw_logs = define_asset_job(
-        "raw_logs_job",
-        selection=AssetSelection.groups("world"),
-        description="One day of raw feed logs (simulated, or the user's files validated).",
-    )
-    features = define_asset_job(
-        "features_job",
-        selection=AssetSelection.groups("features"),
-        description="Features and labels of one day (the days before the first model).",
-    )
     return Definitions(
         assets=assets,
-        asset_checks=build_checks(partitions),
-        jobs=[raw_logs, features, daily_refresh],
-        sensors=[build_new_log_day_sensor(daily_refresh)],
-        resources=build_resources(settings, root),
+        asset_checks=build_checks(calendar),
+        jobs=jobs,
+        sensors=[build_automation_sensor()],
+        resources=resources,
         # One process per run: the Spark session and TensorFlow runtime are started once per run.
         executor=in_process_executor,
     )
 
 
-defs = build_definitions(settings_from_env(), str(data_root()))
+defs = build_definitions(settings_from_env())

@@ -1,7 +1,9 @@
 """`make demo`: materialize the whole graph day by day on the default world and print a summary.
 
 Runs every daily partition in order into the persistent Dagster instance (`$DAGSTER_HOME`), so the
-materializations, checks and metadata are there to browse with `make ui` afterwards.
+materializations, checks and metadata are there to browse with `make ui` afterwards: each day its
+raw logs and features, and from the first day with a full cold-start window, its model and
+evaluation (what the daily automation does when a day of logs lands, run here without a daemon).
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import time
 
 from dagster import DagsterInstance
 
-from lirank_assets.definitions import build_definitions
+from lirank_assets.definitions import build_definitions, calendar_of
 from lirank_assets.settings import settings_from_env
-from models.summary import format_summary, summarize
-from spark.storage import data_root
+from models.reporting.summary import format_summary, summarize
+from spark.storage import DataLayout
 
 # Dagster's console logger prints every event at DEBUG; the demo shows one line per day instead.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -31,21 +33,21 @@ def step_failure_message(event) -> str:
 
 def main() -> int:
     settings = settings_from_env()
-    root = data_root()
-    defs = build_definitions(settings, str(root))
+    layout = DataLayout.from_env()
+    defs = build_definitions(settings, str(layout.root))
+    calendar = calendar_of(settings)
     instance = DagsterInstance.get()
-    days = [settings.world.date_of(d) for d in range(settings.world.num_days)]
-    first_model_day = min(settings.cold_start_days - 1, len(days) - 1)
     print(
-        f"LiRank demo: {len(days)} days of the simulated world "
-        f"({settings.world.num_members} members), data root {root}",
+        f"LiRank demo: {len(calendar.days)} days of the simulated world "
+        f"({settings.world.num_members} members), data root {layout.root}",
         flush=True,
     )
-    for index, day in enumerate(days):
+    for day in calendar.days:
         key = day.isoformat()
-        job = "daily_refresh_job" if index >= first_model_day else "features_job"
+        refresh = day >= calendar.first_model_day
+        jobs = ("raw_logs_job", "features_job", *(("ranking_job",) if refresh else ()))
         started = time.perf_counter()
-        for name in ("raw_logs_job", job):
+        for name in jobs:
             result = defs.resolve_job_def(name).execute_in_process(
                 partition_key=key,
                 instance=instance,
@@ -60,10 +62,8 @@ def main() -> int:
                 ]
                 print(f"{key} {name} FAILED:\n" + "\n".join(failures), file=sys.stderr)
                 return 1
-        print(
-            f"{key}: {job.replace('_job', '')} done in {time.perf_counter() - started:.1f}s",
-            flush=True,
-        )
+        stage = "daily_refresh" if refresh else "features"
+        print(f"{key}: {stage} done in {time.perf_counter() - started:.1f}s", flush=True)
     warehouse = defs.resources["warehouse"]
     summary = summarize(
         warehouse.table_or_empty("offline_metrics"), warehouse.table_or_empty("replay_metrics")

@@ -1,15 +1,77 @@
-"""Daily partitions and the time-window mappings between them."""
+"""The graph's calendar: daily partitions of the logs and of the models, the time-window mappings
+between them, and the windows of days an asset reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import warnings
 
-from dagster import BetaWarning, DailyPartitionsDefinition, TimeWindowPartitionMapping
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetExecutionContext,
+    BetaWarning,
+    DailyPartitionsDefinition,
+    TimeWindowPartitionMapping,
+)
+
+from spark.dwell import trailing_window
 
 
-def daily_partitions(start: dt.date, end_exclusive: dt.date) -> DailyPartitionsDefinition:
-    """One partition per day of logs, `start` to `end_exclusive`."""
+@dataclasses.dataclass(frozen=True)
+class DailyCalendar:
+    """The days of the graph.
+
+    Logs, features and labels have one partition per day from `first_day` to `end` (exclusive).
+    The model and its evaluation have partitions from the first day whose cold-start window of
+    `cold_start_days` days is full: a model is never trained on a shorter window, however its
+    partition is launched (by hand, by a backfill or by automation).
+    """
+
+    first_day: dt.date
+    end: dt.date
+    cold_start_days: int
+
+    def __post_init__(self) -> None:
+        if self.end <= self.first_day:
+            raise ValueError(
+                f"the calendar needs at least one day: first_day={self.first_day.isoformat()}, "
+                f"end={self.end.isoformat()} (exclusive)"
+            )
+        if self.cold_start_days < 1:
+            raise ValueError(f"`cold_start_days` must be >= 1. Received: {self.cold_start_days}")
+
+    @property
+    def first_model_day(self) -> dt.date:
+        """The first day with a model: the cold-start window's last day (at most the last day)."""
+        first = self.first_day + dt.timedelta(days=self.cold_start_days - 1)
+        return min(first, self.end - dt.timedelta(days=1))
+
+    @functools.cached_property
+    def logs(self) -> DailyPartitionsDefinition:
+        """Partitions of the raw logs, features and labels."""
+        return _daily(self.first_day, self.end)
+
+    @functools.cached_property
+    def models(self) -> DailyPartitionsDefinition:
+        """Partitions of the model, its random effects and its evaluation."""
+        return _daily(self.first_model_day, self.end)
+
+    @property
+    def days(self) -> list[dt.date]:
+        return [self.first_day + dt.timedelta(days=i) for i in range((self.end - self.first_day).days)]
+
+    def window(self, date: dt.date, days: int) -> list[dt.date]:
+        """`date` and the `days - 1` days before it, from `first_day` on."""
+        return trailing_window(date, days, self.first_day)
+
+    def cold_start_window(self, date: dt.date) -> list[dt.date]:
+        """The days a cold-start model of `date` trains on."""
+        return self.window(date, self.cold_start_days)
+
+
+def _daily(start: dt.date, end_exclusive: dt.date) -> DailyPartitionsDefinition:
     return DailyPartitionsDefinition(
         start_date=start.isoformat(), end_date=end_exclusive.isoformat(), timezone="UTC"
     )
@@ -37,3 +99,9 @@ PREVIOUS_DAY = _window_mapping(start_offset=-1, end_offset=-1)
 
 def partition_date(partition_key: str) -> dt.date:
     return dt.date.fromisoformat(partition_key)
+
+
+def partition_dates(context: AssetExecutionContext | AssetCheckExecutionContext) -> list[dt.date]:
+    """The days a run materializes, in order: one for a daily run, every day of the range for a
+    single-run backfill (`BackfillPolicy.single_run()`)."""
+    return [partition_date(key) for key in context.partition_keys]

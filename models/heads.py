@@ -1,15 +1,11 @@
-"""Per-task heads and the multi-task binary task shared by the Ads and Jobs models.
+"""The per-task head of the Ads and Jobs models.
 
 `CrossMLPHead` is the task-specific top of both models (paper §1): an optional low-rank DCNv2
-cross stack over the shared features, an MLP, and one logit. `BinaryTasks` holds what training
-needs (losses, head weights) so the model classes import no losses or metrics (TF Recommenders
-model/task split).
+cross stack over the shared features, an MLP, and one logit. How the heads are trained (losses,
+head weights, metrics) is the task object's business, `models.tasks.RankingTasks`.
 """
 
 from __future__ import annotations
-
-import dataclasses
-import math
 
 import keras
 from keras import ops
@@ -77,51 +73,3 @@ class CrossMLPHead(keras.layers.Layer):
             "cross_layers": self.cross_layers,
             "projection_dim": self.projection_dim,
         }
-
-
-@dataclasses.dataclass(frozen=True)
-class BinaryTasks:
-    """Multi-task binary cross-entropy on logits: L = Σ_h w_h · BCE(y_h, σ(logit_h)).
-
-    The paper combines the head losses without giving weights (NOT CONFIRMED); 1.0 each by
-    default. `compile_arguments()` plugs into `model.compile`.
-
-    Args:
-        heads: the model's output keys.
-        weights: one weight per head (default 1.0 each).
-    """
-
-    heads: tuple[str, ...]
-    weights: tuple[float, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if not self.heads:
-            raise ValueError("`heads` must name at least one head. Received: heads=()")
-        weights = self.weights if self.weights is not None else (1.0,) * len(self.heads)
-        weights = tuple(float(w) for w in weights)
-        if len(weights) != len(self.heads) or not all(math.isfinite(w) and w >= 0 for w in weights):
-            raise ValueError(
-                f"`weights` must be one finite non-negative weight per head {self.heads}. "
-                f"Received: weights={self.weights}"
-            )
-        object.__setattr__(self, "heads", tuple(self.heads))
-        object.__setattr__(self, "weights", weights)
-
-    def compile_arguments(self) -> dict:
-        """`loss` and `loss_weights` for `model.compile`, keyed by head."""
-        return {
-            "loss": {h: keras.losses.BinaryCrossentropy(from_logits=True) for h in self.heads},
-            "loss_weights": dict(zip(self.heads, self.weights, strict=True)),
-        }
-
-    def loss(self, logits, labels):
-        """Σ_h w_h · mean BCE of head h (a scalar tensor)."""
-        total = 0.0
-        for head, weight in zip(self.heads, self.weights, strict=True):
-            per_example = keras.losses.binary_crossentropy(
-                ops.cast(ops.expand_dims(labels[head], -1), "float32"),
-                ops.expand_dims(logits[head], -1),
-                from_logits=True,
-            )
-            total = total + weight * ops.mean(per_example)
-        return total

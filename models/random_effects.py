@@ -27,11 +27,19 @@ import numpy as np
 import pandas as pd
 
 RANDOM_EFFECT_COLUMNS: tuple[str, ...] = ("id", "effect", "count")
+# The paper's RO model uses the like and click labels, which have the best coverage (§8).
+RANDOM_EFFECT_HEADS: tuple[str, ...] = ("click", "like")
 _MAX_STEP = 4.0  # Newton steps are clipped so a far-off start cannot overshoot; still converges.
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def logits_from(probabilities: np.ndarray) -> np.ndarray:
+    """logit(p) = log p − log(1 − p), p clipped to [1e-7, 1 − 1e-7]: the offsets of the effects."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
 
 
 def fit_random_effects(

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import keras
 
-import models.feed_model  # noqa: F401  (registers the serializable feed-model classes)
+import models.feed  # noqa: F401  (registers the serializable feed-model classes)
 
 MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"
@@ -102,3 +102,8 @@ def load_model(directory: Path) -> tuple[keras.Model, dict]:
         )
     model = keras.saving.load_model(model_path, compile=False)
     return model, manifest["metadata"]
+
+
+def model_id_of(model_dir: Path) -> str:
+    """`.../date=2026-01-03` → `feed-2026-01-03`."""
+    return "feed-" + Path(model_dir).name.removeprefix("date=")

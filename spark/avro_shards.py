@@ -400,6 +400,7 @@ def atds_dataset(
     shuffle_buffer_size: int = 0,
     num_parallel_calls: int | None = None,
     drop_remainder: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
     """Batches of training examples read from Avro shards by tensorflow-io's `ATDSDataset`.
 
@@ -411,9 +412,10 @@ def atds_dataset(
         shuffle_buffer_size: ATDS block-level shuffle buffer in examples (0: file order).
         num_parallel_calls: decode threads (`tf.data.AUTOTUNE` allowed; None: sequential).
         drop_remainder: drop the last, smaller batch.
+        columns: decode only these columns (None: every column).
 
     Returns:
-        A dataset of dicts keyed by `AVRO_COLUMNS`: scalar columns as dense [batch] tensors
+        A dataset of dicts keyed by `AVRO_COLUMNS` (or `columns`): scalar columns as dense [batch] tensors
         (`date` as int32 days since 1970-01-01, int8 labels as int32), list columns as
         `tf.SparseTensor` [batch, None].
     """
@@ -426,10 +428,16 @@ def atds_dataset(
         raise ValueError("no Avro shards given to read. Received: paths=[]")
     for path in paths:
         check_schema_version(Path(path))
+    features = atds_features()
+    if columns is not None:
+        unknown = sorted(set(columns) - set(features))
+        if unknown:
+            raise ValueError(f"no Avro columns {unknown}; the shards hold {sorted(features)}")
+        features = {name: features[name] for name in columns}
     return ATDSDataset(
         filenames=paths,
         batch_size=batch_size,
-        features=atds_features(),
+        features=features,
         drop_remainder=drop_remainder,
         shuffle_buffer_size=shuffle_buffer_size,
         num_parallel_calls=num_parallel_calls,

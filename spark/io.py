@@ -1,15 +1,16 @@
 """Spark reads and writes of daily partitions under the data root, atomic and idempotent.
 
-Layout (see `spark.storage`): `<root>/<dataset>/date=YYYY-MM-DD/`. Spark output keeps its `date`
-column inside the files (no `partitionBy`): a partition directory is self-describing, and reading
-leaf directories directly means Spark infers no partition column that could clash with it.
+Layout (see `spark.storage.DataLayout`): `<root>/<dataset>/date=YYYY-MM-DD/`. Spark output keeps
+its `date` column inside the files (no `partitionBy`): a partition directory is self-describing,
+and reading leaf directories directly means Spark infers no partition column that could clash
+with it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -22,17 +23,17 @@ PARQUET_COMPRESSION = "zstd"
 RAW_DATASET_PREFIX = "raw"
 
 
-def write_spark_partition(df: DataFrame, root: Path, dataset: str, date: dt.date) -> Path:
-    """Write `df` as the `date` partition of `dataset`, replacing any previous version atomically.
+def write_parquet_dir(df: DataFrame, final: Path) -> Path:
+    """Write `df` as Parquet into directory `final`, replacing any previous version atomically.
 
-    Spark writes into a fresh staging directory beside the partition, which is then renamed into
+    Spark writes into a fresh staging directory beside `final`, which is then renamed into
     place (`storage.atomic_replace_dir`): re-running a day replaces it, a failed run leaves the
     previous version and no staging directory.
 
     Returns:
-        The partition directory, `<root>/<dataset>/date=YYYY-MM-DD`.
+        `final`.
     """
-    final = partition_dir(Path(root), dataset, date)
+    final = Path(final)
     staging = staging_dir_for(final)
     try:
         df.write.mode("error").option("compression", PARQUET_COMPRESSION).parquet(str(staging))
@@ -43,10 +44,40 @@ def write_spark_partition(df: DataFrame, root: Path, dataset: str, date: dt.date
     return final
 
 
+def read_parquet_dirs(spark: SparkSession, paths: Sequence[Path]) -> DataFrame:
+    """Read the Parquet partition directories `paths` as one DataFrame (`date` column included).
+
+    Raises:
+        ValueError: `paths` is empty.
+        FileNotFoundError: a directory is missing; the message names it and the dataset to
+            materialize (the directory's parent, for `<dataset>/date=...` partitions).
+    """
+    paths = [Path(path) for path in paths]
+    if not paths:
+        raise ValueError(f"no partitions given to read. Received: paths={paths}")
+    for path in paths:
+        if not path.is_dir():
+            dataset, day = path.parent.name, path.name.removeprefix("date=")
+            raise FileNotFoundError(
+                f"missing upstream partition {dataset} for {day} (looked in {path}); "
+                f"materialize `{dataset}` for that day first"
+            )
+    return spark.read.parquet(*[str(path) for path in paths])
+
+
+def write_spark_partition(df: DataFrame, root: Path, dataset: str, date: dt.date) -> Path:
+    """Write `df` as the `date` partition of `dataset` under `root` (`write_parquet_dir`).
+
+    Returns:
+        The partition directory, `<root>/<dataset>/date=YYYY-MM-DD`.
+    """
+    return write_parquet_dir(df, partition_dir(Path(root), dataset, date))
+
+
 def read_spark_partitions(
     spark: SparkSession, root: Path, dataset: str, dates: Iterable[dt.date]
 ) -> DataFrame:
-    """Read the `dates` partitions of `dataset` as one DataFrame (its `date` column included).
+    """Read the `dates` partitions of `dataset` under `root` as one DataFrame.
 
     Raises:
         ValueError: `dates` is empty.
@@ -55,14 +86,7 @@ def read_spark_partitions(
     dates = list(dates)
     if not dates:
         raise ValueError(f"no dates given to read from `{dataset}`. Received: dates={dates}")
-    paths = [partition_dir(Path(root), dataset, date) for date in dates]
-    for date, path in zip(dates, paths, strict=True):
-        if not path.is_dir():
-            raise FileNotFoundError(
-                f"missing upstream partition {dataset} for {date.isoformat()} (looked in {path}); "
-                f"materialize `{dataset}` for that day first"
-            )
-    return spark.read.parquet(*[str(path) for path in paths])
+    return read_parquet_dirs(spark, [partition_dir(Path(root), dataset, date) for date in dates])
 
 
 def read_raw_partitions(

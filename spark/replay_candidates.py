@@ -18,7 +18,7 @@ from spark.explode import (
     SESSION_COLUMNS,
     assign_split,
 )
-from spark.world_config import CONTRIBUTION_ACTIONS
+from spark.schemas import CONTRIBUTION_ACTIONS
 
 # Output contract: the example columns (split is always "random_bucket"), then `impressed`,
 # `contribution` and the production ranker's logged score (so replay can compare against it; it is

@@ -1,14 +1,18 @@
-"""Spark session factory: local mode by default, any Spark master by config."""
+"""Spark session factory: local mode by default, any Spark master by config, quiet start-up."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 DEFAULT_MASTER = "local[2]"
+LOG4J2_CONFIG = Path(__file__).with_name("log4j2.properties")
+"""Spark's JVM logging: WARN and above on stderr (no INFO start-up lines)."""
+LOOPBACK = "127.0.0.1"
 
 # Small-data defaults: a laptop run should not pay for 200 shuffle partitions (on a cluster, pass
 # a larger `spark.sql.shuffle.partitions` in the conf). A join may reuse its inputs' partitioning
@@ -22,9 +26,26 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.io.compression.codec": "zstd",
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
+    # No web UI unless asked for (`{"spark.ui.enabled": "true"}`): it would listen on every
+    # interface, and a second session in the same machine warns about the taken port.
+    "spark.ui.enabled": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.driver.memory": "3g",
+    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_CONFIG}",
 }
+
+# A local master talks to itself only: bind the driver to the loopback interface (no "hostname
+# resolves to a loopback address" warning, nothing listening on the network).
+LOCAL_CONF: dict[str, str] = {
+    "spark.driver.host": LOOPBACK,
+    "spark.driver.bindAddress": LOOPBACK,
+}
+
+
+def session_conf(master: str, conf: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The Spark conf of a session on `master`: the defaults, then `conf` over them."""
+    local = master.startswith("local")
+    return {**DEFAULT_CONF, **(LOCAL_CONF if local else {}), **dict(conf or {})}
 
 
 def build_spark_session(
@@ -35,12 +56,15 @@ def build_spark_session(
     """Return the process's Spark session, creating it on `master` with `conf` on first use.
 
     `PYSPARK_PYTHON` is pinned to the running interpreter so executors use the same virtual
-    environment as the driver (on a cluster, set it to the workers' interpreter instead).
+    environment as the driver (on a cluster, set it to the workers' interpreter instead). A local
+    master also sets `SPARK_LOCAL_IP` to the loopback address unless it is already set.
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
     builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in {**DEFAULT_CONF, **dict(conf or {})}.items():
+    for key, value in session_conf(master, conf).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

@@ -2,8 +2,8 @@
 popularity random effects on its residual."""
 
 import dataclasses
-import datetime as dt
 
+import pyarrow as pa
 from dagster import (
     AssetDep,
     AssetExecutionContext,
@@ -13,16 +13,18 @@ from dagster import (
     asset,
 )
 
-from lirank_assets.assets.features import AVRO_DATASET
-from lirank_assets.partitions import PREVIOUS_DAY, partition_date, trailing_days
+from lirank_assets.automation import DAILY_REFRESH
+from lirank_assets.code_version import FEED_MODEL_PACKAGES, source_version
+from lirank_assets.metadata import frame_table, parquet_metadata, rounded
+from lirank_assets.partitions import PREVIOUS_DAY, DailyCalendar, partition_date, trailing_days
 from lirank_assets.resources import DataRoot, TrainingResource, Warehouse
-from models.feed_model import FeedModelConfig
-from models.training.job import (
-    GRAPH_FEED_MODEL,
-    RankingJobConfig,
-    fit_popularity_effects,
-    train_ranking_model,
-)
+from models.feed import GRAPH_FEED_MODEL, FeedModelConfig
+from models.popularity import effect_spread, fit_popularity_effects
+from models.training.job import run_training
+from spark.storage import write_parquet_table
+
+FEED_MODEL_CODE_VERSION = source_version(FEED_MODEL_PACKAGES)
+"""`feed_ranking_model`'s code version: a hash of the model's packages (`code_version`)."""
 
 # the block choices shown in the asset's metadata
 _BLOCKS = (
@@ -38,7 +40,7 @@ _BLOCKS = (
 
 
 class FeedModelChoice(Config):
-    """The cold-start feed model's blocks, by name from the `models.feed_model` registries
+    """The cold-start feed model's blocks, by name from the `models.feed` registries
     (`INTERACTIONS`, `CALIBRATIONS`, `TOWERS`, `HISTORY_POOLINGS`, `AFFINITY_ARCHS`,
     `ID_EMBEDDINGS`, `feature_spec.ID_HASHES`, `TASK_GROUPINGS`). Used by a cold start only:
     an incremental day keeps the previous day's model config. Defaults: `GRAPH_FEED_MODEL`."""
@@ -65,34 +67,20 @@ class FeedModelChoice(Config):
         return dataclasses.replace(GRAPH_FEED_MODEL, **values)
 
 
-def model_dir(data_root: DataRoot, date: dt.date):
-    return data_root.root / "models" / "feed_ranking_model" / f"date={date.isoformat()}"
-
-
-def examples_dir(data_root: DataRoot, date: dt.date):
-    return data_root.root / "features" / "training_examples" / f"date={date.isoformat()}"
-
-
-def avro_examples_dir(data_root: DataRoot, date: dt.date):
-    """The day's Avro shard directory of `training_examples` (what ATDS reads)."""
-    return data_root.root / "features" / AVRO_DATASET / f"date={date.isoformat()}"
-
-
-def training_examples_dir(data_root: DataRoot, date: dt.date, examples_format: str):
-    """The day's examples in `examples_format`: the Avro shard directory or the Parquet one."""
-    return (avro_examples_dir if examples_format == "avro" else examples_dir)(data_root, date)
-
-
-def build_ranking_assets(partitions_def, cold_start_days: int):
-    first_day = partitions_def.start.date()
-
+def build_ranking_assets(calendar: DailyCalendar):
     @asset(
         group_name="ranking",
-        partitions_def=partitions_def,
+        partitions_def=calendar.models,
         deps=[
-            AssetDep("training_examples", partition_mapping=trailing_days(cold_start_days)),
+            AssetDep(
+                "training_examples_avro",
+                partition_mapping=trailing_days(calendar.cold_start_days),
+            ),
             AssetDep("feed_ranking_model", partition_mapping=PREVIOUS_DAY),
         ],
+        kinds={"tensorflow", "keras"},
+        code_version=FEED_MODEL_CODE_VERSION,
+        automation_condition=DAILY_REFRESH,
     )
     def feed_ranking_model(
         context: AssetExecutionContext,
@@ -109,31 +97,11 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
         through ATDS (paper §13; `training.examples_format`). Also writes the serving
         SavedModel."""
         date = partition_date(context.partition_key)
-        previous = model_dir(data_root, date - dt.timedelta(days=1))
-        window = [
-            date - dt.timedelta(days=i)
-            for i in range(training.cold_start_days - 1, -1, -1)
-            if date - dt.timedelta(days=i) >= first_day
-        ]
-        result = train_ranking_model(
-            RankingJobConfig(
-                cold_start_epochs=training.cold_start_epochs,
-                incremental_epochs=training.incremental_epochs,
-                batch_size=training.batch_size,
-                learning_rate=training.learning_rate,
-                horovod_hosts=training.horovod_hosts,
-                horovod_num_proc=training.horovod_num_proc,
-                model=config.to_feed_model_config(),
-                examples_format=training.examples_format,
-            ),
-            cold_start_examples=[
-                training_examples_dir(data_root, d, training.examples_format) for d in window
-            ],
-            day_examples=training_examples_dir(data_root, date, training.examples_format),
-            previous_model=previous if (previous / "manifest.json").exists() else None,
-            out_dir=model_dir(data_root, date),
-            model_id=f"feed-{date.isoformat()}",
+        layout = data_root.layout
+        plan = training.plan(
+            layout, calendar, date, model=config.to_feed_model_config(), model_id=f"feed-{date}"
         )
+        result = run_training(plan)
         warehouse.replace_partition("models", date, result.manifest_row(date))
         return MaterializeResult(
             metadata={
@@ -142,13 +110,14 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
                 "base_model_id": result.base_model_id or "none (cold start)",
                 "train_days": MetadataValue.int(result.train_days),
                 "train_rows": MetadataValue.int(result.train_rows),
-                "final_loss": MetadataValue.float(result.final_loss),
-                "train_seconds": MetadataValue.float(result.train_seconds),
-                "examples_per_second": MetadataValue.float(result.examples_per_second),
+                "final_loss": rounded(result.final_loss),
+                "train_seconds": rounded(result.train_seconds, 1),
+                "examples_per_second": rounded(result.examples_per_second, 0),
                 "engine": result.engine,
-                "examples_format": training.examples_format,
+                "examples_format": plan.examples_format,
                 "blocks": ", ".join(f"{b}={result.model_config.get(b)}" for b in _BLOCKS),
                 "score_weights": MetadataValue.json(dict(result.model_config["score_weights"])),
+                "out_of_vocabulary": MetadataValue.json(dict(result.out_of_vocabulary)),
                 "path": MetadataValue.path(str(result.path)),
                 "saved_model": str(result.saved_model or "not exported"),
             }
@@ -156,8 +125,10 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
 
     @asset(
         group_name="ranking",
-        partitions_def=partitions_def,
+        partitions_def=calendar.models,
         deps=["feed_ranking_model", "training_examples"],
+        kinds={"pandas", "parquet"},
+        automation_condition=DAILY_REFRESH,
     )
     def popularity_random_effects(
         context: AssetExecutionContext, data_root: DataRoot
@@ -165,16 +136,17 @@ def build_ranking_assets(partitions_def, cold_start_days: int):
         """Per-post random effects on the residual of the global model for the click and like
         heads (paper §8): y_final = sigmoid(logit(y_global) + b_post)."""
         date = partition_date(context.partition_key)
-        out = data_root.root / "models" / "popularity_random_effects"
-        summary = fit_popularity_effects(
-            model_dir(data_root, date), examples_dir(data_root, date), out, date
+        layout = data_root.layout
+        effects = fit_popularity_effects(layout.feed_model(date), layout.training_examples(date))
+        path = write_parquet_table(
+            pa.Table.from_pandas(effects, preserve_index=False), layout.random_effects(date)
         )
         return MaterializeResult(
             metadata={
-                "posts": MetadataValue.int(summary["posts"]),
-                "heads": ", ".join(summary["heads"]),
-                "effect_sd": MetadataValue.md(summary["effect_sd_md"]),
-                "path": MetadataValue.path(str(summary["path"])),
+                **parquet_metadata(path),
+                "posts": MetadataValue.int(int(effects["post_id"].nunique())),
+                "heads": ", ".join(sorted(effects["head"].unique())),
+                "effect_sd": frame_table(effect_spread(effects)),
             }
         )
 

@@ -1,1 +1,2 @@
-"""The one feature contract: raw example columns -> model inputs (spec, TF transform, ATDS, Murmur)."""
+"""The one feature contract: raw example columns -> model inputs (spec, TF transform, ATDS,
+Murmur)."""

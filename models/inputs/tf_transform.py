@@ -1,36 +1,186 @@
-"""`models.inputs.spec`'s transforms in TensorFlow ops, shared by the SavedModel serving signature
-(`models.serving.saved_model`) and the ATDS training input (`models.inputs.atds`), so that both compute the
-model inputs exactly as the numpy path does (the tests compare all three).
+"""The one feature transform: raw example columns -> the feed model's inputs, in TensorFlow ops.
+
+Built from the declarations of `models.inputs.spec` and used by every path that feeds a model:
+the ATDS training input (`models.inputs.atds`, list columns arrive as `tf.SparseTensor`), the
+served SavedModel (`models.serving.saved_model`, list columns arrive padded: "" or -1), and the
+pandas path (`spec.examples_to_inputs`, via `raw_from_frame`, list columns as `tf.RaggedTensor`).
+Every list column is first made ragged without its padding, so the three give identical inputs.
+
+`raw_to_inputs(raw, spec)`:
+
+* ID columns: string IDs are hashed (`murmur.hash_string_ids`); integer IDs are used as given
+  (``id_hash="none"``) or written as ``"<namespace>:<id>"`` and hashed (``"murmur"``).
+* categorical columns: 1 + the index of the value in the spec's vocabulary, 0 when it is not in
+  it (the out-of-vocabulary bucket; unseen content types or platforms train and serve).
+* hashtags: the first `max_hashtags`, -1 padded at the end; history: the last `history_length`
+  steps, -1 padded in front.
+* dense: each `DenseFeature`'s transform in float64, then float32.
+* affinity: `history_affinity` of the candidate author against the kept history.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
 import tensorflow as tf
 
-from models.inputs.spec import RECENCY_DECAY
-from spark.world_config import ACTIONS
+from models.inputs.murmur import hash_string_ids
+from models.inputs.spec import (
+    CATEGORICAL,
+    DENSE,
+    HISTORY_ID_NAMESPACE,
+    ID_COLUMNS,
+    OOV_INDEX,
+    PAD_ID,
+    RECENCY_DECAY,
+    SCALAR_COLUMNS,
+    InputSpec,
+)
+from spark.schemas import ACTIONS
 
 _CLICK_ACTION = ACTIONS.index("click")  # history actions other than click are contributions
+RawColumn = tf.Tensor | tf.RaggedTensor | tf.SparseTensor
+
+
+def raw_to_inputs(
+    raw: Mapping[str, RawColumn], spec: InputSpec, *, validate: bool = False
+) -> dict[str, tf.Tensor]:
+    """The model inputs of raw columns (see the module docstring), in TensorFlow ops.
+
+    Args:
+        raw: the `spec.RAW_COLUMNS`; scalars as [n] tensors, list columns as [n, None]
+            ragged, sparse or padded dense tensors (padding "" or -1 is dropped).
+        spec: the model's `InputSpec`.
+        validate: fail (InvalidArgumentError naming the feature) on NaN or infinite dense values.
+    """
+    murmur = spec.id_hash == "murmur"
+    inputs: dict[str, tf.Tensor] = {}
+    for key, (column, namespace) in ID_COLUMNS.items():
+        inputs[key] = model_ids(raw[column], namespace, murmur)
+    for key, column in CATEGORICAL.items():
+        inputs[key] = vocabulary_index(raw[column], spec.vocabulary(column))
+    for key, column in SCALAR_COLUMNS.items():
+        inputs[key] = tf.cast(raw[column], tf.int32)
+    hashtags = tf.cast(as_ragged(raw["hashtag_ids"]), tf.int64)
+    inputs["hashtag_ids"] = keep_first(hashtags, spec.max_hashtags)
+    history = keep_last(as_ragged(raw["hist_author_ids"]), spec.history_length)
+    history = tf.ragged.map_flat_values(model_ids, history, HISTORY_ID_NAMESPACE, murmur)
+    inputs["hist_author_ids"] = pad_front(history, spec.history_length)
+    actions = keep_last(tf.cast(as_ragged(raw["hist_actions"]), tf.int32), spec.history_length)
+    inputs["hist_actions"] = pad_front(actions, spec.history_length)
+    inputs["dense"] = dense_matrix(raw, validate)
+    inputs["affinity"] = history_affinity(
+        inputs["author_id"], inputs["hist_author_ids"], inputs["hist_actions"]
+    )
+    return inputs
+
+
+def model_ids(values: tf.Tensor, namespace: str, murmur: bool) -> tf.Tensor:
+    """int64 model IDs of raw IDs: string IDs hashed; integer IDs as given, or, with `murmur`,
+    written as ``"<namespace>:<id>"`` and hashed (each distinct ID once). Negative IDs and ""
+    are padding and stay -1."""
+    if values.dtype == tf.string:
+        if not murmur:
+            raise ValueError(
+                "string IDs need a model with id_hash='murmur'; this one takes integer IDs"
+            )
+        return hash_string_ids(values)
+    ids = tf.cast(values, tf.int64)
+    if not murmur:
+        return ids
+    unique, index = tf.unique(tf.reshape(ids, [-1]))
+    strings = tf.where(
+        unique >= 0,
+        tf.strings.join([tf.constant(f"{namespace}:"), tf.strings.as_string(unique)]),
+        tf.constant(""),
+    )
+    return tf.reshape(tf.gather(hash_string_ids(strings), index), tf.shape(ids))
+
+
+def vocabulary_index(values: tf.Tensor, vocabulary: tuple[str, ...]) -> tf.Tensor:
+    """int32 [n]: 1 + the index of each string in `vocabulary`, `OOV_INDEX` (0) if absent."""
+    values = tf.convert_to_tensor(values, tf.string)
+    if not vocabulary:
+        return tf.fill(tf.shape(values), tf.constant(OOV_INDEX, tf.int32))
+    matches = tf.equal(tf.expand_dims(values, 1), tf.constant(vocabulary)[tf.newaxis, :])
+    index = tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32) + 1
+    return tf.where(tf.reduce_any(matches, axis=1), index, OOV_INDEX)
+
+
+def as_ragged(values: RawColumn) -> tf.RaggedTensor:
+    """A list column as [n, None] ragged, without padding ("" or negative values in a dense
+    padded tensor; a sparse or ragged tensor has none)."""
+    if isinstance(values, tf.RaggedTensor):
+        return values
+    if isinstance(values, tf.SparseTensor):
+        return tf.RaggedTensor.from_sparse(values)
+    values = tf.convert_to_tensor(values)
+    keep = tf.not_equal(values, "") if values.dtype == tf.string else values >= 0
+    return tf.ragged.boolean_mask(values, keep)
+
+
+def keep_first(values: tf.RaggedTensor, width: int) -> tf.Tensor:
+    """[n, width]: the first `width` items of each row, -1 padded at the end."""
+    return values[:, :width].to_tensor(default_value=PAD_ID, shape=[None, width])
+
+
+def keep_last(values: tf.RaggedTensor, width: int) -> tf.RaggedTensor:
+    """The last `width` items of each row (still ragged)."""
+    lengths = values.row_lengths()
+    start = tf.maximum(lengths - width, 0)
+    index = tf.ragged.range(start, lengths)
+    return tf.gather(values, index, batch_dims=1)
+
+
+def pad_front(values: tf.RaggedTensor, width: int) -> tf.Tensor:
+    """[n, width] with each row's items at the end, -1 padded in front (rows ≤ `width` long)."""
+    lengths = values.row_lengths()
+    padded = values.to_tensor(default_value=PAD_ID, shape=[None, width])
+    source = tf.range(width, dtype=tf.int64)[tf.newaxis, :] - (width - lengths)[:, tf.newaxis]
+    shifted = tf.gather(padded, tf.maximum(source, 0), batch_dims=1)
+    return tf.where(source >= 0, shifted, tf.cast(PAD_ID, padded.dtype))
+
+
+def dense_matrix(raw: Mapping[str, tf.Tensor], validate: bool = False) -> tf.Tensor:
+    """float32 [n, len(DENSE)]: each declared transform, computed in float64."""
+    columns = []
+    for feature in DENSE:
+        x = tf.cast(raw[feature.column], tf.float64)
+        if feature.transform == "log1p":
+            x = tf.math.log1p(x)
+        elif feature.transform == "per_day":
+            x = x / 24.0
+        if validate:
+            x = tf.debugging.assert_all_finite(
+                x,
+                f"dense feature `{feature.name}` (column `{feature.column}`) has NaN or infinite "
+                "values; fill or drop them upstream",
+            )
+        columns.append(x)
+    return tf.cast(tf.stack(columns, axis=1), tf.float32)
 
 
 def history_affinity(
     author_ids: tf.Tensor, hist_author_ids: tf.Tensor, hist_actions: tf.Tensor
 ) -> tf.Tensor:
-    """`feature_spec.history_affinity` in TF ops: float32 [b, 4] (`AFFINITY_FEATURES`), with the
-    math in float64 like the numpy path:
+    """float32 [n, 4] `AFFINITY_FEATURES` (math in float64):
 
         [log1p(#matches), log1p(#contribution matches), Σ_j match_j · decay^{steps ago_j},
          log1p(#history entries)]
 
     Args:
-        author_ids: int [b], the candidate post's author.
-        hist_author_ids: int [b, L], most recent last, -1 padded in front.
-        hist_actions: int32 [b, L], aligned with `hist_author_ids` (index into `ACTIONS`).
+        author_ids: int [n], the candidate post's author.
+        hist_author_ids: int [n, L], most recent last, -1 padded in front.
+        hist_actions: int32 [n, L], aligned with `hist_author_ids` (index into `ACTIONS`).
     """
     hist = tf.cast(hist_author_ids, tf.int64)
     author = tf.expand_dims(tf.cast(author_ids, tf.int64), 1)
     match = tf.logical_and(tf.equal(hist, author), hist >= 0)
-    contribution = tf.logical_and(match, tf.not_equal(hist_actions, _CLICK_ACTION))
+    contribution = tf.logical_and(
+        match, tf.not_equal(tf.cast(hist_actions, tf.int32), _CLICK_ACTION)
+    )
     steps_ago = tf.cast(tf.range(tf.shape(hist)[1] - 1, -1, -1), tf.float64)
     decay = tf.pow(tf.constant(RECENCY_DECAY, tf.float64), steps_ago)
 
@@ -46,15 +196,31 @@ def history_affinity(
     return tf.cast(tf.stack(columns, axis=1), tf.float32)
 
 
-def vocabulary_index(values: tf.Tensor, vocabulary: tuple[str, ...], column: str) -> tf.Tensor:
-    """int32 index of each string of `values` in `vocabulary`; an unknown string fails the op
-    with a message naming `column` and the vocabulary."""
-    matches = tf.equal(tf.expand_dims(values, 1), tf.constant(vocabulary)[tf.newaxis, :])
-    known = tf.debugging.assert_equal(
-        tf.reduce_all(tf.reduce_any(matches, axis=1)),
-        True,
-        message=f"column `{column}` has values outside {list(vocabulary)}; map them to a known "
-        f"{column} upstream",
-    )
-    with tf.control_dependencies([known]):
-        return tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32)
+def raw_from_frame(df: pd.DataFrame) -> dict[str, RawColumn]:
+    """The raw columns of TRAINING_EXAMPLE rows as tensors (list columns ragged)."""
+    raw: dict[str, RawColumn] = {}
+    for column, _ in ID_COLUMNS.values():
+        raw[column] = tf.constant(df[column].to_numpy(np.int64))
+    for column in CATEGORICAL.values():
+        values = df[column].astype(object).where(df[column].notna(), "")
+        raw[column] = tf.constant(values.astype(str).to_numpy(dtype=object).astype(bytes))
+    for column in SCALAR_COLUMNS.values():
+        raw[column] = tf.constant(df[column].to_numpy(np.int64))
+    for column in ("hashtag_ids", "hist_author_ids", "hist_actions"):
+        raw[column] = ragged_from_lists(df[column])
+    for feature in DENSE:
+        raw[feature.column] = tf.constant(df[feature.column].to_numpy(np.float64))
+    return raw
+
+
+def ragged_from_lists(values: pd.Series) -> tf.RaggedTensor:
+    """int64 [n, None] ragged of a column of lists / arrays (None or NaN: an empty row)."""
+    rows = [
+        np.asarray(v, dtype=np.int64).reshape(-1)
+        if isinstance(v, list | tuple | np.ndarray)
+        else np.zeros(0, np.int64)
+        for v in values.to_numpy()
+    ]
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    flat = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    return tf.RaggedTensor.from_row_lengths(flat, lengths)

@@ -31,8 +31,10 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from models.training.distributed import Distributed, LocalDistributed
+from models.feed import FEED_TASKS
 from models.inputs.spec import AFFINITY_FEATURES, DENSE_FEATURES, INPUT_KEYS, num_examples
+from models.training.config import TrainingConfig
+from models.training.distributed import Distributed, LocalDistributed
 from spark.schemas import LABELS
 
 
@@ -41,50 +43,8 @@ class TrainingDivergedError(RuntimeError):
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingConfig:
-    """How to train the feed model.
-
-    Args:
-        epochs: passes over each rank's shard.
-        batch_size: examples per rank per step (global batch = batch_size × ranks).
-        learning_rate: peak learning rate, reached at the end of warm-up.
-        warmup_fraction: share of all steps spent in linear warm-up from 0 (paper §16: 50%).
-        clip_norm: global-norm gradient clipping threshold (paper §16; value NOT CONFIRMED).
-        seed: seeds the per-epoch shuffles (weight initialization happens when the model is
-            built: seed it there with `keras.utils.set_random_seed`).
-        shuffle: reshuffle each rank's shard every epoch.
-    """
-
-    epochs: int = 1
-    batch_size: int = 512
-    learning_rate: float = 1e-3
-    warmup_fraction: float = 0.5
-    clip_norm: float = 1.0
-    seed: int = 0
-    shuffle: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        for name in ("learning_rate", "clip_norm"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"`{name}` must be positive and finite. Received: {name}={value}")
-        if not 0.0 <= self.warmup_fraction < 1.0:
-            raise ValueError(
-                f"`warmup_fraction` must be in [0, 1). Received: warmup_fraction="
-                f"{self.warmup_fraction}"
-            )
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingResult:
-    """What a training run did.
+class LoopResult:
+    """What the training loop did.
 
     Args:
         steps: optimizer steps taken (the same on every rank).
@@ -124,13 +84,7 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
 
 def multitask_loss(logits: Mapping, labels: Mapping):
     """Σ_h mean_i BCE(labels[h], logits[h]) over `LABELS` (numerically stable, from logits)."""
-    total = 0.0
-    for head in LABELS:
-        z = ops.cast(logits[head], "float32")
-        y = ops.cast(labels[head], "float32")
-        bce = ops.maximum(z, 0.0) - z * y + ops.log1p(ops.exp(-ops.abs(z)))
-        total = total + ops.mean(bce)
-    return total
+    return FEED_TASKS.loss(logits, labels)
 
 
 def shard_rows(n: int, rank: int, size: int) -> np.ndarray:
@@ -175,7 +129,7 @@ def train_feed_model(
     labels: Mapping[str, np.ndarray],
     config: TrainingConfig,
     distributed: Distributed | None = None,
-) -> TrainingResult:
+) -> LoopResult:
     """Train `model` in place on this rank's shard of (inputs, labels).
 
     Args:
@@ -187,7 +141,7 @@ def train_feed_model(
         distributed: data-parallel backend; `LocalDistributed()` (one process) by default.
 
     Returns:
-        the `TrainingResult` (identical `steps` and `epoch_losses` on every rank).
+        the `LoopResult` (identical `steps` and `epoch_losses` on every rank).
 
     Raises:
         TrainingDivergedError: the (rank-averaged) loss became NaN or infinite; names the step.
@@ -260,7 +214,7 @@ def train_feed_model(
             losses.append(loss)
         epoch_losses.append(float(np.mean(losses)))
     seconds = time.perf_counter() - start
-    return TrainingResult(
+    return LoopResult(
         steps=step,
         epoch_losses=tuple(epoch_losses),
         examples_per_second=len(rows) * distributed.size * config.epochs / max(seconds, 1e-9),

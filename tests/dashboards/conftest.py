@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from models.review import (
+from models.reporting.review import (
     MODELS_SCHEMA,
     OFFLINE_METRICS_SCHEMA,
     REPLAY_METRICS_SCHEMA,

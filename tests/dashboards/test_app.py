@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from models.review import read_review_snapshot
+from models.reporting.review import read_review_snapshot
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 TIMEOUT = 60

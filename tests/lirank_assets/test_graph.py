@@ -20,7 +20,7 @@ from dagster import AssetKey, DagsterInstance, build_sensor_context
 from lirank_assets.definitions import build_definitions
 from lirank_assets.demo import step_failure_message
 from lirank_assets.settings import WORLD_PRESETS, Settings
-from models.review import read_review_snapshot
+from models.reporting.review import read_review_snapshot
 from spark.storage import partition_dir
 
 TINY = dataclasses.replace(WORLD_PRESETS["tiny"], num_days=3)

@@ -10,7 +10,7 @@ import pytest
 from lirank_assets.assets.ranking import FeedModelChoice
 from lirank_assets.definitions import build_definitions
 from lirank_assets.settings import settings_from_env
-from models.training.job import GRAPH_FEED_MODEL
+from models.feed import GRAPH_FEED_MODEL
 
 
 def test_defaults_are_the_graph_feed_model():
@@ -50,7 +50,7 @@ def test_a_bad_choice_names_the_field_and_value():
 
 def test_the_asset_takes_the_choice_as_run_config(tmp_path):
     settings = settings_from_env({"LIRANK_WORLD": "tiny"})
-    job = build_definitions(settings, str(tmp_path)).resolve_job_def("daily_refresh_job")
+    job = build_definitions(settings, str(tmp_path)).resolve_job_def("ranking_job")
     fields = job.run_config_schema.config_type.fields["ops"].config_type.fields
     config = fields["feed_ranking_model"].config_type.fields["config"].config_type.fields
     assert {"interaction", "calibration", "tower", "history_pooling", "task_grouping"} <= set(

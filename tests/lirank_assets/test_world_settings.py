@@ -1,14 +1,24 @@
-"""World presets and the world's settings: xlarge is sized for 10M+ impressions; shard count."""
+"""Settings and resources: world presets, the log source chosen in one place, run settings read as
+`EnvVar` when a run starts."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 import numpy as np
 import pytest
+from dagster import DagsterInvalidConfigError
 
-from lirank_assets.definitions import build_resources
-from lirank_assets.settings import WORLD_PRESETS, settings_from_env
-from spark.world import WorldContext, initial_block_states, simulate_blocks
-from spark.world_state import log_followers_of_counts
+from lirank_assets.definitions import build_definitions, build_resources
+from lirank_assets.resources import FileLogs, LogSource, SimulatedLogs
+from lirank_assets.settings import WORLD_PRESETS, Settings, WorldChoice, settings_from_env
+from spark.world import (
+    WorldContext,
+    initial_block_states,
+    log_followers_of_counts,
+    simulate_blocks,
+)
 
 
 def test_xlarge_preset_is_sized_for_ten_million_impressions() -> None:
@@ -24,45 +34,63 @@ def test_xlarge_preset_is_sized_for_ten_million_impressions() -> None:
     assert 10_000_000 < projected < 20_000_000, projected
 
 
-def test_world_shards_come_from_the_environment(tmp_path) -> None:
-    assert settings_from_env({}).world_shards is None
-    settings = settings_from_env({"LIRANK_WORLD": "tiny", "LIRANK_WORLD_SHARDS": "3"})
-    assert settings.world_shards == 3
-    source = build_resources(settings, str(tmp_path))["log_source"]
-    assert source.world_num_shards == 3
-    assert source.world_config() == WORLD_PRESETS["tiny"]
-    for bad in ("0", "two", "-1"):
-        with pytest.raises(ValueError, match=f"LIRANK_WORLD_SHARDS={bad!r}"):
-            settings_from_env({"LIRANK_WORLD_SHARDS": bad})
-
-
-def test_log_source_carries_every_world_field() -> None:
-    """No `WorldConfig` field is dropped on its way through the Dagster resource."""
-    import dataclasses
-    import datetime as dt
-
-    from lirank_assets.resources import FeedLogSource
-    from spark.world_config import WorldConfig
-
-    world = WorldConfig(
-        seed=11,
-        start_date=dt.date(2025, 3, 2),
-        num_days=5,
-        num_members=900,
-        num_authors=90,
-        posts_per_day=200,
-        mean_sessions_per_member=2.1,
-        candidates_per_session=40,
-        served_per_session=12,
-        random_bucket_share=0.3,
-        interest_dim=6,
-        history_length=33,
-        post_lifetime_days=2,
-        members_per_block=128,
+def test_world_choice_is_a_preset_with_its_seed_and_dates_replaced() -> None:
+    assert WorldChoice().world_config() == WORLD_PRESETS["demo"]
+    choice = WorldChoice(preset="tiny", seed=11, start_date="2025-03-02", num_days=2)
+    assert choice.world_config() == dataclasses.replace(
+        WORLD_PRESETS["tiny"], seed=11, start_date=dt.date(2025, 3, 2), num_days=2
     )
-    defaults = WorldConfig()
-    changed = [f.name for f in dataclasses.fields(WorldConfig)]
-    assert all(getattr(world, name) != getattr(defaults, name) for name in changed)
-    source = FeedLogSource.simulated(world, num_shards=2)
-    assert source.world_config() == world
-    assert source.world_num_shards == 2
+    with pytest.raises(ValueError, match="'huge' does not exist.*tiny"):
+        WorldChoice(preset="huge").world_config()
+
+
+def test_settings_from_the_environment_shape_the_graph() -> None:
+    settings = settings_from_env(
+        {"LIRANK_WORLD": "tiny", "LIRANK_NUM_DAYS": "3", "LIRANK_COLD_START_DAYS": "2"}
+    )
+    assert settings.world == dataclasses.replace(WORLD_PRESETS["tiny"], num_days=3)
+    assert (settings.start_date, settings.end_date) == (dt.date(2026, 1, 1), dt.date(2026, 1, 4))
+    assert settings.cold_start_days == 2
+    for name, bad in (("LIRANK_NUM_DAYS", "two"), ("LIRANK_COLD_START_DAYS", "0")):
+        with pytest.raises(ValueError, match=f"{name}={bad!r}"):
+            settings_from_env({name: bad})
+    with pytest.raises(ValueError, match="'huge' does not exist"):
+        settings_from_env({"LIRANK_WORLD": "huge"})
+
+
+def test_the_log_source_is_chosen_in_one_place(tmp_path) -> None:
+    """Simulated logs by default (with the truth table), the user's files with a logs path: both
+    are `LogSource`s, and the world group has one asset per table the source writes."""
+    simulated = build_resources(Settings(world_choice=WorldChoice(preset="tiny")), str(tmp_path))
+    files = build_resources(Settings(logs_path=str(tmp_path / "logs")), str(tmp_path))
+    assert isinstance(simulated["log_source"], SimulatedLogs)
+    assert isinstance(files["log_source"], FileLogs)
+    assert all(isinstance(r["log_source"], LogSource) for r in (simulated, files))
+    assert simulated["log_source"].world.world_config() == WORLD_PRESETS["tiny"]
+    assert files["log_source"].ground_truth(dt.date(2026, 1, 1)) is None
+    for settings, truth in ((Settings(), True), (Settings(logs_path=str(tmp_path)), False)):
+        graph = build_definitions(settings, str(tmp_path)).resolve_asset_graph()
+        world = {key.to_user_string() for key in graph.asset_keys_for_group("world")}
+        assert ("feed_ground_truth" in world) is truth
+        assert {"feed_sessions", "feed_impressions", "posts", "members"} <= world
+
+
+def test_run_settings_are_env_vars_read_when_a_run_starts(tmp_path, monkeypatch) -> None:
+    """A set variable reaches the resource as an `EnvVar`: its value is read when the resource
+    is initialized for a run, so a changed value needs no reload; unset, the default applies."""
+    monkeypatch.setenv("LIRANK_WORLD_SHARDS", "3")
+    monkeypatch.setenv("LIRANK_SPARK_MASTER", "local[1]")
+    monkeypatch.delenv("LIRANK_HOROVOD_HOSTS", raising=False)
+    resources = build_resources(Settings(world_choice=WorldChoice(preset="tiny")), str(tmp_path))
+    monkeypatch.setenv("LIRANK_WORLD_SHARDS", "5")
+    with resources["log_source"].process_config_and_initialize_cm() as source:
+        assert source.num_shards == 5
+        assert source.data_root.layout.root == tmp_path
+    with resources["spark"].process_config_and_initialize_cm() as spark:
+        assert spark.master == "local[1]"
+    with resources["training"].process_config_and_initialize_cm() as training:
+        assert training.horovod_hosts is None and training.horovod_num_proc == 0
+    monkeypatch.setenv("LIRANK_WORLD_SHARDS", "two")
+    with pytest.raises(DagsterInvalidConfigError, match="LIRANK_WORLD_SHARDS"):
+        with resources["log_source"].process_config_and_initialize_cm():
+            pass

@@ -15,10 +15,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's confte
 
 from conftest import deterministic_weights, synthetic_examples  # noqa: E402
 
-from models.ads_model import ADS_ID_FEATURES, AdsModel, AdsModelConfig  # noqa: E402
+from models.ads import ADS_ID_FEATURES, AdsModel, AdsModelConfig  # noqa: E402
+from models.feed import (  # noqa: E402
+    EVERY_BLOCK,
+    TINY_FEED_MODEL,
+    FeedModel,
+    config_for,
+    feed_inputs,
+)
+from models.inputs.murmur import hash_to_halves  # noqa: E402
 from models.inputs.spec import labels_from  # noqa: E402
-from models.feed_model import FeedModel, FeedModelConfig, feed_inputs  # noqa: E402
-from models.jobs_model import DEFAULT_FIELDS, JOBS_TASKS, JobsModel, JobsModelConfig  # noqa: E402
+from models.jobs import DEFAULT_FIELDS, JobsModel, JobsModelConfig  # noqa: E402
 from models.layers import (
     AttentionLowRankCross,
     DenseGate,
@@ -30,29 +37,8 @@ from models.layers import (
     ResidualDCN,
     UnlimitedVocabEmbedding,
 )
-from models.inputs.murmur import hash_to_halves  # noqa: E402
 
 BATCH = 4
-FEED_TINY = {
-    "embedding_dim": 8,
-    "tower_units": (16, 16),
-    "member_buckets": 500,
-    "actor_buckets": 100,
-    "hashtag_buckets": 50,
-    "cross_projection_dim": 4,
-    "qr_collisions": 16,
-    "calibration_buckets": 40,
-    "calibration_step": 0.4,
-}
-FEED_ALL_ON = {
-    "history_pooling": "transformer",
-    "interaction": "residual_dcn",
-    "calibration": "isotonic",
-    "tower": "gated",
-    "id_embedding": "qr",
-    "task_grouping": "by_rate",
-    "id_hash": "murmur",
-}
 
 
 def _cases(rng: np.random.Generator) -> dict:
@@ -108,8 +94,8 @@ def _model_cases(rng: np.random.Generator) -> dict:
     """(model, inputs, labels) of each model family, on deterministic numpy data."""
     examples = synthetic_examples(8, seed=0)
     feed = {}
-    for name, blocks in (("feed_model", {}), ("feed_model_every_block", FEED_ALL_ON)):
-        model = FeedModel(FeedModelConfig(**FEED_TINY, **blocks))
+    for name, blocks in (("feed", {}), ("feed_every_block", EVERY_BLOCK)):
+        model = FeedModel(config_for(examples, TINY_FEED_MODEL, **blocks))
         feed[name] = (model, feed_inputs(examples, model.config), labels_from(examples))
     ads_inputs = {key: rng.integers(0, 100, 8).astype("int64") for key in ADS_ID_FEATURES}
     ads_inputs["dense"] = rng.normal(size=(8, 5)).astype("float32")
@@ -121,8 +107,8 @@ def _model_cases(rng: np.random.Generator) -> dict:
     jobs = JobsModel(JobsModelConfig(num_dense=3, embedding_dim=4, projection_dim=2))
     return {
         **feed,
-        "ads_model": (ads, ads_inputs, _labels(rng, ads.config.heads)),
-        "jobs_model": (jobs, jobs_inputs, _labels(rng, JOBS_TASKS)),
+        "ads": (ads, ads_inputs, _labels(rng, ads.tasks.heads)),
+        "jobs": (jobs, jobs_inputs, _labels(rng, jobs.tasks.heads)),
     }
 
 
@@ -140,8 +126,7 @@ def main() -> None:
     for name, (model, inputs, labels) in _model_cases(rng).items():
         deterministic_weights(model, seed=1)
         before = _numpy_outputs(model(inputs))
-        loss = keras.losses.BinaryCrossentropy(from_logits=True)
-        model.compile(optimizer=keras.optimizers.SGD(0.1), loss={h: loss for h in labels})
+        model.compile(optimizer=keras.optimizers.SGD(0.1), **model.tasks.compile_arguments())
         step_loss = model.train_on_batch(inputs, labels, return_dict=True)["loss"]
         results[name] = {
             "forward": before,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark.world_config import CONTENT_TYPES, PLATFORMS
+from spark.world.config import CONTENT_TYPES, PLATFORMS
 
 
 def synthetic_examples(n: int, seed: int = 0) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Tests for models.ads_model: overfitting a batch, a seeded golden forward pass, round trips."""
+"""Tests for models.ads: overfitting a batch, a golden forward pass, round trips, its task."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from keras import ops
 from sklearn.metrics import roc_auc_score
 
-from models.ads_model import ADS_ID_FEATURES, AdsModel, AdsModelConfig
-from models.heads import BinaryTasks
+from models.ads import ADS_HEADS, ADS_ID_FEATURES, ADS_TASKS, AdsModel, AdsModelConfig
+from models.tasks import RankingTasks
 
 TINY = {
     "num_dense": 5,
@@ -78,7 +78,7 @@ def test_golden_forward_pass():
 def test_overfits_a_small_batch():
     inputs, labels = batch(64, seed=1, unique_ads=True)
     model = _model(embedding_dim=8)
-    tasks = BinaryTasks(model.config.heads)
+    tasks = model.tasks
     model.compile(optimizer=keras.optimizers.Adam(0.03), **tasks.compile_arguments())
     before = float(ops.convert_to_numpy(tasks.loss(model(inputs), labels)))
     fit_repeated(model, inputs, labels, steps=150)
@@ -131,3 +131,8 @@ def test_get_config_from_config_gives_identical_outputs():
     expected, actual = _numpy(model(inputs)), _numpy(clone(inputs))
     for head in model.config.heads:
         np.testing.assert_array_equal(actual[head], expected[head])
+
+
+def test_the_task_has_one_equally_weighted_binary_head_per_configured_head():
+    assert ADS_TASKS == RankingTasks(ADS_HEADS) == AdsModel(AdsModelConfig(**TINY)).tasks
+    assert _model(heads=("click", "lead")).tasks == RankingTasks(("click", "lead"), (1.0, 1.0))

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from models.ads_model import AdsModelConfig
-from models.feed_model import FeedModelConfig
+from models.ads import AdsModelConfig
+from models.feed import CrossInteraction, EmbeddingTable, FeedModelConfig, TransformerHistory
 from models.heads import CrossMLPHead
-from models.jobs_model import JobsModelConfig
+from models.jobs import JobsModelConfig
 from models.layers import (
     AttentionLowRankCross,
     GatedMLP,
@@ -23,6 +23,7 @@ from models.layers import (
     UnlimitedVocabEmbedding,
 )
 from models.layers.dense_gating import DenseGate
+from models.layers.pooling import hash_ids
 from models.layers.quantization import quantize_table
 
 CASES = [
@@ -34,6 +35,7 @@ CASES = [
     (lambda: FeedModelConfig(cross_projection_dim=-2), "cross_projection_dim=-2"),
     (lambda: AdsModelConfig(projection_dim=-2), "projection_dim=-2"),
     (lambda: JobsModelConfig(projection_dim=-2), "projection_dim=-2"),
+    (lambda: CrossInteraction(layers=2, projection_dim=-2), "projection_dim=-2"),
     # zero buckets
     (lambda: IsotonicCalibration(num_buckets=0, step=0.1), "num_buckets=0"),
     (lambda: QREmbedding(num_buckets=0, num_collisions=1, output_dim=4), "num_buckets=0"),
@@ -43,12 +45,15 @@ CASES = [
     (lambda: FeedModelConfig(member_buckets=0), "member_buckets=0"),
     (lambda: AdsModelConfig(id_buckets=(10, 0, 10, 10)), r"id_buckets=\(10, 0, 10, 10\)"),
     (lambda: JobsModelConfig(matrix_buckets=(1, 1, 0, 1, 1)), r"matrix_buckets=\(1, 1, 0, 1, 1\)"),
+    (lambda: EmbeddingTable("actor", 0, ("author_id",)), "num_buckets=0"),
+    (lambda: hash_ids([1, 2], num_buckets=0), "num_buckets=0"),
     # a history shorter than the last 5 steps it outputs
     (lambda: HistoryTransformerEncoder(max_length=4, model_dim=8), "max_length=4"),
     (
         lambda: FeedModelConfig(history_pooling="transformer", history_max_length=4),
         "history_max_length=4",
     ),
+    (lambda: TransformerHistory(embedding_dim=8, max_length=4), "max_length=4"),
     # unknown aggregation / block
     (lambda: QREmbedding(100, 10, 4, combiner="mean"), "combiner='mean'"),
     (lambda: UnlimitedVocabEmbedding(4, merge="mean"), "merge='mean'"),

@@ -1,9 +1,10 @@
 """Tests for the config-selected feed-model options: residual DCN, isotonic calibration, gated
-towers, QR ID tables, the history Transformer, task grouping, Murmur string IDs, the final score,
-and their train_cli flags."""
+towers, QR ID tables, the history Transformer, task grouping, Murmur string IDs and the final
+score."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras
@@ -12,71 +13,61 @@ import pytest
 from keras import ops
 from sklearn.metrics import roc_auc_score
 
-from models.training import cli as train_cli
-from models.inputs.spec import dense_moments, examples_to_inputs, labels_from
-from models.feed_model import (
+from models.feed import (
     CALIBRATIONS,
+    EVERY_BLOCK,
     HISTORY_POOLINGS,
     ID_EMBEDDINGS,
     INTERACTIONS,
     LARGE_TOWER_UNITS,
     TASK_GROUPINGS,
+    TINY_FEED_MODEL,
     TOWERS,
     FeedModel,
     FeedModelConfig,
     FeedScore,
+    config_for,
     feed_inputs,
     predict_probabilities,
 )
-from models.training.loop import TrainingConfig, train_feed_model
+from models.inputs.spec import dense_moments, labels_from
+from models.training.config import TrainingConfig
+from models.training.loop import train_feed_model
 from spark.schemas import LABELS
 
-TINY = {
-    "embedding_dim": 8,
-    "tower_units": (16, 16),
-    "member_buckets": 500,
-    "actor_buckets": 100,
-    "hashtag_buckets": 50,
-    "cross_projection_dim": 4,
-    "qr_collisions": 16,
-    "calibration_buckets": 40,
-    "calibration_step": 0.4,
-}
-ALL_ON = {
-    "history_pooling": "transformer",
-    "interaction": "residual_dcn",
-    "calibration": "isotonic",
-    "tower": "gated",
-    "id_embedding": "qr",
-    "task_grouping": "by_rate",
-    "id_hash": "murmur",
-}
-OPTIONS = [{field: choice} for field, choice in ALL_ON.items()] + [ALL_ON]
-# FeedModel(FeedModelConfig(**TINY, **ALL_ON)) with fixed_weights(seed=0), on make_examples(4, 0)
+OPTIONS = [{field: choice} for field, choice in EVERY_BLOCK.items()] + [EVERY_BLOCK]
+# FeedModel(config_for(make_examples(4, seed=0), TINY_FEED_MODEL, **EVERY_BLOCK)) with
+# fixed_weights(seed=0)
 GOLDEN_ALL_ON = {
-    "click": [-6.54972887, -6.47716093, -6.35938406, -6.37135935],
-    "like": [-6.70488453, -6.85291576, -6.77339363, -6.82487774],
-    "comment": [-6.73027229, -6.78028679, -6.80065346, -6.62083435],
-    "share": [-7.22640562, -7.309659, -7.1263299, -7.25974417],
-    "vote": [-7.00884914, -7.54926825, -7.25498486, -7.53708506],
-    "long_dwell": [-6.98379898, -6.9538126, -6.90439939, -6.93831491],
+    "click": [-6.66990805, -6.56730986, -6.51541662, -6.56352043],
+    "like": [-7.00986958, -6.61335421, -6.53652191, -6.61335421],
+    "comment": [-7.38047361, -7.37922716, -7.41431332, -7.37922716],
+    "share": [-6.68099499, -6.54585457, -6.07598972, -6.72434425],
+    "vote": [-6.84275579, -7.11873484, -6.99572229, -7.11873484],
+    "long_dwell": [-6.5809598, -6.64186096, -6.53318882, -6.66130257],
 }
 
 
 @pytest.fixture(scope="module")
-def inputs(make_examples):
-    return examples_to_inputs(make_examples(32, seed=3))
+def examples(make_examples):
+    return make_examples(32, seed=3)
 
 
-def _moments(inputs) -> dict[str, list[float]]:
+@pytest.fixture(scope="module")
+def inputs(examples):
+    return feed_inputs(examples, config_for(examples, TINY_FEED_MODEL))
+
+
+def _moments(inputs) -> dict[str, tuple[float, ...]]:
     mean, variance = dense_moments(inputs)
-    return {"dense_mean": list(mean), "dense_variance": list(variance)}
+    return {"dense_mean": mean, "dense_variance": variance}
 
 
-def _model(seed: int = 2, inputs=None, **overrides) -> FeedModel:
+def _model(examples, seed: int = 2, inputs=None, **overrides) -> FeedModel:
+    """A tiny model with the vocabularies of `examples` (and the dense moments of `inputs`)."""
     keras.utils.set_random_seed(seed)
     moments = _moments(inputs) if inputs else {}
-    return FeedModel(FeedModelConfig(**{**TINY, **overrides, **moments}))
+    return FeedModel(config_for(examples, TINY_FEED_MODEL, **overrides, **moments))
 
 
 def _numpy(outputs):
@@ -99,15 +90,18 @@ def test_every_option_is_registered_and_defaults_are_unchanged():
         ("id_embedding", ID_EMBEDDINGS),
         ("task_grouping", TASK_GROUPINGS),
     ):
-        assert ALL_ON[field] in registry
+        assert EVERY_BLOCK[field] in registry
+        assert getattr(config, field) in registry
     assert (config.task_grouping, config.id_hash) == ("click_contribution", "none")
     assert config.score_weights == (("like", 1.0), ("comment", 1.0), ("share", 1.0), ("vote", 1.0))
+    assert (config.content_types, config.platforms) == ((), ())
+    assert LARGE_TOWER_UNITS == (3500, 3500, 3500, 3500)  # paper §3.5 "LMLP"
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "+".join(o.values()))
-def test_option_round_trips_through_a_keras_file(options, make_examples, tmp_path):
-    model = _model(**options)
-    inputs = feed_inputs(make_examples(32, seed=3), model.config)
+def test_option_round_trips_through_a_keras_file(options, examples, tmp_path):
+    model = _model(examples, **options)
+    inputs = feed_inputs(examples, model.config)
     path = tmp_path / "feed.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -123,15 +117,21 @@ def test_option_round_trips_through_a_keras_file(options, make_examples, tmp_pat
         np.testing.assert_array_equal(actual[head], expected[head])
 
 
-def test_option_weight_shapes():
-    shapes = _shapes(_model(**ALL_ON))
+def test_option_weight_shapes(examples):
+    model = _model(examples, **EVERY_BLOCK)
+    shapes = _shapes(model)
     # QR: ⌈100/16⌉ = 7 quotient rows + 16 remainder rows instead of 100 actor rows
     assert shapes["sparse_arch/actor_embedding/quotient_embeddings"] == (7, 8)
     assert shapes["sparse_arch/actor_embedding/remainder_embeddings"] == (16, 8)
     assert shapes["sparse_arch/member_id_embedding/quotient_embeddings"] == (32, 8)
+    # the small tables stay plain, whatever `id_embedding`
+    assert shapes["sparse_arch/content_type_embedding/embeddings"] == (
+        len(model.config.content_types) + 1,
+        8,
+    )
     # transformer: early fusion [author ; action ; candidate] -> 8, FFN = 8 / 2
-    assert shapes["sparse_arch/history_arch/encoder/input_projection/kernel"] == (24, 8)
-    assert shapes["sparse_arch/history_arch/encoder/ffn_in_1/kernel"] == (8, 4)
+    assert shapes["history_arch/encoder/input_projection/kernel"] == (24, 8)
+    assert shapes["history_arch/encoder/ffn_in_1/kernel"] == (8, 4)
     # 12 + 6 history vectors of 8, 4 dense and 4 affinity features; residual DCN keeps the width
     width = 18 * 8 + 4 + 4
     assert shapes["interaction_arch/dcn/cross_1/down_kernel"] == (width, 4)
@@ -143,15 +143,15 @@ def test_option_weight_shapes():
     assert not any(path.endswith("hidden_0/kernel") for path in shapes)
 
 
-def test_transformer_with_dot_interaction_crosses_every_history_vector():
-    shapes = _shapes(_model(history_pooling="transformer"))
+def test_transformer_with_dot_interaction_crosses_every_history_vector(examples):
+    shapes = _shapes(_model(examples, history_pooling="transformer"))
     vectors = 12 + 6
     assert shapes["click_tower/hidden_0/kernel"] == (vectors * 8 + 8 + vectors * 17 // 2, 16)
 
 
-def test_untrained_isotonic_heads_are_the_identity_in_range_and_monotone(inputs):
-    plain = _numpy(_model(inputs=inputs)(inputs))
-    model = _model(inputs=inputs, calibration="isotonic")
+def test_untrained_isotonic_heads_are_the_identity_in_range_and_monotone(examples, inputs):
+    plain = _numpy(_model(examples, inputs=inputs)(inputs))
+    model = _model(examples, inputs=inputs, calibration="isotonic")
     calibrated = _numpy(model(inputs))
     for head in LABELS:
         np.testing.assert_allclose(calibrated[head], plain[head], atol=1e-5)
@@ -186,76 +186,34 @@ def test_untrained_isotonic_heads_are_the_identity_in_range_and_monotone(inputs)
 )
 def test_option_validation_names_the_bad_value(overrides, message):
     with pytest.raises(ValueError, match=message):
-        FeedModelConfig(**{**TINY, **overrides})
+        dataclasses.replace(TINY_FEED_MODEL, **overrides)
 
 
 def test_everything_on_learns_the_planted_click_signal(make_examples):
     df = make_examples(2000, seed=1)
     train, holdout = df[df["split"] == "train"], df[df["split"] == "holdout"]
-    inputs, labels = examples_to_inputs(train), labels_from(train)
-    model = _model(seed=0, inputs=inputs, **ALL_ON)
+    architecture = config_for(train, TINY_FEED_MODEL, **EVERY_BLOCK)
+    inputs, labels = feed_inputs(train, architecture), labels_from(train)
+    model = _model(train, seed=0, inputs=inputs, **EVERY_BLOCK)
     config = TrainingConfig(epochs=2, batch_size=128, learning_rate=1e-2, warmup_fraction=0.2)
     result = train_feed_model(model, inputs, labels, config)
     assert result.steps == 2 * math.ceil(len(train) / 128)
     assert result.epoch_losses[-1] < 0.9 * result.epoch_losses[0]
-    probabilities = predict_probabilities(model, examples_to_inputs(holdout))
+    probabilities = predict_probabilities(model, feed_inputs(holdout, model.config))
     auc = roc_auc_score(holdout["click"], probabilities["click"])
     assert auc > 0.75, f"held-out click AUC {auc:.3f}"
 
 
-def test_cli_flags_select_the_options_of_a_cold_start(inputs):
-    flags = [
-        *("--history-pooling", "transformer", "--interaction", "residual_dcn"),
-        *("--calibration", "isotonic", "--tower", "gated", "--id-embedding", "qr"),
-        *("--task-grouping", "by_rate", "--id-hash", "murmur"),
-    ]
-    args = train_cli.parse_args(["--examples", "x", "--out", "y", "--embedding-dim", "8", *flags])
-    config = train_cli.cold_start_config(args, inputs)
-    for field, choice in ALL_ON.items():
-        assert getattr(config, field) == choice
-    assert config.embedding_dim == 8
-    assert config.dense_mean == dense_moments(inputs)[0]
-    defaults = train_cli.cold_start_config(
-        train_cli.parse_args(["--examples", "x", "--out", "y"]), inputs
-    )
-    assert defaults.to_dict() == {**FeedModelConfig().to_dict(), **_moments(inputs)}
-
-
-def test_cli_model_config_then_flags_build_the_cold_start_config(inputs):
-    import json
-
-    base = {"interaction": "cross", "tower": "gated", "embedding_dim": 8, "id_hash": "murmur"}
-    flags = ["--task-grouping", "by_rate", "--tower", "mlp", "--score-weights", "like=1,share=3"]
-    argv = ["--examples", "x", "--out", "y", "--model-config", json.dumps(base), *flags]
-    config = train_cli.cold_start_config(train_cli.parse_args(argv), inputs)
-    assert (config.interaction, config.tower, config.embedding_dim) == ("cross", "mlp", 8)
-    assert (config.task_grouping, config.id_hash) == ("by_rate", "murmur")
-    assert config.score_weights == (("like", 1.0), ("share", 3.0))
-    assert config.dense_mean == dense_moments(inputs)[0]
-    with pytest.raises(ValueError, match="score-weights"):
-        train_cli.score_weights("like:1")
-    with pytest.raises(ValueError, match="calibration='platt'"):
-        args = train_cli.parse_args(["--examples", "x", "--out", "y", "--calibration", "platt"])
-        train_cli.cold_start_config(args, inputs)
-
-
-def test_cli_large_tower_units_is_the_paper_lmlp():
-    assert LARGE_TOWER_UNITS == (3500, 3500, 3500, 3500)
-    assert train_cli.tower_units("large") == LARGE_TOWER_UNITS
-    assert train_cli.tower_units("16,8") == (16, 8)
-    with pytest.raises(ValueError, match="tower-units"):
-        train_cli.tower_units("wide")
-
-
 def test_golden_forward_pass_with_every_option(make_examples, fixed_weights):
-    model = _model(**ALL_ON)
+    examples = make_examples(4, seed=0)
+    model = _model(examples, **EVERY_BLOCK)
     fixed_weights(model, seed=0)
-    outputs = _numpy(model(feed_inputs(make_examples(4, seed=0), model.config)))
+    outputs = _numpy(model(feed_inputs(examples, model.config)))
     for head, expected in GOLDEN_ALL_ON.items():
         np.testing.assert_allclose(outputs[head], expected, atol=1e-5)
 
 
-def test_task_groupings_split_every_head_into_exactly_one_tower():
+def test_task_groupings_split_every_head_into_exactly_one_tower(examples):
     for grouping, towers in TASK_GROUPINGS.items():
         heads = [head for _, group in towers for head in group]
         assert sorted(heads) == sorted(LABELS), grouping
@@ -264,15 +222,16 @@ def test_task_groupings_split_every_head_into_exactly_one_tower():
         ("like_vote", ("like", "vote")),
         ("comment_share", ("comment", "share")),
     )
-    shapes = _shapes(_model(task_grouping="by_rate"))
+    shapes = _shapes(_model(examples, task_grouping="by_rate"))
     for tower in ("click", "like_vote", "comment_share"):
         assert shapes[f"{tower}_tower/logits/kernel"] == (16, 2)
     assert "contribution_tower/logits/kernel" not in shapes
-    assert _shapes(_model(task_grouping="shared"))["shared_tower/logits/kernel"] == (16, 6)
+    shared = _shapes(_model(examples, task_grouping="shared"))
+    assert shared["shared_tower/logits/kernel"] == (16, 6)
 
 
-def test_a_tower_only_drives_its_own_heads(inputs):
-    model = _model(task_grouping="by_rate")
+def test_a_tower_only_drives_its_own_heads(examples, inputs):
+    model = _model(examples, task_grouping="by_rate")
     before = _numpy(model(inputs))
     for weight in model.comment_share_tower.weights:
         weight.assign(np.asarray(weight) + 0.5)
@@ -284,7 +243,7 @@ def test_a_tower_only_drives_its_own_heads(inputs):
 
 
 def test_final_score_is_the_configured_linear_combination():
-    config = FeedModelConfig(**TINY, score_weights=(("click", 0.5), ("comment", 2.0)))
+    config = dataclasses.replace(TINY_FEED_MODEL, score_weights=(("click", 0.5), ("comment", 2.0)))
     assert config.final_score == FeedScore((("click", 0.5), ("comment", 2.0)))
     probabilities = {"click": np.array([0.2, 0.4]), "comment": np.array([0.1, 0.0])}
     np.testing.assert_allclose(config.final_score.score(probabilities), [0.3, 0.2])
@@ -297,19 +256,16 @@ def test_final_score_is_the_configured_linear_combination():
     )
 
 
-def test_murmur_ids_are_hashed_string_ids_with_padding_kept(make_examples):
-    from models.inputs.spec import hash_ids
+def test_feed_inputs_hash_ids_as_the_config_says(examples):
     from models.inputs.murmur import murmur_int64
 
-    df = make_examples(6, seed=2)
-    plain = feed_inputs(df, FeedModelConfig(**TINY))
-    hashed = feed_inputs(df, FeedModelConfig(**TINY, id_hash="murmur"))
-    member = int(df["member_id"].iloc[0])
+    plain = feed_inputs(examples, TINY_FEED_MODEL)
+    hashed = feed_inputs(examples, dataclasses.replace(TINY_FEED_MODEL, id_hash="murmur"))
+    member, author = int(examples["member_id"].iloc[0]), int(examples["author_id"].iloc[0])
+    np.testing.assert_array_equal(plain["member_id"], examples["member_id"])
     assert hashed["member_id"][0] == murmur_int64(f"member:{member}") & (2**31 - 1)
-    np.testing.assert_array_equal(hashed["author_id"], hash_ids(plain["author_id"], "actor"))
+    assert hashed["author_id"][0] == murmur_int64(f"actor:{author}") & (2**31 - 1)
     padding = plain["hist_author_ids"] < 0
     np.testing.assert_array_equal(hashed["hist_author_ids"] < 0, padding)
-    assert np.all(hashed["hist_author_ids"][~padding] >= 0)
     # equal raw ids stay equal, so the affinity features do not change
     np.testing.assert_array_equal(hashed["affinity"], plain["affinity"])
-    np.testing.assert_array_equal(hashed["hashtag_ids"], plain["hashtag_ids"])

@@ -55,7 +55,7 @@ LAYERS = [
     "unlimited_vocab_embedding",
     "history_encoder",
 ]
-MODELS = ["feed_model", "feed_model_every_block", "ads_model", "jobs_model"]
+MODELS = ["feed", "feed_every_block", "ads", "jobs"]
 
 
 def test_runs_on_the_requested_backends(backend_results):

@@ -1,4 +1,4 @@
-"""Tests for models.jobs_model: shared matrices, a golden forward pass, overfitting a batch, round
+"""Tests for models.jobs: shared matrices, a golden forward pass, overfitting a batch, round
 trips and config validation."""
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ import pytest
 from keras import ops
 from sklearn.metrics import roc_auc_score
 
-from models.heads import BinaryTasks
-from models.jobs_model import (
+from models.jobs import (
     DEFAULT_FIELDS,
+    JOBS_HEADS,
     JOBS_TASKS,
     SHARED_MATRICES,
     JobsModel,
     JobsModelConfig,
     SharedEntityEmbeddings,
 )
+from models.tasks import RankingTasks
 
 TINY = {
     "num_dense": 3,
@@ -46,7 +47,7 @@ def batch(n: int, seed: int, unique_members: bool = False) -> tuple[dict, dict]:
     if unique_members:
         inputs["member_company"] = np.arange(n, dtype=np.int64)[:, None]
     inputs["dense"] = rng.normal(size=(n, TINY["num_dense"])).astype(np.float32)
-    labels = {task: rng.integers(0, 2, n).astype(np.float32) for task in JOBS_TASKS}
+    labels = {task: rng.integers(0, 2, n).astype(np.float32) for task in JOBS_HEADS}
     return inputs, labels
 
 
@@ -66,7 +67,7 @@ def test_five_shared_matrices_and_a_two_layer_dcnv2_per_task():
     assert sorted(tables) == sorted(f"sparse_arch/{m}_matrix/embeddings" for m in SHARED_MATRICES)
     assert shapes["sparse_arch/skill_matrix/embeddings"] == (40, 4)
     width = len(DEFAULT_FIELDS) * 4 + 3
-    for task in JOBS_TASKS:
+    for task in JOBS_HEADS:
         for layer in (0, 1):
             assert shapes[f"{task}_head/cross_{layer}/down_kernel"] == (width, 2)
             assert shapes[f"{task}_head/cross_{layer}/up_kernel"] == (2, width)
@@ -76,13 +77,8 @@ def test_five_shared_matrices_and_a_two_layer_dcnv2_per_task():
 
 
 def test_fields_share_their_matrix_and_pool_with_a_masked_mean():
-    config = JobsModelConfig(
-        **{
-            **TINY,
-            "fields": (("member_title", "title"), ("job_title", "title"), ("skills", "skill")),
-        }
-    )
-    layer = SharedEntityEmbeddings(config)
+    fields = (("member_title", "title"), ("job_title", "title"), ("skills", "skill"))
+    layer = SharedEntityEmbeddings(fields, TINY["matrix_buckets"], TINY["embedding_dim"])
     layer.build()
     # row r of every matrix is [r, r, r, r]: embeddings read off as the bucket index
     for matrix in layer.matrices.values():
@@ -114,14 +110,14 @@ def test_padding_does_not_change_outputs():
     for field, _ in DEFAULT_FIELDS:
         padded[field] = np.concatenate([inputs[field], np.full((8, 2), -1)], axis=1)
     expected, actual = _numpy(model(inputs)), _numpy(model(padded))
-    for task in JOBS_TASKS:
+    for task in JOBS_HEADS:
         np.testing.assert_allclose(actual[task], expected[task], atol=1e-6)
 
 
 def test_overfits_a_small_batch():
     inputs, labels = batch(64, seed=1, unique_members=True)
     model = _model(embedding_dim=8, matrix_buckets=(100, 100, 100, 100, 100))
-    tasks = BinaryTasks(JOBS_TASKS)
+    tasks = model.tasks
     model.compile(optimizer=keras.optimizers.Adam(0.03), **tasks.compile_arguments())
     before = float(ops.convert_to_numpy(tasks.loss(model(inputs), labels)))
     steps = 150
@@ -131,7 +127,7 @@ def test_overfits_a_small_batch():
     after_logits = _numpy(model(inputs))
     after = float(ops.convert_to_numpy(tasks.loss(after_logits, labels)))
     assert after < 0.2 * before, (before, after)
-    for task in JOBS_TASKS:
+    for task in JOBS_HEADS:
         assert roc_auc_score(labels[task], after_logits[task]) > 0.95
 
 
@@ -147,7 +143,7 @@ def test_get_config_from_config_and_keras_file_give_identical_outputs(tmp_path):
     assert isinstance(loaded, JobsModel) and loaded.config == model.config
     for other in (clone, loaded):
         actual = _numpy(other(inputs))
-        for task in JOBS_TASKS:
+        for task in JOBS_HEADS:
             np.testing.assert_array_equal(actual[task], expected[task])
 
 
@@ -173,3 +169,15 @@ def test_config_dict_round_trip():
     assert JobsModelConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="width"):
         JobsModelConfig.from_dict({**config.to_dict(), "width": 3})
+
+
+def test_shared_entity_embeddings_round_trip_and_check_their_fields():
+    layer = SharedEntityEmbeddings(DEFAULT_FIELDS, TINY["matrix_buckets"], 4)
+    assert SharedEntityEmbeddings.from_config(layer.get_config()).get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="tittle"):
+        SharedEntityEmbeddings((("job_title", "tittle"),), TINY["matrix_buckets"], 4)
+
+
+def test_the_task_is_apply_and_click_equally_weighted():
+    assert JOBS_TASKS == RankingTasks(JOBS_HEADS, (1.0, 1.0)) == _model().tasks
+    assert JOBS_HEADS == ("apply", "click")

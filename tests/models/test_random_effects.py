@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize_scalar
 
-from models.metrics import log_loss
+from models.evaluation.metrics import log_loss
 from models.random_effects import RANDOM_EFFECT_COLUMNS, apply_random_effects, fit_random_effects
 
 

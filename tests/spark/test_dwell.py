@@ -226,8 +226,7 @@ def default_world_examples(spark, tmp_path_factory):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from spark.world import FeedWorld
-    from spark.world_config import WorldConfig
+    from spark.world import FeedWorld, WorldConfig
 
     directory = tmp_path_factory.mktemp("default-world")
     world = FeedWorld(WorldConfig())

@@ -203,8 +203,7 @@ def test_paper_plan_shuffles_each_input_once_by_session(spark, logs):
 
 
 def test_both_plans_give_the_same_rows_on_a_simulated_world(spark, tmp_path):
-    from spark.world import FeedWorld
-    from spark.world_config import WorldConfig
+    from spark.world import FeedWorld, WorldConfig
 
     world = FeedWorld(WorldConfig(num_days=2, num_members=400, num_authors=80, posts_per_day=120))
     days = [world.simulate_day(day) for day in range(2)]

@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 
 from spark import schemas
+from spark.schemas import ACTIONS, CONTRIBUTION_ACTIONS
 from spark.world import (
     FeedWorld,
+    WorldConfig,
     WorldDay,
     expected_session_contributions,
     expected_top1_contributions,
 )
-from spark.world_config import ACTIONS, CONTRIBUTION_ACTIONS, WorldConfig
 
 TINY = WorldConfig(num_members=300, num_authors=60, posts_per_day=100, num_days=3)
 TABLES = ("feed_sessions", "feed_impressions", "posts", "members", "feed_ground_truth")

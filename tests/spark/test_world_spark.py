@@ -13,11 +13,21 @@ import pytest
 from spark import schemas
 from spark.ingest import validate_raw_partition
 from spark.io import read_raw_partitions
+from spark.schemas import ACTIONS
 from spark.storage import partition_dir
-from spark.world import FeedWorld, WorldContext, simulate_blocks
-from spark.world_config import ACTIONS, WorldConfig
-from spark.world_spark import RAW_TABLE_ORDER, SparkWorld, default_num_shards
-from spark.world_state import WORLD_STATE, log_followers, read_state, state_dir
+from spark.world import (
+    RAW_TABLE_ORDER,
+    WORLD_STATE,
+    FeedWorld,
+    SparkWorld,
+    WorldConfig,
+    WorldContext,
+    default_num_shards,
+    log_followers,
+    read_state,
+    simulate_blocks,
+    state_dir,
+)
 
 # 5 blocks of 64 members (the last one 44): enough for shards to split unevenly
 CONFIG = WorldConfig(

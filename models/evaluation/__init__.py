@@ -1,0 +1,1 @@
+"""Evaluating a ranking model: offline metrics per head, baselines, replay on the random bucket."""

@@ -1,0 +1,166 @@
+"""Sparse arch of the feed model: ID features -> embedding vectors (paper §1, §11, A.1).
+
+Every ID is hashed into its table (``bucket = id mod num_buckets``; string IDs are hashed to ints
+upstream, paper §11) and embedded in `embedding_dim` dimensions (paper §1: "30-dim ID embeddings
+were found optimal"). A [batch] feature gives its embedding; a [batch, L] list feature, -1 padded,
+is pooled with a masked mean that ignores the padding:
+
+    pool(E, ids) = Σ_j m_j E[ids_j] / max(1, Σ_j m_j),   m_j = [ids_j ≥ 0]
+
+Tables are small dataclasses (TorchRec `EmbeddingBagConfig` style): a table may serve several
+features (paper A.1: the Member/Actor table embeds both the post's author and the history
+authors). `kind` picks how the table stores its rows (`ID_EMBEDDINGS`: one row per bucket, or
+quotient-remainder tables, paper §11).
+
+Example:
+
+    arch = SparseArch(
+        tables=(EmbeddingTable("actor", 20_000, ("author_id", "hist_author_ids")),),
+        embedding_dim=30,
+    )
+    pooled, sequences = arch(inputs)     # pooled["author_id"]: [b, 30]
+    history, mask = sequences["hist_author_ids"]             # [b, L, 30], [b, L]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import keras
+
+from models.layers.pooling import hash_ids, masked_mean
+from models.layers.qr_embedding import QREmbedding
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingTable:
+    """One embedding table and the ID features looked up in it.
+
+    Args:
+        name: the table's name; its layer is `<name>_embedding`.
+        num_buckets: N; an ID x uses bucket x mod N.
+        features: input keys embedded through this table ([batch] IDs, or [batch, L] -1-padded
+            lists, which are also mean-pooled).
+        kind: how rows are stored, a key of `ID_EMBEDDINGS`.
+        qr_collisions: m, rows of the remainder table of a "qr" table (≤ `num_buckets`).
+    """
+
+    name: str
+    num_buckets: int
+    features: tuple[str, ...]
+    kind: str = "hashed"
+    qr_collisions: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple(self.features))
+        if not self.name or not self.features:
+            raise ValueError(
+                f"a table needs a name and at least one feature. Received: name={self.name!r}, "
+                f"features={self.features}"
+            )
+        if not isinstance(self.num_buckets, int) or self.num_buckets <= 0:
+            raise ValueError(
+                f"`num_buckets` of table `{self.name}` must be a positive integer. "
+                f"Received: num_buckets={self.num_buckets!r}"
+            )
+        if self.kind not in ID_EMBEDDINGS:
+            raise ValueError(
+                f"`kind` of table `{self.name}` must be one of {sorted(ID_EMBEDDINGS)}. "
+                f"Received: kind={self.kind!r}"
+            )
+        if self.kind == "qr" and not (
+            isinstance(self.qr_collisions, int) and 0 < self.qr_collisions <= self.num_buckets
+        ):
+            raise ValueError(
+                f"`qr_collisions` of the qr table `{self.name}` must be in [1, num_buckets="
+                f"{self.num_buckets}]. Received: qr_collisions={self.qr_collisions!r}"
+            )
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "features": list(self.features)}
+
+
+def _hashed_table(table: EmbeddingTable, embedding_dim: int) -> keras.layers.Layer:
+    """One row per hash bucket: `keras.layers.Embedding(num_buckets, embedding_dim)`."""
+    return keras.layers.Embedding(table.num_buckets, embedding_dim, name=f"{table.name}_embedding")
+
+
+def _qr_table(table: EmbeddingTable, embedding_dim: int) -> keras.layers.Layer:
+    """Quotient-remainder tables, sum-combined (paper §11): ⌈N/m⌉ + m rows instead of N."""
+    return QREmbedding(
+        table.num_buckets, table.qr_collisions, embedding_dim, name=f"{table.name}_embedding"
+    )
+
+
+# id_embedding / table kind -> factory of the table's layer
+ID_EMBEDDINGS = {
+    "hashed": _hashed_table,
+    "qr": _qr_table,
+}
+
+
+@keras.saving.register_keras_serializable(package="lirank")
+class SparseArch(keras.layers.Layer):
+    """Hashed ID embeddings: inputs dict -> (pooled, sequences).
+
+    `pooled[feature]` is [batch, embedding_dim] for every feature of every table (list features
+    mean-pooled over their unpadded items); `sequences[feature]` is (embeddings [batch, L, d],
+    mask [batch, L]) for the list features, for blocks that attend over them.
+
+    Args:
+        tables: the `EmbeddingTable`s (or their `to_dict()`); a feature belongs to one table.
+        embedding_dim: width d of every table.
+    """
+
+    def __init__(
+        self, tables: Sequence[EmbeddingTable | Mapping], embedding_dim: int, **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        configs = tuple(t if isinstance(t, EmbeddingTable) else EmbeddingTable(**t) for t in tables)
+        if type(embedding_dim) is not int or embedding_dim <= 0:
+            raise ValueError(
+                "`embedding_dim` must be a positive integer. "
+                f"Received: embedding_dim={embedding_dim!r}"
+            )
+        features = [feature for table in configs for feature in table.features]
+        repeated = sorted({f for f in features if features.count(f) > 1})
+        if not configs or repeated:
+            raise ValueError(
+                f"`tables` must embed each feature in exactly one table. Received: tables "
+                f"{[t.name for t in configs]}, repeated features {repeated}"
+            )
+        self.table_configs = configs
+        self.embedding_dim = embedding_dim
+        self.tables = {
+            table.name: ID_EMBEDDINGS[table.kind](table, embedding_dim) for table in configs
+        }
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Every embedded feature, in table order."""
+        return tuple(feature for table in self.table_configs for feature in table.features)
+
+    def build(self, input_shape=None) -> None:
+        for layer in self.tables.values():
+            layer.build((None,))
+
+    def call(self, inputs):
+        pooled, sequences = {}, {}
+        for table in self.table_configs:
+            for feature in table.features:
+                index, mask = hash_ids(inputs[feature], table.num_buckets)
+                embedded = self.tables[table.name](index)
+                if len(index.shape) == 1:
+                    pooled[feature] = embedded
+                else:
+                    sequences[feature] = (embedded, mask)
+                    pooled[feature] = masked_mean(embedded, mask)
+        return pooled, sequences
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "tables": [table.to_dict() for table in self.table_configs],
+            "embedding_dim": self.embedding_dim,
+        }

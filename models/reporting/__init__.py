@@ -1,0 +1,1 @@
+"""Reporting on evaluated models: the review snapshot the dashboard reads and the demo summary."""

@@ -1,0 +1,220 @@
+"""The typed training plan: one frozen object that the asset, the CLI and every Horovod rank share.
+
+`TrainingPlan` says everything one training run needs (which examples, cold start or warm start,
+the cold start's architecture, the loop's settings, where to write, which engine); it is built
+once (by the `feed_ranking_model` asset or by hand) and serialized once as JSON when the run goes
+to `horovodrun`, so every rank trains from the same plan. `TrainingResult` is what a run did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from models.feed import FeedModelConfig
+
+EXAMPLES_FORMATS: tuple[str, ...] = ("avro", "parquet")
+SAVED_MODEL_DIR = "saved_model"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """How the training loop runs.
+
+    Args:
+        epochs: passes over each rank's shard.
+        batch_size: examples per rank per step (global batch = batch_size × ranks).
+        learning_rate: peak learning rate, reached at the end of warm-up.
+        warmup_fraction: share of all steps spent in linear warm-up from 0 (paper §16: 50%).
+        clip_norm: global-norm gradient clipping threshold (paper §16; value NOT CONFIRMED).
+        seed: seeds the weight initialization (seed + rank) and the per-epoch shuffles.
+        shuffle: reshuffle each rank's shard every epoch.
+    """
+
+    epochs: int = 1
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    warmup_fraction: float = 0.5
+    clip_norm: float = 1.0
+    seed: int = 0
+    shuffle: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        for name in ("learning_rate", "clip_norm"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"`{name}` must be positive and finite. Received: {name}={value}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(
+                f"`warmup_fraction` must be in [0, 1). Received: warmup_fraction="
+                f"{self.warmup_fraction}"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingPlan:
+    """One training run of the feed model.
+
+    Args:
+        model_id: the model's name (e.g. "feed-2026-01-04").
+        out_dir: the model directory to write (replaced atomically; nothing on failure).
+        examples: one path per day (a directory or a file) in `examples_format`, read in order.
+        examples_format: "avro" (Avro shard directories of `training_examples_avro`, read by
+            ATDS, paper §13) or "parquet" (Parquet partitions of `training_examples`, pandas).
+        previous_model: the model directory to warm-start from (paper §5, incremental); None
+            is a cold start. An incremental run keeps the previous model's config (blocks,
+            vocabularies, normalization constants), whatever `model` says.
+        model: the cold start's architecture; its vocabularies and dense normalization
+            constants are learned from the examples.
+        training: the loop's settings.
+        split: the `split` value whose rows train ("all" keeps every row).
+        min_vocabulary_count: a categorical value joins the cold start's vocabulary when it
+            appears in at least this many training rows (rarer ones share the OOV bucket).
+        horovod_hosts: `host:slots[,host:slots]`; None trains in this process.
+        horovod_num_proc: total Horovod ranks (0: the sum of the host slots).
+        export_saved_model: also write the serving SavedModel into `<out_dir>/saved_model`.
+        dump_rank_weights: every rank also writes `rank-<r>-weights.npz` and
+            `rank-<r>-initial-weights.npz` into `out_dir` (for checking data parallelism).
+    """
+
+    model_id: str
+    out_dir: str
+    examples: tuple[str, ...]
+    examples_format: str = "avro"
+    previous_model: str | None = None
+    model: FeedModelConfig = FeedModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    split: str = "train"
+    min_vocabulary_count: int = 1
+    horovod_hosts: str | None = None
+    horovod_num_proc: int = 0
+    export_saved_model: bool = True
+    dump_rank_weights: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out_dir", str(self.out_dir))
+        object.__setattr__(self, "examples", tuple(str(p) for p in self.examples))
+        if self.previous_model is not None:
+            object.__setattr__(self, "previous_model", str(self.previous_model))
+        if not self.examples:
+            raise ValueError(f"a training plan needs examples. Received: examples={self.examples}")
+        if self.examples_format not in EXAMPLES_FORMATS:
+            raise ValueError(
+                f"`examples_format` must be one of {EXAMPLES_FORMATS}. Received: "
+                f"examples_format={self.examples_format!r}"
+            )
+        if self.min_vocabulary_count < 1:
+            raise ValueError(
+                "`min_vocabulary_count` must be at least 1. Received: "
+                f"min_vocabulary_count={self.min_vocabulary_count}"
+            )
+        if self.horovod_num_proc < 0:
+            raise ValueError(f"`horovod_num_proc` must be >= 0. Received: {self.horovod_num_proc}")
+
+    @property
+    def incremental(self) -> bool:
+        return self.previous_model is not None
+
+    @property
+    def num_proc(self) -> int:
+        """Horovod ranks: `horovod_num_proc`, or the sum of the host slots."""
+        if self.horovod_num_proc > 0 or not self.horovod_hosts:
+            return self.horovod_num_proc or 1
+        return sum(
+            int(h.rsplit(":", 1)[1]) if ":" in h else 1 for h in self.horovod_hosts.split(",")
+        )
+
+    @property
+    def engine(self) -> str:
+        if self.horovod_hosts:
+            return f"horovod ({self.num_proc} ranks on {self.horovod_hosts})"
+        return "in-process"
+
+    def to_json(self) -> str:
+        values = dataclasses.asdict(self)
+        values["model"] = self.model.to_dict()
+        values["training"] = self.training.to_dict()
+        return json.dumps(values, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingPlan:
+        values = json.loads(text)
+        values["model"] = FeedModelConfig.from_dict(values["model"])
+        values["training"] = TrainingConfig(**values["training"])
+        values["examples"] = tuple(values["examples"])
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    """What a training run did (identical on every rank).
+
+    Args:
+        model_id, mode ("cold" | "incremental"), base_model_id: which model this is.
+        train_days: example paths read; train_rows: rows of the training split.
+        steps: optimizer steps; epoch_losses: mean loss of each epoch, averaged over ranks.
+        train_seconds: wall time of the loop; examples_per_second: global throughput.
+        engine: "in-process" or "horovod (N ranks on hosts)"; ranks: Horovod ranks.
+        path: the model directory; saved_model: the serving SavedModel in it, if exported.
+        model_config: the trained model's `FeedModelConfig.to_dict()`.
+        out_of_vocabulary: training rows per categorical column whose value fell in the OOV
+            bucket (new values on an incremental day; values rarer than the cold start's
+            `min_vocabulary_count`).
+    """
+
+    model_id: str
+    mode: str
+    base_model_id: str | None
+    train_days: int
+    train_rows: int
+    steps: int
+    epoch_losses: tuple[float, ...]
+    train_seconds: float
+    examples_per_second: float
+    engine: str
+    ranks: int
+    path: str
+    saved_model: str | None
+    model_config: dict
+    out_of_vocabulary: dict
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.epoch_losses[-1])
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingResult:
+        values = json.loads(text)
+        values["epoch_losses"] = tuple(values["epoch_losses"])
+        return cls(**values)
+
+    def manifest_row(self, date: dt.date) -> pd.DataFrame:
+        """The model's row of the warehouse `models` table."""
+        row = {
+            "date": date,
+            "model_id": self.model_id,
+            "mode": self.mode,
+            "base_model_id": self.base_model_id,
+            "train_days": self.train_days,
+            "train_rows": self.train_rows,
+            "final_loss": self.final_loss,
+            "train_seconds": self.train_seconds,
+            "engine": self.engine,
+            "path": str(Path(self.path)),
+        }
+        return pd.DataFrame([row]).astype({"base_model_id": "string"})

@@ -1,0 +1,33 @@
+"""Tests for models.evaluation.offline: one row per scorer and head, the baseline as specified."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from models.evaluation.baselines import popularity_scores
+from models.evaluation.metrics import HEAD_METRIC_COLUMNS, head_metrics
+from models.evaluation.offline import evaluate_offline
+from models.evaluation.scoring import read_partition
+from spark.schemas import LABELS
+
+
+def test_offline_metrics_of_the_model_and_the_popularity_baseline(day):
+    metrics = evaluate_offline(day.model_dir, day.effects_dir, day.examples_dir, day.date)
+    assert list(metrics.columns) == ["date", "model_id", "scorer", *HEAD_METRIC_COLUMNS]
+    assert (metrics["date"] == day.date).all() and (metrics["model_id"] == "feed-2026-01-03").all()
+    assert list(metrics["scorer"]) == ["model"] * len(LABELS) + ["popularity_baseline"] * len(
+        LABELS
+    )
+    examples = read_partition(day.examples_dir)
+    holdout = examples[examples["split"] == "holdout"]
+    train = examples[examples["split"] == "train"]
+    baseline = head_metrics(
+        {head: holdout[head].to_numpy() for head in LABELS},
+        {
+            head: popularity_scores(train["post_id"], train[head], holdout["post_id"])
+            for head in LABELS
+        },
+    )
+    got = metrics[metrics["scorer"] == "popularity_baseline"][list(HEAD_METRIC_COLUMNS)]
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), baseline)
+    assert (metrics["rows"] == len(holdout)).all()
