@@ -32,28 +32,21 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from models.ads import ADS_ID_FEATURES, AdsModel, AdsModelConfig  # noqa: E402
-from models.feed import GRAPH_FEED_MODEL, FeedModel  # noqa: E402
+from models.feed import EVERY_BLOCK, GRAPH_FEED_MODEL, FeedModel  # noqa: E402
 from models.inputs.spec import DENSE_FEATURES, HISTORY_LENGTH, MAX_HASHTAGS  # noqa: E402
 from models.jobs import JOBS_HEADS, JobsModel, JobsModelConfig  # noqa: E402
 from models.layers import GatedMLP, LowRankCross, QREmbedding, ResidualDCN  # noqa: E402
 from spark.schemas import LABELS  # noqa: E402
+from spark.world.config import CONTENT_TYPES, PLATFORMS  # noqa: E402
 
 WIDTH = 256
 RANK = 32
 VOCAB = 1_000_000
 EMBED_DIM = 32
 ID_FEATURES = 8
+# the graph's feed model with the simulated world's vocabularies (what a cold start learns)
+FEED = GRAPH_FEED_MODEL.with_vocabularies(CONTENT_TYPES, PLATFORMS)
 COLLISIONS = 1000
-
-
-EVERY_BLOCK = {
-    "history_pooling": "transformer",
-    "interaction": "residual_dcn",
-    "calibration": "isotonic",
-    "tower": "gated",
-    "id_embedding": "qr",
-    "task_grouping": "by_rate",
-}
 
 
 @dataclass(frozen=True)
@@ -177,14 +170,14 @@ def configs(quick: bool) -> list[Config]:
         ),
         Config(
             "feed model (graph default)",
-            _family(lambda: FeedModel(GRAPH_FEED_MODEL)),
+            _family(lambda: FeedModel(FEED)),
             512,
             steps(10),
             data=_feed_data,
         ),
         Config(
             "feed model (every block)",
-            _family(lambda: FeedModel(dataclasses.replace(GRAPH_FEED_MODEL, **EVERY_BLOCK))),
+            _family(lambda: FeedModel(dataclasses.replace(FEED, **EVERY_BLOCK))),
             512,
             steps(6),
             data=_feed_data,

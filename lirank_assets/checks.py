@@ -18,9 +18,14 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
     MetadataValue,
     PreviewWarning,
     asset_check,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,  # not exported; see `day_evaluation`
 )
 
 from lirank_assets.metadata import rounded
@@ -55,21 +60,46 @@ def check_each_day(
     results = {date: check_day(date) for date in dates}
     for date, result in results.items():
         context.op_execution_context.log_event(
-            AssetCheckEvaluation(
-                asset_key=AssetKey(asset),
-                check_name=name,
-                passed=result.passed,
-                metadata=result.metadata,
-                description=result.description,
-                blocking=True,
-                partition=date.isoformat(),
-            )
+            day_evaluation(context.instance, asset, name, date.isoformat(), result)
         )
     failed = [date.isoformat() for date, result in results.items() if not result.passed]
     return AssetCheckResult(
         passed=not failed,
         description=f"{len(dates) - len(failed)} of {len(dates)} days passed"
         + (f"; failed: {', '.join(failed)}" if failed else ""),
+    )
+
+
+def day_evaluation(
+    instance: DagsterInstance, asset: str, name: str, day: str, result: AssetCheckResult
+) -> AssetCheckEvaluation:
+    """The blocking check `name`'s evaluation of one day of `asset`, tied to that day's latest
+    materialization (so automation counts it as the current result of that partition).
+
+    Dagster records a check in a run of several partitions once, without a partition; this is
+    the per-day record it would write in a one-day run.
+    """
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[day]), limit=1
+    ).records
+    target = (
+        AssetCheckEvaluationTargetMaterializationData(
+            storage_id=records[0].storage_id,
+            run_id=records[0].run_id,
+            timestamp=records[0].timestamp,
+        )
+        if records
+        else None
+    )
+    return AssetCheckEvaluation(
+        asset_key=AssetKey(asset),
+        check_name=name,
+        passed=result.passed,
+        metadata=result.metadata,
+        description=result.description,
+        target_materialization_data=target,
+        blocking=True,
+        partition=day,
     )
 
 

@@ -60,7 +60,9 @@ class DailyCalendar:
 
     @property
     def days(self) -> list[dt.date]:
-        return [self.first_day + dt.timedelta(days=i) for i in range((self.end - self.first_day).days)]
+        return [
+            self.first_day + dt.timedelta(days=i) for i in range((self.end - self.first_day).days)
+        ]
 
     def window(self, date: dt.date, days: int) -> list[dt.date]:
         """`date` and the `days - 1` days before it, from `first_day` on."""

@@ -142,7 +142,9 @@ class FileLogs(LogSource):
             raise quarantine_bad_partition(error) from error
         layout = self.data_root.layout
         return [
-            WrittenTable(name, table.num_rows, write_parquet_table(table, layout.raw_table(name, date)))
+            WrittenTable(
+                name, table.num_rows, write_parquet_table(table, layout.raw_table(name, date))
+            )
             for name, table in tables.items()
         ]
 

@@ -415,9 +415,9 @@ def atds_dataset(
         columns: decode only these columns (None: every column).
 
     Returns:
-        A dataset of dicts keyed by `AVRO_COLUMNS` (or `columns`): scalar columns as dense [batch] tensors
-        (`date` as int32 days since 1970-01-01, int8 labels as int32), list columns as
-        `tf.SparseTensor` [batch, None].
+        A dataset of dicts keyed by `AVRO_COLUMNS` (or `columns`): scalar columns as dense
+        [batch] tensors (`date` as int32 days since 1970-01-01, int8 labels as int32), list
+        columns as `tf.SparseTensor` [batch, None].
     """
     from tensorflow_io.python.experimental.atds.dataset import ATDSDataset
 

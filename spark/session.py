@@ -26,16 +26,14 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.io.compression.codec": "zstd",
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
-    # No web UI unless asked for (`{"spark.ui.enabled": "true"}`): it would listen on every
-    # interface, and a second session in the same machine warns about the taken port.
-    "spark.ui.enabled": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.driver.memory": "3g",
     "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_CONFIG}",
 }
 
-# A local master talks to itself only: bind the driver to the loopback interface (no "hostname
-# resolves to a loopback address" warning, nothing listening on the network).
+# A local master talks to itself only: bind the driver, and with `SPARK_LOCAL_IP` its web UI, to
+# the loopback interface (no "hostname resolves to a loopback address" warning, nothing listening
+# on the network). A cluster master keeps Spark's defaults: its executors must reach the driver.
 LOCAL_CONF: dict[str, str] = {
     "spark.driver.host": LOOPBACK,
     "spark.driver.bindAddress": LOOPBACK,

@@ -1,13 +1,10 @@
 """Ranking assets: the multi-task feed model (cold start, then incremental) and the per-post
 popularity random effects on its residual."""
 
-import dataclasses
-
 import pyarrow as pa
 from dagster import (
     AssetDep,
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -16,9 +13,9 @@ from dagster import (
 from lirank_assets.automation import DAILY_REFRESH
 from lirank_assets.code_version import FEED_MODEL_PACKAGES, source_version
 from lirank_assets.metadata import frame_table, parquet_metadata, rounded
+from lirank_assets.model_choice import FeedModelChoice
 from lirank_assets.partitions import PREVIOUS_DAY, DailyCalendar, partition_date, trailing_days
 from lirank_assets.resources import DataRoot, TrainingResource, Warehouse
-from models.feed import GRAPH_FEED_MODEL, FeedModelConfig
 from models.popularity import effect_spread, fit_popularity_effects
 from models.training.job import run_training
 from spark.storage import write_parquet_table
@@ -37,34 +34,6 @@ _BLOCKS = (
     "id_hash",
     "task_grouping",
 )
-
-
-class FeedModelChoice(Config):
-    """The cold-start feed model's blocks, by name from the `models.feed` registries
-    (`INTERACTIONS`, `CALIBRATIONS`, `TOWERS`, `HISTORY_POOLINGS`, `AFFINITY_ARCHS`,
-    `ID_EMBEDDINGS`, `feature_spec.ID_HASHES`, `TASK_GROUPINGS`). Used by a cold start only:
-    an incremental day keeps the previous day's model config. Defaults: `GRAPH_FEED_MODEL`."""
-
-    interaction: str = GRAPH_FEED_MODEL.interaction
-    cross_layers: int = GRAPH_FEED_MODEL.cross_layers
-    cross_projection_dim: int = GRAPH_FEED_MODEL.cross_projection_dim
-    calibration: str = GRAPH_FEED_MODEL.calibration
-    tower: str = GRAPH_FEED_MODEL.tower
-    tower_units: list[int] = list(GRAPH_FEED_MODEL.tower_units)
-    history_pooling: str = GRAPH_FEED_MODEL.history_pooling
-    affinity: str = GRAPH_FEED_MODEL.affinity
-    id_embedding: str = GRAPH_FEED_MODEL.id_embedding
-    id_hash: str = GRAPH_FEED_MODEL.id_hash
-    embedding_dim: int = GRAPH_FEED_MODEL.embedding_dim
-    task_grouping: str = GRAPH_FEED_MODEL.task_grouping
-    score_weights: dict[str, float] = dict(GRAPH_FEED_MODEL.score_weights)
-
-    def to_feed_model_config(self) -> FeedModelConfig:
-        """`GRAPH_FEED_MODEL` with these choices; raises ValueError naming a bad one."""
-        values = self.model_dump()
-        values["tower_units"] = tuple(values["tower_units"])
-        values["score_weights"] = tuple(values["score_weights"].items())
-        return dataclasses.replace(GRAPH_FEED_MODEL, **values)
 
 
 def build_ranking_assets(calendar: DailyCalendar):

@@ -36,9 +36,7 @@ def build_raw_log_assets(calendar: DailyCalendar, tables: tuple[str, ...]):
         can_subset=False,
         name="raw_feed_logs",
     )
-    def raw_feed_logs(
-        context: AssetExecutionContext, log_source: LogSource, spark: SparkResource
-    ):
+    def raw_feed_logs(context: AssetExecutionContext, log_source: LogSource, spark: SparkResource):
         """Write each day of raw logs from the log source, day after day.
 
         User logs: every table of a day is validated before the first write, so a bad partition
@@ -55,4 +53,3 @@ def build_raw_log_assets(calendar: DailyCalendar, tables: tuple[str, ...]):
                 )
 
     return raw_feed_logs
-

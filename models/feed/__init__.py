@@ -18,6 +18,7 @@ from models.feed.calibration import CALIBRATION_FEATURES, CALIBRATIONS, Isotonic
 from models.feed.config import (
     CLICK_TOWER_HEADS,
     CONTRIBUTION_TOWER_HEADS,
+    LEARNED_FROM_DATA,
     TASK_GROUPINGS,
     FeedModelConfig,
 )
@@ -50,6 +51,7 @@ from models.feed.towers import LARGE_TOWER_UNITS, TOWERS, Tower
 
 __all__ = [
     "AFFINITY_ARCHS",
+    "LEARNED_FROM_DATA",
     "CALIBRATIONS",
     "CALIBRATION_FEATURES",
     "CLICK_TOWER_HEADS",

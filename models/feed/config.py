@@ -58,6 +58,8 @@ _POSITIVE_INTS = frozenset(
     }
 )
 _VOCABULARIES = ("content_types", "platforms")
+# fields a training run learns from the data (not architecture: never chosen by a user)
+LEARNED_FROM_DATA: tuple[str, ...] = (*_VOCABULARIES, "dense_mean", "dense_variance")
 # fields of configs saved before the vocabularies were learned from the data
 _REPLACED_FIELDS = {"content_type_buckets": "content_types", "platform_buckets": "platforms"}
 

@@ -115,13 +115,15 @@ def _interaction_arch(config: FeedModelConfig) -> keras.layers.Layer:
 
 def _calibration_arch(config: FeedModelConfig) -> keras.layers.Layer:
     """The `calibration` block; isotonic heads take the buckets and their width."""
-    isotonic = {
-        "heads": LABELS,
-        "num_buckets": config.calibration_buckets,
-        "step": config.calibration_step,
+    arguments = {
+        "isotonic": {
+            "heads": LABELS,
+            "num_buckets": config.calibration_buckets,
+            "step": config.calibration_step,
+        }
     }
     block = CALIBRATIONS[config.calibration]
-    return block(**{"isotonic": isotonic}.get(config.calibration, {}), name="calibration_arch")
+    return block(**arguments.get(config.calibration, {}), name="calibration_arch")
 
 
 @keras.saving.register_keras_serializable(package="lirank")

@@ -134,9 +134,9 @@ def train_feed_model(
 
     Args:
         model: a built feed model (e.g. `FeedModel`, possibly warm-started).
-        inputs: `feature_spec.examples_to_inputs` arrays over all examples (every rank passes
+        inputs: `models.inputs` arrays over all examples (every rank passes
             the same arrays; each keeps its own shard).
-        labels: `feature_spec.labels_from` arrays, aligned with `inputs`.
+        labels: `spec.labels_from` arrays, aligned with `inputs`.
         config: the training configuration.
         distributed: data-parallel backend; `LocalDistributed()` (one process) by default.
 

@@ -7,10 +7,10 @@ import dataclasses
 
 import pytest
 
-from lirank_assets.assets.ranking import FeedModelChoice
+from lirank_assets.model_choice import FeedModelChoice
 from lirank_assets.definitions import build_definitions
 from lirank_assets.settings import settings_from_env
-from models.feed import GRAPH_FEED_MODEL
+from models.feed import GRAPH_FEED_MODEL, LEARNED_FROM_DATA, FeedModelConfig
 
 
 def test_defaults_are_the_graph_feed_model():
@@ -57,3 +57,14 @@ def test_the_asset_takes_the_choice_as_run_config(tmp_path):
         config
     )
     assert config["interaction"].default_value == GRAPH_FEED_MODEL.interaction
+
+
+def test_the_choice_is_generated_from_every_architecture_field():
+    """One declaration: every `FeedModelConfig` field but those learned from the data is a
+    run-config field, typed for Dagster, defaulting to the graph's model."""
+    architecture = {f.name for f in dataclasses.fields(FeedModelConfig)} - set(LEARNED_FROM_DATA)
+    assert set(FeedModelChoice.model_fields) == architecture
+    choice = FeedModelChoice()
+    assert choice.tower_units == list(GRAPH_FEED_MODEL.tower_units)
+    assert choice.score_weights == dict(GRAPH_FEED_MODEL.score_weights)
+    assert FeedModelChoice(qr_collisions=7).to_feed_model_config().qr_collisions == 7

@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.feed import FeedModel, FeedModelConfig, feed_inputs, predict_probabilities
+from models.feed import (
+    EVERY_BLOCK,
+    TINY_FEED_MODEL,
+    FeedModel,
+    feed_inputs,
+    predict_probabilities,
+)
 from models.inputs.tf_transform import raw_to_inputs
 from models.serving.saved_model import (
     SCORE_OUTPUT,
@@ -20,29 +28,9 @@ from models.serving.saved_model import (
 from spark.schemas import LABELS
 from spark.world.config import CONTENT_TYPES, PLATFORMS
 
-TINY = {
-    "embedding_dim": 8,
-    "tower_units": (16, 16),
-    "member_buckets": 500,
-    "actor_buckets": 100,
-    "hashtag_buckets": 50,
-    "cross_projection_dim": 4,
-    "qr_collisions": 16,
-    "calibration_buckets": 40,
-    "calibration_step": 0.4,
-    "content_types": CONTENT_TYPES,
-    "platforms": PLATFORMS,
-}
-ALL_ON = {
-    "history_pooling": "transformer",
-    "interaction": "residual_dcn",
-    "calibration": "isotonic",
-    "tower": "gated",
-    "id_embedding": "qr",
-    "task_grouping": "by_rate",
-    "id_hash": "murmur",
-    "score_weights": (("click", 0.5), ("like", 1.0), ("comment", 2.0)),
-}
+# the tiny test model with the simulator's vocabularies, and every block switched on
+TINY = dataclasses.replace(TINY_FEED_MODEL, content_types=CONTENT_TYPES, platforms=PLATFORMS)
+ALL_ON = {**EVERY_BLOCK, "score_weights": (("click", 0.5), ("like", 1.0), ("comment", 2.0))}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +44,7 @@ def examples(make_examples):
 
 @pytest.mark.parametrize("id_hash", ["none", "murmur"])
 def test_raw_preprocessing_matches_the_training_inputs(examples, id_hash):
-    config = FeedModelConfig(**TINY, id_hash=id_hash)
+    config = dataclasses.replace(TINY, id_hash=id_hash)
     raw = raw_features(examples, config)
     assert raw["member_id"].dtype.kind == ("S" if id_hash == "murmur" else "i")
     assert raw["hist_author_ids"].shape[1] == 30 and raw["hashtag_ids"].shape[1] == 5
@@ -74,7 +62,7 @@ def test_unknown_categories_are_served_from_the_oov_bucket(examples):
     """A request with a content type and a platform the model never saw is scored (one
     unknown value does not fail the batch), like the OOV index through the Keras model."""
     keras.utils.set_random_seed(0)
-    model = FeedModel(FeedModelConfig(**TINY))
+    model = FeedModel(TINY)
     raw = {key: tf.constant(value) for key, value in raw_features(examples, model.config).items()}
     unknown = ["hologram"] + [c.decode() for c in raw["content_type"].numpy()[1:]]
     raw["content_type"] = tf.constant(unknown)
@@ -88,7 +76,7 @@ def test_unknown_categories_are_served_from_the_oov_bucket(examples):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, fixed_weights):
     keras.utils.set_random_seed(3)
-    model = FeedModel(FeedModelConfig(**TINY, **ALL_ON))
+    model = FeedModel(dataclasses.replace(TINY, **ALL_ON))
     fixed_weights(model, seed=3, scale=0.1)
     path = export_saved_model(model, tmp_path_factory.mktemp("served") / "saved_model")
     return model, path

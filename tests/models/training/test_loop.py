@@ -3,6 +3,7 @@ checks."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from models.feed import FeedModel, FeedModelConfig, predict_probabilities
+from models.feed import TINY_FEED_MODEL, FeedModel, predict_probabilities
 from models.inputs.spec import (
     DENSE_FEATURES,
     InputSpec,
@@ -28,15 +29,7 @@ from models.training.loop import (
 )
 from spark.world.config import CONTENT_TYPES, PLATFORMS
 
-TINY = {
-    "embedding_dim": 8,
-    "tower_units": (16, 16),
-    "member_buckets": 500,
-    "actor_buckets": 100,
-    "hashtag_buckets": 50,
-    "content_types": CONTENT_TYPES,
-    "platforms": PLATFORMS,
-}
+TINY = dataclasses.replace(TINY_FEED_MODEL, content_types=CONTENT_TYPES, platforms=PLATFORMS)
 SPEC = InputSpec(content_types=CONTENT_TYPES, platforms=PLATFORMS)
 
 
@@ -44,7 +37,7 @@ def _model(inputs, seed: int = 0, **overrides) -> FeedModel:
     keras.utils.set_random_seed(seed)
     mean, variance = dense_moments(inputs)
     return FeedModel(
-        FeedModelConfig(**{**TINY, **overrides}, dense_mean=mean, dense_variance=variance)
+        dataclasses.replace(TINY, **overrides, dense_mean=mean, dense_variance=variance)
     )
 
 
