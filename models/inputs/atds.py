@@ -35,7 +35,7 @@ import pandas as pd
 import tensorflow as tf
 
 from models.inputs.spec import CATEGORICAL, InputSpec
-from models.inputs.tf_transform import as_ragged, raw_to_inputs
+from models.inputs.tf_transform import raw_to_inputs
 from spark.avro_shards import atds_dataset, atds_features
 from spark.schemas import LABELS
 
@@ -117,22 +117,15 @@ def batch_to_model_inputs(
     batch: dict[str, tf.Tensor | tf.SparseTensor], spec: InputSpec, split: str | None = None
 ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """One ATDS batch (`spark.avro_shards.atds_dataset`) -> (model inputs, labels), in TF ops:
-    the batch's rows of `split` (all rows for None) through `raw_to_inputs`, which validates
-    that the dense features are finite."""
-    raw = {
-        name: as_ragged(value) if isinstance(value, tf.SparseTensor) else value
-        for name, value in batch.items()
-    }
+    the batch through `raw_to_inputs` (which validates that the dense features are finite), then
+    its rows of `split` (all rows for None)."""
+    inputs = raw_to_inputs(batch, spec, validate=True)
+    labels = {head: tf.cast(batch[head], tf.float32) for head in LABELS}
     if split is not None:
-        keep = tf.equal(raw["split"], split)
-        raw = {
-            name: tf.ragged.boolean_mask(value, keep)
-            if isinstance(value, tf.RaggedTensor)
-            else tf.boolean_mask(value, keep)
-            for name, value in raw.items()
-        }
-    labels = {head: tf.cast(raw[head], tf.float32) for head in LABELS}
-    return raw_to_inputs(raw, spec, validate=True), labels
+        keep = tf.equal(batch["split"], split)
+        inputs = {name: tf.boolean_mask(value, keep) for name, value in inputs.items()}
+        labels = {name: tf.boolean_mask(value, keep) for name, value in labels.items()}
+    return inputs, labels
 
 
 def avro_shard_files(paths: Sequence[Path | str]) -> list[Path]:

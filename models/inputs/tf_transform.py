@@ -63,13 +63,13 @@ def raw_to_inputs(
         inputs[key] = vocabulary_index(raw[column], spec.vocabulary(column))
     for key, column in SCALAR_COLUMNS.items():
         inputs[key] = tf.cast(raw[column], tf.int32)
-    hashtags = tf.cast(as_ragged(raw["hashtag_ids"]), tf.int64)
-    inputs["hashtag_ids"] = keep_first(hashtags, spec.max_hashtags)
-    history = keep_last(as_ragged(raw["hist_author_ids"]), spec.history_length)
-    history = tf.ragged.map_flat_values(model_ids, history, HISTORY_ID_NAMESPACE, murmur)
-    inputs["hist_author_ids"] = pad_front(history, spec.history_length)
-    actions = keep_last(tf.cast(as_ragged(raw["hist_actions"]), tf.int32), spec.history_length)
-    inputs["hist_actions"] = pad_front(actions, spec.history_length)
+    hashtags, mask = padded(raw["hashtag_ids"])
+    inputs["hashtag_ids"] = compact(tf.cast(hashtags, tf.int64), mask, spec.max_hashtags, "first")
+    history, mask = padded(raw["hist_author_ids"])
+    history = model_ids(history, HISTORY_ID_NAMESPACE, murmur)
+    inputs["hist_author_ids"] = compact(history, mask, spec.history_length, "last")
+    actions, mask = padded(raw["hist_actions"])
+    inputs["hist_actions"] = compact(tf.cast(actions, tf.int32), mask, spec.history_length, "last")
     inputs["dense"] = dense_matrix(raw, validate)
     inputs["affinity"] = history_affinity(
         inputs["author_id"], inputs["hist_author_ids"], inputs["hist_actions"]
@@ -109,38 +109,33 @@ def vocabulary_index(values: tf.Tensor, vocabulary: tuple[str, ...]) -> tf.Tenso
     return tf.where(tf.reduce_any(matches, axis=1), index, OOV_INDEX)
 
 
-def as_ragged(values: RawColumn) -> tf.RaggedTensor:
-    """A list column as [n, None] ragged, without padding ("" or negative values in a dense
-    padded tensor; a sparse or ragged tensor has none)."""
+def padded(values: RawColumn) -> tuple[tf.Tensor, tf.Tensor]:
+    """A list column as a dense [n, W] tensor and the mask of its real items: a ragged or sparse
+    tensor's items (any value), a padded dense tensor's non-padding items ("" or negative)."""
     if isinstance(values, tf.RaggedTensor):
-        return values
+        dense = values.to_tensor(default_value="" if values.dtype == tf.string else PAD_ID)
+        return dense, tf.sequence_mask(values.row_lengths(), tf.shape(dense)[1])
     if isinstance(values, tf.SparseTensor):
-        return tf.RaggedTensor.from_sparse(values)
+        fill = "" if values.dtype == tf.string else tf.cast(PAD_ID, values.dtype)
+        present = tf.SparseTensor(
+            values.indices, tf.ones_like(values.values, tf.bool), values.dense_shape
+        )
+        return tf.sparse.to_dense(values, fill), tf.sparse.to_dense(present, False)
     values = tf.convert_to_tensor(values)
-    keep = tf.not_equal(values, "") if values.dtype == tf.string else values >= 0
-    return tf.ragged.boolean_mask(values, keep)
+    return values, tf.not_equal(values, "") if values.dtype == tf.string else values >= 0
 
 
-def keep_first(values: tf.RaggedTensor, width: int) -> tf.Tensor:
-    """[n, width]: the first `width` items of each row, -1 padded at the end."""
-    return values[:, :width].to_tensor(default_value=PAD_ID, shape=[None, width])
-
-
-def keep_last(values: tf.RaggedTensor, width: int) -> tf.RaggedTensor:
-    """The last `width` items of each row (still ragged)."""
-    lengths = values.row_lengths()
-    start = tf.maximum(lengths - width, 0)
-    index = tf.ragged.range(start, lengths)
-    return tf.gather(values, index, batch_dims=1)
-
-
-def pad_front(values: tf.RaggedTensor, width: int) -> tf.Tensor:
-    """[n, width] with each row's items at the end, -1 padded in front (rows ≤ `width` long)."""
-    lengths = values.row_lengths()
-    padded = values.to_tensor(default_value=PAD_ID, shape=[None, width])
-    source = tf.range(width, dtype=tf.int64)[tf.newaxis, :] - (width - lengths)[:, tf.newaxis]
-    shifted = tf.gather(padded, tf.maximum(source, 0), batch_dims=1)
-    return tf.where(source >= 0, shifted, tf.cast(PAD_ID, padded.dtype))
+def compact(values: tf.Tensor, mask: tf.Tensor, width: int, keep: str) -> tf.Tensor:
+    """[n, width]: each row's masked items in order, keeping the first `width` of them padded at
+    the end with -1 (``keep="first"``), or the last `width` padded in front (``"last"``)."""
+    present = tf.cast(mask, tf.int64)
+    order = tf.cumsum(present, axis=1, exclusive=True)  # 0-based rank among the row's items
+    if keep == "last":
+        order = order + width - tf.reduce_sum(present, axis=1, keepdims=True)
+    kept = tf.where(mask & (order >= 0) & (order < width))
+    target = tf.stack([kept[:, 0], tf.gather_nd(order, kept)], axis=1)
+    empty = tf.fill(tf.stack([tf.shape(values, tf.int64)[0], width]), tf.cast(PAD_ID, values.dtype))
+    return tf.tensor_scatter_nd_update(empty, target, tf.gather_nd(values, kept))
 
 
 def dense_matrix(raw: Mapping[str, tf.Tensor], validate: bool = False) -> tf.Tensor:

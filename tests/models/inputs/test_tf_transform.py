@@ -7,11 +7,9 @@ import tensorflow as tf
 
 from models.inputs.spec import OOV_INDEX, RECENCY_DECAY
 from models.inputs.tf_transform import (
-    as_ragged,
+    compact,
     history_affinity,
-    keep_first,
-    keep_last,
-    pad_front,
+    padded,
     vocabulary_index,
 )
 from spark.schemas import ACTIONS
@@ -49,14 +47,21 @@ def test_vocabulary_index_is_one_based_with_an_oov_bucket():
     assert vocabulary_index(values, ()).numpy().tolist() == [OOV_INDEX] * 5
 
 
-def test_list_helpers_keep_first_keep_last_and_pad():
-    rows = tf.ragged.constant([[1, 2, 3, 4], [5], []], dtype=tf.int64)
-    np.testing.assert_array_equal(keep_first(rows, 2), [[1, 2], [5, -1], [-1, -1]])
-    np.testing.assert_array_equal(
-        pad_front(keep_last(rows, 3), 3), [[2, 3, 4], [-1, -1, 5], [-1] * 3]
-    )
-    # padded dense input (serving) loses its padding; sparse input (ATDS) is made ragged
-    dense = tf.constant([["", "a", "b"], ["", "", "c"]])
-    assert as_ragged(dense).to_list() == [[b"a", b"b"], [b"c"]]
-    sparse = tf.sparse.from_dense(tf.constant([[7, 0], [0, 0]], tf.int64))
-    assert as_ragged(sparse).to_list() == [[7], []]
+def test_list_columns_compact_to_the_first_or_last_items_whatever_their_form():
+    rows = [[1, 2, 3, 4], [5], []]
+    forms = {
+        "ragged": tf.ragged.constant(rows, dtype=tf.int64),
+        "sparse": tf.ragged.constant(rows, dtype=tf.int64).to_sparse(),
+        "padded in front": tf.constant([[1, 2, 3, 4], [-1, -1, -1, 5], [-1] * 4], tf.int64),
+        "padded at the end": tf.constant([[1, 2, 3, 4], [5, -1, -1, -1], [-1] * 4], tf.int64),
+    }
+    for form, values in forms.items():
+        dense, mask = padded(values)
+        first = compact(dense, mask, 2, "first").numpy()
+        np.testing.assert_array_equal(first, [[1, 2], [5, -1], [-1, -1]], err_msg=form)
+        last = compact(dense, mask, 3, "last").numpy()
+        np.testing.assert_array_equal(last, [[2, 3, 4], [-1, -1, 5], [-1] * 3], err_msg=form)
+        wide = compact(dense, mask, 6, "last").numpy()
+        np.testing.assert_array_equal(wide[0], [-1, -1, 1, 2, 3, 4], err_msg=form)
+    strings, mask = padded(tf.constant([["", "a", "b"], ["", "", "c"]]))
+    np.testing.assert_array_equal(mask.numpy(), [[False, True, True], [False, False, True]])
