@@ -10,8 +10,9 @@ It measures what the graph would get with each block configuration:
 2. Per variant and seed, exactly the graph's ranking and evaluation functions: a cold start on the
    first `cold_start_days` days (`run_training` of a `TrainingPlan`, reading the Avro shards
    through ATDS as the graph does), then one incremental day at a time (paper §5); for every
-   model day, the popularity random effects, offline AUC on the held-out sessions and replay on
-   the random bucket (`evaluate_offline`, `evaluate_replay`).
+   model day its popularity random effects, and each day after the cold start evaluated next-day
+   (the graph's protocol): the previous day's model and effects on that day's unseen rows
+   (offline AUC) and random bucket (replay; `evaluate_offline`, `evaluate_replay`).
 3. Reported per variant: the pooled replay contribution rate @1 over every evaluated day with its
    95% Wilson interval (paper §15; noisy: only ~1/10 of the random-bucket sessions match), the
    ground-truth expected contributions of the ranker's #1 per session (the simulator knows the
@@ -135,10 +136,11 @@ def run_variant(
     model: FeedModelConfig,
     seed: int,
 ) -> dict:
-    """Cold start, incremental days, evaluation of every model day: pooled figures."""
+    """Cold start, incremental days, and the next-day evaluation of each day after the cold
+    start by the previous day's model: pooled figures."""
     models_root = work / "models"
     replay, offline, seconds = [], [], 0.0
-    previous = None
+    previous = previous_effects = None
     first = cold_start_days - 1
     for index in range(first, len(days)):
         day = days[index]
@@ -161,21 +163,32 @@ def run_variant(
         effects = work / "effects" / f"date={day.isoformat()}"
         effects.mkdir(parents=True, exist_ok=True)
         fit_popularity_effects(out, _examples(root, day)).to_parquet(effects / "part-0.parquet")
-        offline.append(evaluate_offline(out, effects, _examples(root, day), day))
-        replay.append(
-            evaluate_replay(
-                out,
-                effects,
-                _partition(root, "features", "replay_candidates", day),
-                _examples(root, day),
-                day,
-                expected_top1=functools.partial(
-                    expected_top1_contributions,
-                    pd.read_parquet(_partition(root, "raw", "feed_ground_truth", day)),
-                    curve=FeedWorld(world).position_curve(),
-                ),
+        if previous is not None:  # next-day protocol: yesterday's model ranks today
+            offline.append(
+                evaluate_offline(
+                    previous,
+                    previous_effects,
+                    _examples(root, day),
+                    day,
+                    baseline_examples_dir=_examples(root, days[index - 1]),
+                    splits=("train", "holdout"),
+                )
             )
-        )
+            replay.append(
+                evaluate_replay(
+                    previous,
+                    previous_effects,
+                    _partition(root, "features", "replay_candidates", day),
+                    _examples(root, days[index - 1]),
+                    day,
+                    expected_top1=functools.partial(
+                        expected_top1_contributions,
+                        pd.read_parquet(_partition(root, "raw", "feed_ground_truth", day)),
+                        curve=FeedWorld(world).position_curve(),
+                    ),
+                ).rates
+            )
+        previous_effects = effects
         previous = out
     replay_rows = pd.concat(replay, ignore_index=True)
     offline_rows = pd.concat(offline, ignore_index=True)

@@ -2,8 +2,12 @@
 
 Runs `python -m lirank_assets.demo` on a fresh data root as a child process, sampling the resident
 memory of the whole process tree (Spark's JVM included), and reads per-step durations from the
-Dagster instance it wrote. Last line: one JSON object with `total_s` and `peak_rss_mb`.
-Target (issue 2): the default demo finishes in under 10 minutes on 2 cores.
+Dagster instance it wrote. Last line: one JSON object with `total_s`, `peak_rss_mb`, the stage
+times and the demo's verdict: `protocol` ("next_day"), and for the production ranker and the
+popularity baseline the model's pooled difference in ground-truth expected contributions per
+session (`vs_production_expected`, paired, with `_ci`) and in replay rate (`vs_production_replay`,
+Newcombe, with `_ci`). Targets: the default demo finishes in under 10 minutes on 2 cores; the
+graph's default model beats production with an interval that excludes zero.
 """
 
 from __future__ import annotations
@@ -58,6 +62,33 @@ def _step_seconds(dagster_home: Path) -> dict[str, float]:
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
+def _verdict(warehouse: Path) -> dict:
+    """The demo's pooled comparisons (`models.reporting.summary`) as JSON fields."""
+    import duckdb
+
+    # Run as a script, this file's folder comes first on sys.path, and `models` would name
+    # bench/models.py instead of the package.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    from models.reporting.summary import summarize
+
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        tables = {
+            name: conn.execute(f"SELECT * FROM {name}").df()
+            for name in ("offline_metrics", "replay_metrics", "paired_differences")
+        }
+    summary = summarize(*tables.values())
+    out: dict = {"protocol": summary.protocol}
+    for row in summary.overview.itertuples():
+        name = "production" if row.reference == "production" else "popularity"
+        out[f"vs_{name}_expected"] = round(row.truth_difference, 5)
+        out[f"vs_{name}_expected_ci"] = [round(row.truth_ci_low, 5), round(row.truth_ci_high, 5)]
+        out[f"vs_{name}_replay"] = round(row.replay_difference, 4)
+        out[f"vs_{name}_replay_ci"] = [round(row.replay_ci_low, 4), round(row.replay_ci_high, 4)]
+        out[f"verdict_vs_{name}"] = row.verdict
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--world", default="demo", help="world preset (LIRANK_WORLD)")
@@ -90,6 +121,7 @@ def main() -> None:
         if code != 0:
             sys.exit(f"demo failed with exit code {code}")
         steps = _step_seconds(root / "dagster_home")
+        verdict = _verdict(root / "data" / "warehouse.duckdb")
     print("\nper-stage wall seconds (summed over days):")
     for step, seconds in steps.items():
         print(f"  {step:40s} {seconds:8.1f}")
@@ -99,6 +131,7 @@ def main() -> None:
                 "total_s": round(total, 1),
                 "peak_rss_mb": round(peak, 1),
                 "stages_s": {k: round(v, 1) for k, v in steps.items()},
+                **verdict,
             }
         )
     )

@@ -6,6 +6,7 @@ import altair as alt
 import pandas as pd
 
 from dashboards.formatting import RANKER_LABELS
+from models.reporting.leaderboard import REFERENCES
 
 RANKER_COLORS: dict[str, str] = {
     "Model": "#0a66c2",
@@ -14,6 +15,11 @@ RANKER_COLORS: dict[str, str] = {
     "Random": "#8c8c8c",
 }
 SCORER_COLORS: dict[str, str] = {"Model": "#0a66c2", "Popularity baseline": "#e7a33e"}
+# measure → (axis title, number format)
+DIFFERENCE_TITLES: dict[str, tuple[str, str]] = {
+    "truth": ("Expected contributions / session", "+.4f"),
+    "replay": ("Percentage points", "+.1f"),
+}
 METRIC_TITLES: dict[str, str] = {
     "auc": "AUC",
     "log_loss": "Log loss",
@@ -119,21 +125,47 @@ def head_metric_chart(offline: pd.DataFrame, head: str, metric: str) -> alt.Laye
     return chart.properties(title=title, height=260)
 
 
-def lift_chart(leaderboard: pd.DataFrame) -> alt.Chart:
-    """Lift of the model's replay rate over the popularity baseline, per day."""
-    frame = leaderboard.dropna(subset=["lift"]).copy()
-    frame["day"] = pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d")
-    return (
-        alt.Chart(frame)
-        .mark_bar(color=RANKER_COLORS["Model"])
-        .encode(
-            x=alt.X("day:O", title="Day", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("lift:Q", title="Lift vs popularity baseline", axis=alt.Axis(format="%")),
-            tooltip=[
-                alt.Tooltip("day:O", title="Day"),
-                alt.Tooltip("model_id:N", title="Model"),
-                alt.Tooltip("lift:Q", title="Lift", format="+.1%"),
-            ],
+def difference_chart(leaderboard: pd.DataFrame, reference: str, measure: str) -> alt.LayerChart:
+    """Model − `reference` per day: a point with its 95% interval as an error bar, and a dashed
+    rule at zero (no difference). `measure` 'truth' plots the paired ground-truth difference in
+    expected contributions per session; 'replay' the replay-rate difference in percentage points.
+    """
+    if reference not in REFERENCES:
+        raise ValueError(f"`reference` must be one of {list(REFERENCES)}. Received: {reference!r}")
+    if measure not in DIFFERENCE_TITLES:
+        raise ValueError(
+            f"`measure` must be one of {list(DIFFERENCE_TITLES)}. Received: {measure!r}"
         )
-        .properties(height=320)
+    column = f"vs_{REFERENCES[reference]}_{measure}"
+    scale = 100.0 if measure == "replay" else 1.0
+    frame = pd.DataFrame(
+        {
+            "day": pd.to_datetime(leaderboard["date"]).dt.strftime("%Y-%m-%d"),
+            "model_id": leaderboard["model_id"],
+            "difference": leaderboard[column] * scale,
+            "low": leaderboard[f"{column}_low"] * scale,
+            "high": leaderboard[f"{column}_high"] * scale,
+        }
+    ).dropna(subset=["difference"])
+    title, number = DIFFERENCE_TITLES[measure]
+    color = RANKER_COLORS[RANKER_LABELS[reference]]
+    base = alt.Chart(frame).encode(
+        x=alt.X("day:O", title="Day", axis=alt.Axis(labelAngle=0)),
+        tooltip=[
+            alt.Tooltip("day:O", title="Day"),
+            alt.Tooltip("model_id:N", title="Model"),
+            alt.Tooltip("difference:Q", title="Model − reference", format=number),
+            alt.Tooltip("low:Q", title="95% CI low", format=number),
+            alt.Tooltip("high:Q", title="95% CI high", format=number),
+        ],
     )
+    bars = base.mark_rule(strokeWidth=2, color=color).encode(
+        y=alt.Y("low:Q", title=title), y2="high:Q"
+    )
+    points = base.mark_point(filled=True, size=80, color=color).encode(y="difference:Q")
+    zero = (
+        alt.Chart(pd.DataFrame({"zero": [0.0]}))
+        .mark_rule(color="#444444", strokeDash=[4, 4])
+        .encode(y="zero:Q")
+    )
+    return (zero + bars + points).properties(height=280)

@@ -14,7 +14,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from models.reporting.review import MISSING_SNAPSHOT_HINT, read_review_snapshot
+from models.reporting.review import (
+    MISSING_SNAPSHOT_HINT,
+    StaleSnapshotError,
+    read_review_snapshot,
+)
 from spark.storage import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, DataLayout
 
 SNAPSHOT_ENV = "LIRANK_REVIEW_SNAPSHOT"
@@ -48,8 +52,14 @@ def load_snapshot() -> dict[str, pd.DataFrame] | None:
 
 
 def snapshot_or_stop() -> dict[str, pd.DataFrame]:
-    """The snapshot tables; without a snapshot, a friendly message and the page stops."""
-    tables = load_snapshot()
+    """The snapshot tables; without a snapshot (or with an out-of-date one), a friendly message
+    and the page stops."""
+    try:
+        tables = load_snapshot()
+    except StaleSnapshotError as error:
+        st.title("LiRank review")
+        st.warning(f"{error}, then reload this page.", icon=":material/update:")
+        st.stop()
     if tables is None:
         st.title("LiRank review")
         st.info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 RANKER_LABELS: dict[str, str] = {
     "model": "Model",
@@ -21,14 +22,9 @@ def pct(value: float | None, digits: int = 2) -> str:
     return "—" if _missing(value) else f"{value:.{digits}%}"
 
 
-def signed_pct(value: float | None, digits: int = 1) -> str:
-    """0.5 → '+50.0%'."""
-    return "—" if _missing(value) else f"{value:+.{digits}%}"
-
-
-def points(value: float | None) -> str:
-    """Difference of two rates in percentage points: 0.1 → '+10.00 pp'."""
-    return "—" if _missing(value) else f"{value * 100:+.2f} pp"
+def points(value: float | None, digits: int = 1) -> str:
+    """Difference of two rates in percentage points: 0.1 → '+10.0 pp'."""
+    return "—" if _missing(value) else f"{value * 100:+.{digits}f} pp"
 
 
 def num(value: float | None, digits: int = 4) -> str:
@@ -39,3 +35,31 @@ def num(value: float | None, digits: int = 4) -> str:
 def signed(value: float | None, digits: int = 4) -> str:
     """0.01 → '+0.0100'."""
     return "—" if _missing(value) else f"{value:+.{digits}f}"
+
+
+def ci(low: float | None, high: float | None, fmt: Callable[[float], str] = signed) -> str:
+    """A 95% interval in words: (-0.01, 0.02) → '95% CI -0.0100 to +0.0200'."""
+    if _missing(low) or _missing(high):
+        return "no interval"
+    return f"95% CI {fmt(low)} to {fmt(high)}"
+
+
+def with_ci(
+    value: float | None, low: float | None, high: float | None, fmt: Callable[[float], str]
+) -> str:
+    """A value and its interval for a table cell: '+0.0100 [-0.0100, +0.0300]'."""
+    if _missing(value):
+        return "—"
+    if _missing(low) or _missing(high):
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
+
+
+def sentence(text: str) -> str:
+    """The first letter upper-cased, the rest kept: 'model LOSES to x' → 'Model LOSES to x'."""
+    return text[:1].upper() + text[1:]
+
+
+def count(n: int, noun: str) -> str:
+    """2, 'day' → '2 days'; 1, 'day' → '1 day'; thousands separated."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -152,7 +152,7 @@ def _build_checks(calendar: DailyCalendar):
             context, "training_examples_avro", "training_examples_avro_shards", check_day
         )
 
-    @asset_check(asset="offline_metrics", partitions_def=calendar.models)
+    @asset_check(asset="offline_metrics", partitions_def=calendar.evaluations)
     def auc_floor(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         """The model's mean AUC over heads must reach the floor and beat the popularity baseline."""
         date = partition_date(context.partition_key)

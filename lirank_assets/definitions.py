@@ -107,9 +107,14 @@ def build_definitions(
         ),
         define_asset_job(
             "ranking_job",
-            selection=AssetSelection.groups("ranking", "evaluation"),
-            description="The day's model (cold start or incremental), random effects, metrics "
-            "and review snapshot.",
+            selection=AssetSelection.groups("ranking"),
+            description="The day's model (cold start or incremental) and its random effects.",
+        ),
+        define_asset_job(
+            "evaluation_job",
+            selection=AssetSelection.groups("evaluation"),
+            description="The day's traffic ranked by the previous day's model (next-day "
+            "protocol): offline metrics, replay, paired ground truth and the review snapshot.",
         ),
     ]
     return Definitions(

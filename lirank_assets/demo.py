@@ -2,8 +2,9 @@
 
 Runs every daily partition in order into the persistent Dagster instance (`$DAGSTER_HOME`), so the
 materializations, checks and metadata are there to browse with `make ui` afterwards: each day its
-raw logs and features, and from the first day with a full cold-start window, its model and
-evaluation (what the daily automation does when a day of logs lands, run here without a daemon).
+raw logs and features, from the first day with a full cold-start window its model, and from the
+day after, the evaluation of its traffic by the previous day's model (next-day protocol): what the
+daily automation does when a day of logs lands, run here without a daemon.
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ def main() -> int:
     )
     for day in calendar.days:
         key = day.isoformat()
-        refresh = day >= calendar.first_model_day
-        jobs = ("raw_logs_job", "features_job", *(("ranking_job",) if refresh else ()))
+        jobs = ["raw_logs_job", "features_job"]
+        if day >= calendar.first_model_day:
+            jobs.append("ranking_job")
+        if day > calendar.first_model_day:
+            jobs.append("evaluation_job")
         started = time.perf_counter()
         for name in jobs:
             result = defs.resolve_job_def(name).execute_in_process(
@@ -62,11 +66,13 @@ def main() -> int:
                 ]
                 print(f"{key} {name} FAILED:\n" + "\n".join(failures), file=sys.stderr)
                 return 1
-        stage = "daily_refresh" if refresh else "features"
-        print(f"{key}: {stage} done in {time.perf_counter() - started:.1f}s", flush=True)
+        stages = ", ".join(name.removesuffix("_job") for name in jobs)
+        print(f"{key}: {stages} done in {time.perf_counter() - started:.1f}s", flush=True)
     warehouse = defs.resources["warehouse"]
     summary = summarize(
-        warehouse.table_or_empty("offline_metrics"), warehouse.table_or_empty("replay_metrics")
+        warehouse.table_or_empty("offline_metrics"),
+        warehouse.table_or_empty("replay_metrics"),
+        warehouse.table_or_empty("paired_differences"),
     )
     print(format_summary(summary))
     print(

@@ -24,9 +24,10 @@ class DailyCalendar:
     """The days of the graph.
 
     Logs, features and labels have one partition per day from `first_day` to `end` (exclusive).
-    The model and its evaluation have partitions from the first day whose cold-start window of
-    `cold_start_days` days is full: a model is never trained on a shorter window, however its
-    partition is launched (by hand, by a backfill or by automation).
+    The model has partitions from the first day whose cold-start window of `cold_start_days`
+    days is full: a model is never trained on a shorter window, however its partition is
+    launched (by hand, by a backfill or by automation). The evaluation has partitions from the
+    day after: day D is ranked by the model of day D−1.
     """
 
     first_day: dt.date
@@ -55,8 +56,20 @@ class DailyCalendar:
 
     @functools.cached_property
     def models(self) -> DailyPartitionsDefinition:
-        """Partitions of the model, its random effects and its evaluation."""
+        """Partitions of the model and its random effects."""
         return _daily(self.first_model_day, self.end)
+
+    @property
+    def first_evaluated_day(self) -> dt.date:
+        """The first day evaluated next-day: the day after the first model (at most the last
+        day, where a one-day window leaves nothing to evaluate next-day)."""
+        return min(self.first_model_day + dt.timedelta(days=1), self.end - dt.timedelta(days=1))
+
+    @functools.cached_property
+    def evaluations(self) -> DailyPartitionsDefinition:
+        """Partitions of the evaluation: day D is ranked by the model of day D−1 (next-day
+        protocol, `models.evaluation.protocol`)."""
+        return _daily(self.first_evaluated_day, self.end)
 
     @property
     def days(self) -> list[dt.date]:

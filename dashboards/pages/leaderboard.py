@@ -1,89 +1,165 @@
-"""Model leaderboard by day: replay contribution rate, lift over popularity, mean AUC over heads."""
+"""Model leaderboard: the pooled verdict against production and popularity first (differences
+with 95% intervals), then the per-day figures."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboards import charts, data
-from dashboards.formatting import num, pct, points, signed, signed_pct
+from dashboards.formatting import (
+    RANKER_LABELS,
+    ci,
+    count,
+    num,
+    pct,
+    points,
+    sentence,
+    signed,
+    with_ci,
+)
+from models.reporting.leaderboard import REFERENCES, TRUTH, verdict
+
+VERDICT_BOXES = {"beats": st.success, "LOSES": st.error}
+
+
+def _pp(value: float) -> str:
+    """A difference of rates in points, unit left to the column header: 0.054 → '+5.4'."""
+    return f"{value * 100:+.1f}"
+
+
+def _verdict_card(row: pd.Series, has_truth: bool) -> None:
+    """One reference's pooled verdict in words, then its differences with intervals."""
+    name = RANKER_LABELS[row["reference"]]
+    st.markdown(f"**Model vs {name.lower()}**")
+    box = next((show for word, show in VERDICT_BOXES.items() if word in row["verdict"]), st.info)
+    source = (
+        f"ground truth, {count(row['truth_sessions'], 'paired session')} over "
+        f"{count(row['truth_days'], 'day')}"
+        if row["decided_by"] == TRUTH
+        else f"replay over {count(row['replay_days'], 'day')}"
+    )
+    box(f"**{sentence(row['verdict'])}** ({source}).")
+    truth, replay = st.columns(2) if has_truth else (None, st.container())
+    if truth is not None:
+        truth.metric(
+            f"Ground truth vs {name.lower()}",
+            signed(row["truth_difference"]),
+            delta=ci(row["truth_ci_low"], row["truth_ci_high"]),
+            delta_color="off",
+            delta_arrow="off",
+            help="Expected contributions per session of the #1 pick, model − reference.",
+        )
+    replay.metric(
+        f"Replay vs {name.lower()}",
+        points(row["replay_difference"]),
+        delta=ci(row["replay_ci_low"], row["replay_ci_high"], points),
+        delta_color="off",
+        delta_arrow="off",
+        help="Replay contribution rate @1, model − reference (Newcombe interval), over the "
+        f"{count(row['replay_days'], 'day')} both were replayed.",
+    )
+    replay_says = verdict(row["replay_ci_low"], row["replay_ci_high"], row["reference"])
+    if row["decided_by"] == TRUTH and replay_says != row["verdict"]:
+        st.caption(f"Replay alone says {replay_says}; the paired ground truth is the tighter test.")
+
 
 tables = data.snapshot_or_stop()
-board = tables["leaderboard"]
+board, overview = tables["leaderboard"], tables["overview"]
+has_truth = not tables["paired_differences"].empty
 
 st.title("Model leaderboard")
 st.caption(
-    "One row per day's model. **Replay rate** is the contribution rate @1 on random-bucket "
-    "sessions (paper §5.2): of the sessions where the model's #1 post is the one actually shown "
-    "first, the share that got a like, comment, share or vote. **Lift** is the model's replay rate "
-    "over the popularity baseline's, minus one. **AUC** is averaged over the heads."
+    "Every figure is **model − reference** with its 95% interval; an interval that excludes zero "
+    "is a significant difference. **Ground truth** (simulator only): expected contributions per "
+    "session of each ranker's #1 pick, paired on the same random-bucket sessions. **Replay**: "
+    "contribution rate @1 on the matched random-bucket impressions (paper §5.2), in percentage "
+    "points. The ground truth decides when present; production is the bar to beat."
 )
-if board.empty:
-    st.info("The snapshot has no models yet.")
+if board.empty or overview.empty:
+    st.info("The snapshot has no evaluated models yet.")
     st.stop()
 
+st.subheader(f"Verdict over {count(board['date'].nunique(), 'evaluated day')}")
+if not has_truth:
+    st.info("No ground truth: replay only.", icon=":material/info:")
+
+
+for column, (_, row) in zip(st.columns(len(overview)), overview.iterrows(), strict=True):
+    with column.container(border=True):
+        _verdict_card(row, has_truth)
+
+st.subheader("Per day")
 row = data.latest(board).iloc[0]
-st.subheader(f"Latest day: {data.day_label(row['date'])} · `{row['model_id']}`")
-cards = st.columns(4)
+st.markdown(f"Latest day: **{data.day_label(row['date'])}** · `{row['model_id']}`")
+cards = st.columns(3)
 cards[0].metric(
     "Replay contribution rate",
     pct(row["model_rate"]),
-    delta=f"{points(row['model_rate'] - row['baseline_rate'])} vs popularity",
-    help=f"95% Wilson interval [{pct(row['model_ci_low'])}, {pct(row['model_ci_high'])}] "
-    f"over {num(row['matched'], 0)} matched impressions @1.",
+    delta=f"95% CI {pct(row['model_ci_low'])} – {pct(row['model_ci_high'])}",
+    delta_color="off",
+    delta_arrow="off",
+    help=f"Over {num(row['matched'], 0)} matched impressions @1 (Wilson interval).",
     border=True,
 )
 cards[1].metric(
-    "Lift vs popularity baseline",
-    signed_pct(row["lift"]),
-    help=f"Popularity baseline replay rate: {pct(row['baseline_rate'])}.",
-    border=True,
-)
-cards[2].metric(
     "Mean AUC over heads",
     num(row["model_auc"]),
     delta=f"{signed(row['model_auc'] - row['baseline_auc'])} vs popularity",
     help=f"Popularity baseline mean AUC: {num(row['baseline_auc'])}.",
     border=True,
 )
-cards[3].metric(
+cards[2].metric(
     "Training",
     str(row["mode"]).capitalize() if isinstance(row["mode"], str) else "—",
     help=f"{num(row['train_rows'], 0)} training rows.",
     border=True,
 )
 
-left, right = st.columns(2)
-with left:
-    st.markdown("**Replay rate with 95% interval: model vs baselines**")
-    replay = tables["replay_metrics"]
-    st.altair_chart(
-        charts.replay_rate_chart(replay[replay["ranker"].isin(["model", "popularity_baseline"])]),
-        width="stretch",
-    )
-with right:
-    st.markdown("**Lift over the popularity baseline**")
-    st.altair_chart(charts.lift_chart(board), width="stretch")
+reference = st.radio(
+    "Compare with",
+    list(REFERENCES),
+    format_func=lambda name: RANKER_LABELS[name].lower(),
+    horizontal=True,
+    key="reference",
+)
+measures = (["truth"] if has_truth else []) + ["replay"]
+for column, measure in zip(st.columns(len(measures)), measures, strict=True):
+    with column:
+        title = "Ground truth" if measure == "truth" else "Replay"
+        st.markdown(f"**{title}: model − {RANKER_LABELS[reference].lower()}, 95% interval**")
+        st.altair_chart(charts.difference_chart(board, reference, measure), width="stretch")
 
-st.markdown("**All days**")
+
+table = pd.DataFrame(
+    {
+        "Day": pd.to_datetime(board["date"]).dt.strftime("%Y-%m-%d"),
+        "Model": board["model_id"],
+    }
+)
+for name, prefix in REFERENCES.items():
+    label = RANKER_LABELS[name].split()[0]
+    for measure, fmt, unit in (("truth", signed, "truth"), ("replay", _pp, "replay, pp")):
+        if measure not in measures:
+            continue
+        columns = [f"vs_{prefix}_{measure}{end}" for end in ("", "_low", "_high")]
+        table[f"{label} ({unit})"] = [with_ci(*values, fmt) for values in board[columns].to_numpy()]
+table["Replay rate"] = [
+    with_ci(*values, pct)
+    for values in board[["model_rate", "model_ci_low", "model_ci_high"]].to_numpy()
+]
+table["Mean AUC"] = board["model_auc"]
+table["Baseline AUC"] = board["baseline_auc"]
+table["Mode"] = board["mode"]
+table["Train rows"] = board["train_rows"]
+st.markdown("**All days**: model − reference [95% interval]")
 st.dataframe(
-    board.sort_values("date", ascending=False),
+    table.iloc[::-1],
     hide_index=True,
     width="stretch",
     column_config={
-        "date": st.column_config.DateColumn("Day", format="YYYY-MM-DD"),
-        "model_id": "Model",
-        "mode": "Mode",
-        "train_rows": st.column_config.NumberColumn("Train rows", format="localized"),
-        "sessions": st.column_config.NumberColumn("Sessions", format="localized"),
-        "matched": st.column_config.NumberColumn("Matched @1", format="localized"),
-        "contributions": "Contributions",
-        "model_rate": st.column_config.NumberColumn("Replay rate", format="percent"),
-        "model_ci_low": st.column_config.NumberColumn("95% CI low", format="percent"),
-        "model_ci_high": st.column_config.NumberColumn("95% CI high", format="percent"),
-        "baseline_rate": st.column_config.NumberColumn("Baseline rate", format="percent"),
-        "lift": st.column_config.NumberColumn("Lift", format="percent"),
-        "model_auc": st.column_config.NumberColumn("Mean AUC", format="%.4f"),
-        "baseline_auc": st.column_config.NumberColumn("Baseline AUC", format="%.4f"),
-        "model_log_loss": st.column_config.NumberColumn("Mean log loss", format="%.4f"),
+        "Mean AUC": st.column_config.NumberColumn(format="%.4f"),
+        "Baseline AUC": st.column_config.NumberColumn(format="%.4f"),
+        "Train rows": st.column_config.NumberColumn(format="localized"),
     },
 )

@@ -1,44 +1,63 @@
-"""Evaluation assets: offline metrics per head, replay contribution rate on the random bucket,
-and the review snapshot the dashboard reads."""
+"""Evaluation assets: offline metrics per head, replay contribution rate on the random bucket
+(with the model's paired ground-truth differences against every other ranker), and the review
+snapshot the dashboard reads. Next-day by default: day D is ranked by the model of day D−1
+(`models.evaluation.protocol`)."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetDep, AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from lirank_assets.automation import DAILY_REFRESH
 from lirank_assets.metadata import frame_metadata, frame_table, rounded
-from lirank_assets.partitions import DailyCalendar, partition_date
+from lirank_assets.partitions import PREVIOUS_DAY, DailyCalendar, partition_date
 from lirank_assets.resources import GROUND_TRUTH, DataRoot, LogSource, Warehouse
 from models.evaluation.offline import evaluate_offline
+from models.evaluation.protocol import DEFAULT_PROTOCOL, evaluation_days
 from models.evaluation.replay_eval import evaluate_replay
 from models.reporting.review import write_review_snapshot
 
 EVALUATION = {"group_name": "evaluation", "automation_condition": DAILY_REFRESH}
+# next-day: day D reads the model and random effects of day D-1 and its own examples (the
+# popularity baseline also reads day D-1's examples, upstream of that model already); the same
+# partition of `training_examples` keeps its blocking quality check in front of the evaluation
+RANKED_BY = [
+    AssetDep("feed_ranking_model", partition_mapping=PREVIOUS_DAY),
+    AssetDep("popularity_random_effects", partition_mapping=PREVIOUS_DAY),
+    "training_examples",
+]
+
+
+class EvaluationConfig(Config):
+    """`protocol`: "next_day" (default: the model of day D−1 ranks day D's traffic, as in
+    production) or "same_day" (the model of day D on day D's held-out traffic; materialize that
+    model first). See `models.evaluation.protocol`."""
+
+    protocol: str = DEFAULT_PROTOCOL
 
 
 def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
     """The evaluation group; `replay_metrics` reads the simulator's truth when the log source
     has one (`with_ground_truth`)."""
 
-    @asset(
-        partitions_def=calendar.models,
-        deps=["feed_ranking_model", "popularity_random_effects", "training_examples"],
-        kinds={"duckdb"},
-        **EVALUATION,
-    )
+    @asset(partitions_def=calendar.evaluations, deps=RANKED_BY, kinds={"duckdb"}, **EVALUATION)
     def offline_metrics(
-        context: AssetExecutionContext, data_root: DataRoot, warehouse: Warehouse
+        context: AssetExecutionContext,
+        config: EvaluationConfig,
+        data_root: DataRoot,
+        warehouse: Warehouse,
     ) -> MaterializeResult:
-        """AUC, log loss and calibration (observed / expected) per head on the held-out sessions,
+        """AUC, log loss and calibration (observed / expected) per head on the day's traffic,
         for the model (+ popularity random effects) and the popularity baseline."""
-        date = partition_date(context.partition_key)
+        days = evaluation_days(partition_date(context.partition_key), config.protocol)
         layout = data_root.layout
         metrics = evaluate_offline(
-            layout.feed_model(date),
-            layout.random_effects(date),
-            layout.training_examples(date),
-            date,
+            layout.feed_model(days.ranked_by),
+            layout.random_effects(days.ranked_by),
+            layout.training_examples(days.evaluated),
+            days.evaluated,
+            baseline_examples_dir=layout.training_examples(days.ranked_by),
+            splits=days.splits,
         )
-        warehouse.replace_partition("offline_metrics", date, metrics)
+        warehouse.replace_partition("offline_metrics", days.evaluated, metrics)
         mean_auc = metrics.groupby("scorer")["auc"].mean()
         return MaterializeResult(
             metadata={
@@ -50,43 +69,44 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
         )
 
     @asset(
-        partitions_def=calendar.models,
-        deps=[
-            "feed_ranking_model",
-            "popularity_random_effects",
-            "replay_candidates",
-            "training_examples",
-            *([GROUND_TRUTH] if with_ground_truth else []),
-        ],
+        partitions_def=calendar.evaluations,
+        deps=[*RANKED_BY, "replay_candidates", *([GROUND_TRUTH] if with_ground_truth else [])],
         kinds={"duckdb"},
         **EVALUATION,
     )
     def replay_metrics(
         context: AssetExecutionContext,
+        config: EvaluationConfig,
         data_root: DataRoot,
         log_source: LogSource,
         warehouse: Warehouse,
     ) -> MaterializeResult:
         """Replay contribution rate at position 1 on the random bucket (paper §15) with a 95%
         interval, for the model and for baseline rankers; with the simulator, also the
-        ground-truth expected contributions of each ranker's picks."""
-        date = partition_date(context.partition_key)
+        ground-truth expected contributions of each ranker's picks and the model's paired
+        differences against each of them (`paired_differences`)."""
+        days = evaluation_days(partition_date(context.partition_key), config.protocol)
         layout = data_root.layout
-        metrics = evaluate_replay(
-            layout.feed_model(date),
-            layout.random_effects(date),
-            layout.replay_candidates(date),
-            layout.training_examples(date),
-            date,
-            expected_top1=log_source.ground_truth(date),
+        replay = evaluate_replay(
+            layout.feed_model(days.ranked_by),
+            layout.random_effects(days.ranked_by),
+            layout.replay_candidates(days.evaluated),
+            layout.training_examples(days.ranked_by),
+            days.evaluated,
+            expected_top1=log_source.ground_truth(days.evaluated),
         )
-        warehouse.replace_partition("replay_metrics", date, metrics)
+        metrics = replay.rates
+        warehouse.replace_partition("replay_metrics", days.evaluated, metrics)
+        if not replay.paired.empty:
+            warehouse.replace_partition("paired_differences", days.evaluated, replay.paired)
         # Numeric entries are plotted across partitions in the asset's Plots tab.
         per_ranker = {}
         for row in metrics.itertuples():
             per_ranker[f"{row.ranker}_rate"] = rounded(row.rate)
             if pd.notna(row.expected_contributions):
                 per_ranker[f"{row.ranker}_expected"] = rounded(row.expected_contributions)
+        for row in replay.paired.itertuples():
+            per_ranker[f"model_minus_{row.reference}_expected"] = rounded(row.mean_difference)
         return MaterializeResult(
             metadata={
                 **frame_metadata(metrics),
@@ -96,8 +116,8 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
         )
 
     @asset(
-        partitions_def=calendar.models,
-        deps=["offline_metrics", "replay_metrics", "feed_ranking_model"],
+        partitions_def=calendar.evaluations,
+        deps=["offline_metrics", "replay_metrics"],
         kinds={"duckdb"},
         **EVALUATION,
     )
@@ -111,6 +131,7 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
             models=warehouse.table_or_empty("models"),
             offline_metrics=warehouse.table_or_empty("offline_metrics"),
             replay_metrics=warehouse.table_or_empty("replay_metrics"),
+            paired_differences=warehouse.table_or_empty("paired_differences"),
         )
         return MaterializeResult(
             metadata={"snapshot": MetadataValue.path(str(path)), "through": context.partition_key}

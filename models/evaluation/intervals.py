@@ -1,4 +1,5 @@
-"""Confidence intervals for replay rates: Wilson for one rate, Newcombe for a difference of two.
+"""Confidence intervals: Wilson for one replay rate, Newcombe for a difference of two, and a
+paired interval for two rankers' ground-truth values on the same sessions.
 
 Replay matches only about 1/N of the random-bucket sessions, so its rates come from small counts
 and their intervals are wide; the Wilson score interval keeps good coverage there and never leaves
@@ -8,8 +9,10 @@ and their intervals are wide; the Wilson score interval keeps good coverage ther
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from scipy.stats import binomtest
+import numpy as np
+from scipy.stats import binomtest, norm
 
 CONFIDENCE = 0.95
 
@@ -62,3 +65,46 @@ def rate_difference_interval(
     lower = d - math.sqrt((p_a - low_a) ** 2 + (high_b - p_b) ** 2)
     upper = d + math.sqrt((high_a - p_a) ** 2 + (p_b - low_b) ** 2)
     return d, lower, upper
+
+
+def paired_difference_stats(model: np.ndarray, reference: np.ndarray) -> tuple[int, float, float]:
+    """(n, mean, sample variance) of the per-session differences d_s = model_s − reference_s:
+    two rankers' ground-truth values on the same sessions (a paired design: the session-to-
+    session spread cancels, so the interval is far tighter than two independent ones)."""
+    d = np.asarray(model, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    if d.ndim != 1:
+        raise ValueError(f"need two aligned 1-D arrays. Received shape {d.shape}")
+    if len(d) == 0:
+        return 0, float("nan"), float("nan")
+    return len(d), float(d.mean()), float(d.var(ddof=1)) if len(d) > 1 else 0.0
+
+
+def pooled_paired_interval(
+    sessions: Sequence[int],
+    means: Sequence[float],
+    variances: Sequence[float],
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float]:
+    """The mean paired difference over every session of several days, from each day's
+    (n_d, mean_d, sample variance s²_d), with its normal-approximation interval:
+
+        N = Σ n_d,   m = Σ n_d m_d / N
+        S² = [Σ (n_d − 1) s²_d + Σ n_d (m_d − m)²] / (N − 1)      (the all-sessions variance)
+        m ± z · S / sqrt(N)
+
+    which equals the interval computed from the pooled per-session differences directly.
+    Returns (m, lower, upper); NaN when there are fewer than two sessions.
+    """
+    n = np.asarray(sessions, dtype=np.float64)
+    m = np.asarray(means, dtype=np.float64)
+    v = np.asarray(variances, dtype=np.float64)
+    keep = n > 0
+    n, m, v = n[keep], m[keep], v[keep]
+    total = n.sum()
+    if total < 2:
+        nan = float("nan")
+        return nan, nan, nan
+    mean = float((n * m).sum() / total)
+    spread = float((((n - 1) * v).sum() + (n * (m - mean) ** 2).sum()) / (total - 1))
+    half = float(norm.ppf(0.5 + confidence / 2)) * math.sqrt(spread / total)
+    return mean, mean - half, mean + half

@@ -12,11 +12,20 @@ Rankers compared on replay:
 
 Where the true action probabilities are known (a simulated world), the caller passes
 `expected_top1`, and each ranker's #1 picks are also valued exactly: the noise-free answer that the
-replay rate estimates.
+replay rate estimates. Then the model is also compared with each other ranker on the same sessions
+(`paired`): per session d_s = value(model's pick) − value(reference's pick), summarized per day as
+(n, mean, sample variance) so that days pool exactly into one paired interval
+(`intervals.pooled_paired_interval`). The session-to-session spread cancels in d_s, so this
+interval is far tighter than two independent ones.
+
+Which model ranks which day is the caller's choice (the protocol): next-day evaluation passes the
+model trained through day D−1, its random effects and day D−1's training rows for the popularity
+baseline, with day D's candidates and truth, so nothing evaluated was seen in training.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from models.evaluation.baselines import popularity_scores
+from models.evaluation.intervals import paired_difference_stats
 from models.evaluation.replay import replay_contribution_rate, top1_choices
 from models.evaluation.scoring import model_probabilities, read_partition
 from models.registry import load_model, model_id_of
@@ -33,6 +43,31 @@ from spark.schemas import CONTRIBUTION_ACTIONS
 
 def _contribution(frame: pd.DataFrame) -> np.ndarray:
     return frame[list(CONTRIBUTION_ACTIONS)].max(axis=1).to_numpy()
+
+
+PAIRED_COLUMNS: tuple[str, ...] = (
+    "date",
+    "model_id",
+    "reference",
+    "sessions",
+    "mean_difference",
+    "variance",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayEvaluation:
+    """One day's replay figures.
+
+    Args:
+        rates: one row per ranker: date, model_id, ranker, sessions, matched, contributions,
+            rate, ci_low, ci_high, expected_contributions.
+        paired: one row per reference ranker (`PAIRED_COLUMNS`): the model minus that ranker's
+            ground-truth expected contributions over the same sessions; empty without a truth.
+    """
+
+    rates: pd.DataFrame
+    paired: pd.DataFrame
 
 
 def evaluate_replay(
@@ -44,17 +79,17 @@ def evaluate_replay(
     *,
     expected_top1: Callable[[pd.DataFrame], pd.Series] | None = None,
     seed: int = 0,
-) -> pd.DataFrame:
+) -> ReplayEvaluation:
     """Replay contribution rate @1 per ranker on the day's random-bucket sessions (paper §15),
     with the ground-truth expected contributions of each ranker's picks when the truth is known.
 
     Args:
-        model_dir: the day's saved feed model (`models.registry`).
-        effects_dir: the day's `popularity_random_effects` partition.
+        model_dir: the saved feed model that ranks (`models.registry`).
+        effects_dir: that model's `popularity_random_effects` partition.
         candidates_dir: the day's `replay_candidates` partition (every served post of the
             random-bucket sessions).
-        examples_dir: the day's `training_examples` partition; its training split fits the
-            popularity baseline.
+        examples_dir: a `training_examples` partition whose training split fits the
+            popularity baseline (the previous day's under the next-day protocol).
         date: the day evaluated.
         expected_top1: given one row per session (session_id, post_id: a ranker's #1 pick), the
             ground-truth expected contributions of showing that post first, one value per
@@ -63,8 +98,7 @@ def evaluate_replay(
         seed: seeds the random ranker (with the date).
 
     Returns:
-        One row per ranker: date, model_id, ranker, sessions, matched, contributions, rate,
-        ci_low, ci_high (`models.evaluation.replay.ReplayResult`), expected_contributions.
+        the `ReplayEvaluation` (rates per ranker, paired ground-truth differences).
 
     Raises:
         FileNotFoundError: an upstream partition is missing.
@@ -88,16 +122,17 @@ def evaluate_replay(
         scored["production"] = candidates["ranker_score"].to_numpy(dtype=np.float64)
         rankers.insert(2, "production")
 
+    model_id = model_id_of(model_dir)
+    values = {}
     rows = []
     for ranker in rankers:
         result = replay_contribution_rate(scored, ranker)
-        expected = None
         if expected_top1 is not None:
-            expected = float(expected_top1(top1_choices(scored, ranker)).mean())
+            values[ranker] = expected_top1(top1_choices(scored, ranker))
         rows.append(
             {
                 "date": date,
-                "model_id": model_id_of(model_dir),
+                "model_id": model_id,
                 "ranker": ranker,
                 "sessions": result.sessions,
                 "matched": result.matched,
@@ -105,7 +140,20 @@ def evaluate_replay(
                 "rate": result.rate,
                 "ci_low": result.ci_low,
                 "ci_high": result.ci_high,
-                "expected_contributions": expected,
+                "expected_contributions": float(values[ranker].mean()) if values else None,
             }
         )
-    return pd.DataFrame(rows)
+    paired = [
+        (date, model_id, ranker, *_paired(values["model"], values[ranker]))
+        for ranker in rankers[1:]
+        if values
+    ]
+    return ReplayEvaluation(
+        rates=pd.DataFrame(rows), paired=pd.DataFrame(paired, columns=list(PAIRED_COLUMNS))
+    )
+
+
+def _paired(model: pd.Series, reference: pd.Series) -> tuple[int, float, float]:
+    """`paired_difference_stats` over the sessions both series value (aligned by session)."""
+    model, reference = model.align(reference, join="inner")
+    return paired_difference_stats(model.to_numpy(), reference.to_numpy())

@@ -1,23 +1,31 @@
 """The review snapshot: a small standalone DuckDB file the Streamlit dashboard reads.
 
 DuckDB allows one writer at a time (architecture.md), so the dashboard never opens the pipeline's
-warehouse. `model_review` copies the models, offline-metric and replay-metric tables into a NEW
-file beside the snapshot path and swaps it in with `os.replace` (atomic on POSIX): a reader sees
-either the old snapshot or the new one, never a half-written file, and a reader that still has the
-old file open keeps reading the old inode. Readers open it `read_only=True` for one query batch.
+warehouse. `model_review` copies the models, offline-metric, replay-metric and paired-difference
+tables into a NEW file beside the snapshot path and swaps it in with `os.replace` (atomic on
+POSIX): a reader sees either the old snapshot or the new one, never a half-written file, and a
+reader that still has the old file open keeps reading the old inode. Readers open it
+`read_only=True` for one query batch.
 
 Tables (column contracts below, in order):
 
 - `models`: one row per trained model and day (mode 'cold' | 'incremental', paper §5 / notes §5).
 - `offline_metrics`: per day, model, scorer ('model' | 'popularity_baseline') and head: rows,
   positives, AUC, log loss, calibration O/E = Σy / Σp (notes §15: offline AUC per head).
-- `replay_metrics`: per day, model and ranker ('model' | 'popularity_baseline' | 'production' |
-  'random'): replay contribution rate @1 with its 95% Wilson interval (paper §5.2, notes §15), and
-  the ground-truth expected contributions per session of the ranker's #1 picks (simulator only;
-  NULL otherwise).
-- `leaderboard` (derived in SQL, `LEADERBOARD_SQL`): per day and model, the model's replay rate and
-  interval, the popularity baseline's rate, lift = model_rate / baseline_rate − 1, and the mean
+- `replay_metrics`: per evaluated day D, the model that ranked it (trained through D − 1) and
+  ranker ('model' | 'popularity_baseline' | 'production' | 'random'): replay contribution rate @1
+  with its 95% Wilson interval (paper §5.2, notes §15), and the ground-truth expected
+  contributions per session of the ranker's #1 picks (simulator only; NULL otherwise).
+- `paired_differences` (simulator only; empty without a ground truth): per day, model and
+  reference ranker ('production' | 'popularity_baseline' | 'random'): the number of random-bucket
+  sessions, the mean and the sample variance (ddof=1) of the per-session differences model −
+  reference in the ground-truth expected contributions of their #1 picks.
+- `leaderboard` (derived, `models.reporting.leaderboard.build_leaderboard`): per day and model,
+  the model's replay rate and interval, and against production and popularity the replay
+  difference (Newcombe) and the paired ground-truth difference, each with its 95% interval; mean
   AUC over heads of the model and of the baseline.
+- `overview` (derived, `build_overview`): one row per reference, every day pooled, with the
+  verdict in words ('model beats production', 'model LOSES to production', ...).
 """
 
 from __future__ import annotations
@@ -28,6 +36,18 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+
+from models.reporting.leaderboard import (
+    BASELINE_SCORER,
+    LEADERBOARD_SCHEMA,
+    MODEL_SCORER,
+    OVERVIEW_SCHEMA,
+    PRODUCTION,
+    RANDOM,
+    REFERENCES,
+    build_leaderboard,
+    build_overview,
+)
 
 MODELS_SCHEMA: dict[str, str] = {
     "date": "DATE",
@@ -62,90 +82,44 @@ REPLAY_METRICS_SCHEMA: dict[str, str] = {
     "ci_high": "DOUBLE",
     "expected_contributions": "DOUBLE",
 }
+PAIRED_DIFFERENCES_SCHEMA: dict[str, str] = {
+    "date": "DATE",
+    "model_id": "VARCHAR",
+    "reference": "VARCHAR",
+    "sessions": "BIGINT",
+    "mean_difference": "DOUBLE",
+    "variance": "DOUBLE",
+}
 # Columns that may hold NULL; every other column must be filled.
 NULLABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "models": ("base_model_id", "final_loss", "train_seconds"),
     "offline_metrics": ("auc", "log_loss", "calibration"),
     "replay_metrics": ("rate", "ci_low", "ci_high", "expected_contributions"),
+    "paired_differences": ("mean_difference", "variance"),
 }
 SNAPSHOT_SCHEMAS: dict[str, dict[str, str]] = {
     "models": MODELS_SCHEMA,
     "offline_metrics": OFFLINE_METRICS_SCHEMA,
     "replay_metrics": REPLAY_METRICS_SCHEMA,
+    "paired_differences": PAIRED_DIFFERENCES_SCHEMA,
 }
-MODEL_SCORER = "model"
-BASELINE_SCORER = "popularity_baseline"
 ALLOWED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("models", "mode"): ("cold", "incremental"),
     ("offline_metrics", "scorer"): (MODEL_SCORER, BASELINE_SCORER),
-    ("replay_metrics", "ranker"): (MODEL_SCORER, BASELINE_SCORER, "production", "random"),
+    ("replay_metrics", "ranker"): (MODEL_SCORER, BASELINE_SCORER, PRODUCTION, RANDOM),
+    ("paired_differences", "reference"): (*REFERENCES, RANDOM),
 }
 
-LEADERBOARD_SQL = f"""
-CREATE TABLE leaderboard AS
-WITH keys AS (
-    SELECT date, model_id FROM models
-    UNION SELECT date, model_id FROM offline_metrics
-    UNION SELECT date, model_id FROM replay_metrics
-),
-model_replay AS (
-    SELECT * FROM replay_metrics WHERE ranker = '{MODEL_SCORER}'
-),
-baseline_replay AS (
-    SELECT * FROM replay_metrics WHERE ranker = '{BASELINE_SCORER}'
-),
-auc AS (
-    SELECT
-        date,
-        model_id,
-        avg(auc) FILTER (WHERE scorer = '{MODEL_SCORER}') AS model_auc,
-        avg(auc) FILTER (WHERE scorer = '{BASELINE_SCORER}') AS baseline_auc,
-        avg(log_loss) FILTER (WHERE scorer = '{MODEL_SCORER}') AS model_log_loss
-    FROM offline_metrics
-    GROUP BY date, model_id
-)
-SELECT
-    k.date,
-    k.model_id,
-    m.mode,
-    m.train_rows,
-    r.sessions,
-    r.matched,
-    r.contributions,
-    r.rate AS model_rate,
-    r.ci_low AS model_ci_low,
-    r.ci_high AS model_ci_high,
-    b.rate AS baseline_rate,
-    r.rate / nullif(b.rate, 0) - 1 AS lift,
-    a.model_auc,
-    a.baseline_auc,
-    a.model_log_loss
-FROM keys AS k
-LEFT JOIN models AS m ON m.date = k.date AND m.model_id = k.model_id
-LEFT JOIN model_replay AS r ON r.date = k.date AND r.model_id = k.model_id
-LEFT JOIN baseline_replay AS b ON b.date = k.date AND b.model_id = k.model_id
-LEFT JOIN auc AS a ON a.date = k.date AND a.model_id = k.model_id
-ORDER BY k.date, k.model_id
-"""
-LEADERBOARD_COLUMNS: tuple[str, ...] = (
-    "date",
-    "model_id",
-    "mode",
-    "train_rows",
-    "sessions",
-    "matched",
-    "contributions",
-    "model_rate",
-    "model_ci_low",
-    "model_ci_high",
-    "baseline_rate",
-    "lift",
-    "model_auc",
-    "baseline_auc",
-    "model_log_loss",
-)
-SNAPSHOT_TABLES: tuple[str, ...] = (*SNAPSHOT_SCHEMAS, "leaderboard")
+DERIVED_SCHEMAS: dict[str, dict[str, str]] = {
+    "leaderboard": LEADERBOARD_SCHEMA,
+    "overview": OVERVIEW_SCHEMA,
+}
+SNAPSHOT_TABLES: tuple[str, ...] = (*SNAPSHOT_SCHEMAS, *DERIVED_SCHEMAS)
 MISSING_SNAPSHOT_HINT = "run `make demo` or materialize model_review"
+
+
+class StaleSnapshotError(ValueError):
+    """A review snapshot whose tables do not match the current contracts."""
 
 
 def _validated(table: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -176,44 +150,61 @@ def _validated(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _create(
+    conn: duckdb.DuckDBPyConnection, table: str, schema: dict[str, str], frame: pd.DataFrame
+) -> None:
+    """Create `table` with the contract `schema` and insert `frame` cast to it."""
+    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in schema.items())
+    casts = ", ".join(f"CAST({name} AS {sql_type})" for name, sql_type in schema.items())
+    conn.execute(f"CREATE TABLE {table} ({columns})")
+    conn.register("incoming", frame)
+    conn.execute(f"INSERT INTO {table} SELECT {casts} FROM incoming")
+    conn.unregister("incoming")
+
+
 def write_review_snapshot(
     path: Path,
     models: pd.DataFrame,
     offline_metrics: pd.DataFrame,
     replay_metrics: pd.DataFrame,
+    paired_differences: pd.DataFrame | None = None,
 ) -> Path:
     """Write the review snapshot to `path` atomically and return `path`.
 
     Builds a new DuckDB file at a temporary sibling path (same directory, so the rename stays on
     one filesystem), creates the tables with the contracts `MODELS_SCHEMA`,
-    `OFFLINE_METRICS_SCHEMA`, `REPLAY_METRICS_SCHEMA` plus the derived `leaderboard`, closes it,
-    then `os.replace`s it onto `path`. Extra input columns are dropped.
+    `OFFLINE_METRICS_SCHEMA`, `REPLAY_METRICS_SCHEMA`, `PAIRED_DIFFERENCES_SCHEMA`, then the
+    derived `leaderboard` and `overview` (computed from the stored, typed tables), closes it and
+    `os.replace`s it onto `path`. Extra input columns are dropped; `paired_differences` None or
+    empty (no ground truth) gives an empty table.
 
     Raises:
         ValueError: a table misses a contract column (named), has NULLs in a required column, or an
-            unknown mode / scorer / ranker value.
+            unknown mode / scorer / ranker / reference value.
     """
     path = Path(path)
     frames = {
         "models": _validated("models", models),
         "offline_metrics": _validated("offline_metrics", offline_metrics),
         "replay_metrics": _validated("replay_metrics", replay_metrics),
+        "paired_differences": _validated(
+            "paired_differences",
+            pd.DataFrame() if paired_differences is None else paired_differences,
+        ),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with duckdb.connect(str(tmp)) as conn:
             for table, frame in frames.items():
-                schema = SNAPSHOT_SCHEMAS[table]
-                columns = ", ".join(f"{name} {sql_type}" for name, sql_type in schema.items())
-                casts = ", ".join(
-                    f"CAST({name} AS {sql_type})" for name, sql_type in schema.items()
-                )
-                conn.execute(f"CREATE TABLE {table} ({columns})")
-                conn.register("incoming", frame)
-                conn.execute(f"INSERT INTO {table} SELECT {casts} FROM incoming")
-                conn.unregister("incoming")
-            conn.execute(LEADERBOARD_SQL)
+                _create(conn, table, SNAPSHOT_SCHEMAS[table], frame)
+            stored = {table: conn.execute(f"SELECT * FROM {table}").df() for table in frames}
+            derived = {
+                "leaderboard": build_leaderboard(**stored),
+                "overview": build_overview(stored["replay_metrics"], stored["paired_differences"]),
+            }
+            for table, frame in derived.items():
+                _create(conn, table, DERIVED_SCHEMAS[table], frame)
             conn.execute("CHECKPOINT")
         os.replace(tmp, path)
     finally:
@@ -226,17 +217,38 @@ def read_review_snapshot(path: Path) -> dict[str, pd.DataFrame]:
     """Read every snapshot table with one short-lived read-only connection.
 
     Returns:
-        {"models", "offline_metrics", "replay_metrics", "leaderboard"} → DataFrame, each ordered
-        by date.
+        `SNAPSHOT_TABLES` → DataFrame: the data tables ordered by date, the overview by
+        reference as in `REFERENCES` (production first).
 
     Raises:
         FileNotFoundError: no snapshot at `path` (with what to run to make one).
+        StaleSnapshotError: the snapshot was written with other table contracts (an older
+            version); the message names the first table that differs.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no review snapshot at {path}; {MISSING_SNAPSHOT_HINT}")
+    schemas = {**SNAPSHOT_SCHEMAS, **DERIVED_SCHEMAS}
     with duckdb.connect(str(path), read_only=True) as conn:
-        return {
+        present = {row[0] for row in conn.execute("SHOW TABLES").fetchall()}
+        for table in SNAPSHOT_TABLES:
+            columns = (
+                [row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall()]
+                if table in present
+                else []
+            )
+            if columns != list(schemas[table]):
+                raise StaleSnapshotError(
+                    f"the review snapshot at {path} is out of date: table {table!r} has columns "
+                    f"{columns}, expected {list(schemas[table])}; {MISSING_SNAPSHOT_HINT} again"
+                )
+        tables = {
             table: conn.execute(f"SELECT * FROM {table} ORDER BY ALL").df()
             for table in SNAPSHOT_TABLES
         }
+    order = {reference: rank for rank, reference in enumerate(REFERENCES)}
+    overview = tables["overview"]
+    tables["overview"] = overview.sort_values(
+        "reference", key=lambda column: column.map(order), ignore_index=True
+    )
+    return tables

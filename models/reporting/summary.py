@@ -1,4 +1,6 @@
-"""The end-of-demo summary: per-head AUC against the baseline, and replay rates pooled over days."""
+"""The end-of-demo summary: the pooled verdict of the model against the production ranker and the
+popularity baseline (differences with intervals, `leaderboard.build_overview`), then the per-head
+AUC and the replay rates pooled over the evaluated days."""
 
 from __future__ import annotations
 
@@ -7,8 +9,12 @@ import math
 
 import pandas as pd
 
-from models.evaluation.intervals import rate_difference_interval, wilson_interval
+from models.evaluation.intervals import wilson_interval
+from models.evaluation.protocol import DEFAULT_PROTOCOL
+from models.reporting.leaderboard import REFERENCES, TRUTH, build_overview
 from models.reporting.review import BASELINE_SCORER, MODEL_SCORER
+
+PAIRED_COLUMNS = ("date", "model_id", "reference", "sessions", "mean_difference", "variance")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,44 +22,42 @@ class DemoSummary:
     """The demo's verdict material.
 
     Args:
-        heads: head, model_auc, baseline_auc, auc_lift.
+        heads: head, model_auc, baseline_auc, auc_difference (mean over evaluated days).
         replay: ranker, days, matched, contributions, rate, ci_low, ci_high, expected.
-        replay_difference: model − baseline replay rate and its 95% Newcombe interval
-            (`models.evaluation.intervals.rate_difference_interval`) as (d, lower, upper).
-        expected_difference: model − baseline ground-truth expected contributions per session
-            (NaN without a ground truth): the noise-free answer replay estimates.
+        overview: one row per reference (production first): the pooled replay difference and the
+            pooled paired ground-truth difference with their 95% intervals, and the verdict
+            (`models.reporting.leaderboard.build_overview`).
+        protocol: the evaluation protocol the metrics were computed under.
     """
 
     heads: pd.DataFrame
     replay: pd.DataFrame
-    replay_difference: tuple[float, float, float]
-    expected_difference: float
+    overview: pd.DataFrame
+    protocol: str = DEFAULT_PROTOCOL
 
-    @property
-    def model_beats_baseline(self) -> bool:
-        """The model's pooled replay rate is above the baseline's (point estimates)."""
-        return bool(self.replay_difference[0] > 0)
-
-    @property
-    def beats_significantly(self) -> bool:
-        """The 95% interval of the replay-rate difference lies above zero."""
-        return bool(self.replay_difference[1] > 0)
+    def against(self, reference: str) -> pd.Series:
+        """The overview row of `reference` ("production" or "popularity_baseline")."""
+        rows = self.overview.set_index("reference")
+        if reference not in rows.index:
+            raise KeyError(f"no comparison with {reference!r}; have {list(rows.index)}")
+        return rows.loc[reference]
 
 
-def summarize(offline_metrics: pd.DataFrame, replay_metrics: pd.DataFrame) -> DemoSummary:
-    """Average per-head AUC over evaluated days; pool replay counts over days.
+def summarize(
+    offline_metrics: pd.DataFrame,
+    replay_metrics: pd.DataFrame,
+    paired_differences: pd.DataFrame | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
+) -> DemoSummary:
+    """Average per-head AUC over evaluated days; pool replay counts over days; compare the model
+    with every reference (`build_overview`).
 
     Pooling sums matched impressions and contributions across days before forming the rate and
     its Wilson interval, which is the replay estimate over the whole evaluation period.
     """
     auc = offline_metrics.pivot_table(index="head", columns="scorer", values="auc", aggfunc="mean")
-    heads = pd.DataFrame(
-        {
-            "model_auc": auc[MODEL_SCORER],
-            "baseline_auc": auc[BASELINE_SCORER],
-        }
-    )
-    heads["auc_lift"] = heads["model_auc"] / heads["baseline_auc"] - 1.0
+    heads = pd.DataFrame({"model_auc": auc[MODEL_SCORER], "baseline_auc": auc[BASELINE_SCORER]})
+    heads["auc_difference"] = heads["model_auc"] - heads["baseline_auc"]
     pooled = (
         replay_metrics.groupby("ranker")
         .agg(
@@ -69,55 +73,58 @@ def summarize(offline_metrics: pd.DataFrame, replay_metrics: pd.DataFrame) -> De
     pooled["rate"] = pooled["contributions"] / pooled["matched"].where(pooled["matched"] > 0)
     pooled["ci_low"] = [low for low, _ in intervals]
     pooled["ci_high"] = [high for _, high in intervals]
-    by_ranker = pooled.set_index("ranker")
-    nan = float("nan")
-    difference, expected = (nan, nan, nan), nan
-    if {MODEL_SCORER, BASELINE_SCORER} <= set(by_ranker.index):
-        model, baseline = by_ranker.loc[MODEL_SCORER], by_ranker.loc[BASELINE_SCORER]
-        difference = rate_difference_interval(
-            int(model["contributions"]),
-            int(model["matched"]),
-            int(baseline["contributions"]),
-            int(baseline["matched"]),
-        )
-        expected = float(model["expected"] - baseline["expected"])
+    if paired_differences is None or paired_differences.empty:
+        paired_differences = pd.DataFrame(columns=list(PAIRED_COLUMNS))
     return DemoSummary(
         heads=heads.reset_index(),
         replay=pooled,
-        replay_difference=difference,
-        expected_difference=expected,
+        overview=build_overview(replay_metrics, paired_differences),
+        protocol=protocol,
     )
 
 
+def _points(value: float) -> str:
+    return f"{value * 100:+.1f}"
+
+
+def _interval(difference: float, low: float, high: float) -> str:
+    return f"{_points(difference)} points, 95% CI [{_points(low)}, {_points(high)}]"
+
+
+def comparison_sentence(row: pd.Series) -> str:
+    """One line: the verdict against one reference, the figure that decided it, and the other."""
+    replay_gap = _interval(row["replay_difference"], row["replay_ci_low"], row["replay_ci_high"])
+    replay = f"replay {replay_gap} ({row['replay_days']} days)"
+    if math.isnan(row["truth_difference"]):
+        return f"{row['verdict']}: {replay}; no ground truth"
+    truth_gap = _interval(row["truth_difference"], row["truth_ci_low"], row["truth_ci_high"])
+    truth = (
+        f"ground truth {truth_gap} of expected contributions per session (paired over "
+        f"{row['truth_sessions']:,} sessions)"
+    )
+    decided = truth if row["decided_by"] == TRUTH else replay
+    other = replay if row["decided_by"] == TRUTH else truth
+    return f"{row['verdict']}: {decided}; {other}"
+
+
 def verdict(summary: DemoSummary) -> str:
-    """One sentence: does the model beat the popularity baseline on replay, and how surely."""
-    d, low, high = summary.replay_difference
-    if math.isnan(d):
-        return (
-            "no replay comparison (the model or the popularity baseline has no matched impressions)"
-        )
-    gap = f"{d * 100:+.1f} points, 95% CI [{low * 100:+.1f}, {high * 100:+.1f}]"
-    if summary.beats_significantly:
-        sentence = f"model beats the popularity baseline on replay: {gap}"
-    elif summary.model_beats_baseline:
-        sentence = (
-            f"model beats the popularity baseline on replay by {gap}; the interval includes 0 at "
-            "this many matched impressions (a bigger world or more days narrows it)"
-        )
-    else:
-        sentence = f"model does NOT beat the popularity baseline on replay: {gap}"
-    if not math.isnan(summary.expected_difference):
-        sentence += (
-            f". Ground truth: the model's picks earn {summary.expected_difference * 100:+.1f} "
-            "points more expected contributions than the baseline's"
-        )
-    return sentence
+    """The verdict lines, production (the bar a new model must clear) first."""
+    if summary.overview.empty:
+        return "no comparison: the model has neither replay nor ground-truth rows"
+    lines = []
+    for reference, name in REFERENCES.items():
+        if reference in set(summary.overview["reference"]):
+            lines.append(f"vs {name}: {comparison_sentence(summary.against(reference))}")
+    return "\n".join(lines)
 
 
 def format_summary(summary: DemoSummary) -> str:
-    """A plain-text report: the head table, the replay table and the verdict."""
-    heads = summary.heads.copy()
-    heads["auc_lift"] = heads["auc_lift"].map(lambda v: f"{v:+.1%}")
+    """A plain-text report: the verdict, then the head table and the replay table."""
+    protocol = (
+        "day D ranked by the model trained through day D−1"
+        if summary.protocol == "next_day"
+        else "day D ranked by its own model (same-day)"
+    )
     replay = summary.replay.copy()
     replay["rate ± 95% CI"] = [
         f"{r:.4f} [{lo:.4f}, {hi:.4f}]"
@@ -126,11 +133,12 @@ def format_summary(summary: DemoSummary) -> str:
     replay = replay[["ranker", "days", "matched", "contributions", "rate ± 95% CI", "expected"]]
     return "\n".join(
         [
-            "\nPer-head AUC on held-out sessions (mean over evaluated days)",
-            heads.round(4).to_string(index=False),
+            f"\nVerdict (pooled over the evaluated days; {protocol}):",
+            verdict(summary),
+            "\nPer-head AUC on the evaluated days' traffic (mean over days)",
+            summary.heads.round(4).to_string(index=False),
             "\nReplay contribution rate @1 on the random bucket (pooled over days; "
             "expected = ground-truth expected contributions of the ranker's picks)",
             replay.round(4).to_string(index=False),
-            f"\nVerdict: {verdict(summary)}",
         ]
     )

@@ -11,6 +11,7 @@ import pytest
 from models.reporting.review import (
     MODELS_SCHEMA,
     OFFLINE_METRICS_SCHEMA,
+    PAIRED_DIFFERENCES_SCHEMA,
     REPLAY_METRICS_SCHEMA,
     write_review_snapshot,
 )
@@ -19,8 +20,10 @@ DAY1, DAY2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = REPO_ROOT / "dashboards" / "app.py"
 
-# Latest day (DAY2): model replay rate 34.38% vs baseline 20.00% → lift +71.9%; mean AUC over
-# heads 0.7350 vs baseline 0.6150.
+# Latest day (DAY2): model replay rate 34.38% [29.91%, 39.13%]; mean AUC over heads 0.7350 vs
+# baseline 0.6150. Pooled: replay sees no significant difference from production (+5.4 pp on the
+# one day production was replayed) while the paired ground truth says the model LOSES to it
+# (-0.0085 per session); the model beats popularity on both.
 MODELS = pd.DataFrame(
     [
         (DAY1, "feed-2024-03-01", "cold", None, 3, 120_000, 0.412, 95.0),
@@ -75,11 +78,31 @@ REPLAY = pd.DataFrame(
     ],
     columns=list(REPLAY_METRICS_SCHEMA),
 )
+PAIRED = pd.DataFrame(
+    [
+        (DAY1, "feed-2024-03-01", "production", 2000, -0.0090, 0.0016),
+        (DAY1, "feed-2024-03-01", "popularity_baseline", 2000, 0.1130, 0.0040),
+        (DAY1, "feed-2024-03-01", "random", 2000, 0.1680, 0.0060),
+        (DAY2, "feed-2024-03-02", "production", 2100, -0.0080, 0.0015),
+        (DAY2, "feed-2024-03-02", "popularity_baseline", 2100, 0.1350, 0.0050),
+    ],
+    columns=list(PAIRED_DIFFERENCES_SCHEMA),
+)
 
 
 @pytest.fixture
 def snapshot(tmp_path, monkeypatch) -> Path:
     """A fixture snapshot, and `LIRANK_REVIEW_SNAPSHOT` pointing at it."""
+    path = write_review_snapshot(
+        tmp_path / "review" / "review.duckdb", MODELS, OFFLINE, REPLAY, PAIRED
+    )
+    monkeypatch.setenv("LIRANK_REVIEW_SNAPSHOT", str(path))
+    return path
+
+
+@pytest.fixture
+def snapshot_without_truth(tmp_path, monkeypatch) -> Path:
+    """The fixture snapshot as a run without a ground truth writes it (no paired differences)."""
     path = write_review_snapshot(tmp_path / "review" / "review.duckdb", MODELS, OFFLINE, REPLAY)
     monkeypatch.setenv("LIRANK_REVIEW_SNAPSHOT", str(path))
     return path

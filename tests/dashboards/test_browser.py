@@ -151,8 +151,10 @@ def _assert_non_trivial_png(path: Path) -> None:
 
 @pytest.mark.timeout(180)
 def test_leaderboard_and_replay_render_in_chromium(server, browser, tmp_path):
-    text = _load(browser, server, ("Model leaderboard", "34.38%"), charts=2)
-    assert "+71.9%" in text and "0.7350" in text and "Incremental" in text
+    text = _load(browser, server, ("Model leaderboard", "Model LOSES to production"), charts=2)
+    assert "Model beats popularity" in text and "95% CI -0.0097 to -0.0073" in text
+    assert "34.38%" in text and "0.7350" in text and "Incremental" in text
+    assert "lift" not in text.lower()
     shot = tmp_path / "leaderboard.png"
     assert browser.save_screenshot(str(shot))
     _assert_non_trivial_png(shot)

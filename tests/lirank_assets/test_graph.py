@@ -48,12 +48,14 @@ def _run(defs, job: str, day: str, instance):
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory, spark):
-    """Materialize 3 days: features on day 0, cold start on day 1, incremental on day 2."""
+    """Materialize 3 days: features on day 0, cold start on day 1, incremental on day 2 and the
+    next-day evaluation of day 2 by day 1's model."""
     root = tmp_path_factory.mktemp("graph")
     defs = build_definitions(_settings(), str(root))
     instance = DagsterInstance.ephemeral()
+    jobs = [[], ["ranking_job"], ["ranking_job", "evaluation_job"]]
     for index, day in enumerate(DAYS):
-        for job in ("raw_logs_job", "features_job", *(("ranking_job",) if index else ())):
+        for job in ("raw_logs_job", "features_job", *jobs[index]):
             result = _run(defs, job, day, instance)
             assert result.success, [e.message for e in result.all_events if e.is_failure]
     return defs, instance, root
@@ -62,19 +64,10 @@ def graph(tmp_path_factory, spark):
 def test_every_asset_partition_is_materialized(graph):
     defs, instance, _ = graph
     keys = defs.resolve_asset_graph().get_all_asset_keys()
+    ranking = {"feed_ranking_model", "popularity_random_effects"}
+    evaluation = {"offline_metrics", "replay_metrics", "model_review"}
     for key in keys:
-        first = (
-            0
-            if key.path[0]
-            not in {
-                "feed_ranking_model",
-                "popularity_random_effects",
-                "offline_metrics",
-                "replay_metrics",
-                "model_review",
-            }
-            else 1
-        )
+        first = 1 if key.path[0] in ranking else 2 if key.path[0] in evaluation else 0
         materialized = instance.get_materialized_partitions(key)
         assert set(DAYS[first:]) <= materialized, (key, materialized)
 
@@ -136,6 +129,29 @@ def test_training_without_a_days_avro_shards_names_them_and_writes_nothing(graph
     assert not layout.feed_model(DATES[1]).exists()
 
 
+def test_day_two_is_evaluated_next_day_by_day_ones_model(graph):
+    """Next-day protocol: day 2's traffic is ranked by the model trained through day 1; offline
+    metrics use all of day 2's non-replay rows; the model is compared with every other ranker
+    on the same sessions (paired ground truth)."""
+    _, _, root = graph
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+        replay = conn.execute("SELECT * FROM replay_metrics").df()
+        offline = conn.execute("SELECT * FROM offline_metrics").df()
+        paired = conn.execute("SELECT * FROM paired_differences").df()
+    for table in (replay, offline, paired):
+        assert table["date"].astype(str).unique().tolist() == [DAYS[2]]
+        assert table["model_id"].unique().tolist() == [f"feed-{DAYS[1]}"]
+    splits = pq.read_table(DataLayout(root).training_examples(DATES[2])).column("split")
+    unseen = sum(split in ("train", "holdout") for split in splits.to_pylist())
+    assert (offline["rows"] == unseen).all()
+    assert set(paired["reference"]) == {"popularity_baseline", "production", "random"}
+    rates = replay.set_index("ranker")["expected_contributions"]
+    for row in paired.itertuples():
+        gap = rates["model"] - rates[row.reference]
+        assert row.mean_difference == pytest.approx(gap, abs=1e-9)
+        assert row.sessions == replay["sessions"].iloc[0] and row.variance >= 0
+
+
 def test_replay_and_offline_metrics_are_consistent(graph):
     _, instance, root = graph
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
@@ -165,7 +181,8 @@ def test_review_snapshot_holds_every_evaluated_day(graph):
     _, _, root = graph
     snapshot = read_review_snapshot(DataLayout(root).review_snapshot)
     assert sorted(snapshot["models"]["date"].astype(str).unique()) == DAYS[1:]
-    assert len(snapshot["leaderboard"]) == 2
+    assert snapshot["leaderboard"]["date"].astype(str).tolist() == DAYS[2:]
+    assert set(snapshot["paired_differences"]["reference"]) >= {"production"}
 
 
 def test_rerunning_a_partition_is_idempotent(graph):

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from models.evaluation.intervals import rate_difference_interval, wilson_interval
+from models.evaluation.intervals import (
+    paired_difference_stats,
+    pooled_paired_interval,
+    rate_difference_interval,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_against_hand_computation():
@@ -44,3 +50,29 @@ def test_rate_difference_interval_matches_newcombe_1998():
     d, low, high = rate_difference_interval(9, 10, 3, 10)
     assert (round(low, 4), round(high, 4)) == (0.1705, 0.8090)
     assert all(math.isnan(v) for v in rate_difference_interval(1, 0, 1, 5))
+
+
+def test_pooled_paired_interval_equals_the_interval_of_all_sessions():
+    """Pooling per-day (n, mean, variance) gives exactly the mean and interval of every
+    session's difference taken together, and matches a brute-force bootstrap's spread."""
+    rng = np.random.default_rng(0)
+    days = [rng.normal(0.01 * k, 0.05, size=n) for k, n in enumerate((200, 350, 90))]
+    stats = [paired_difference_stats(d, np.zeros_like(d)) for d in days]
+    mean, low, high = pooled_paired_interval(*zip(*stats, strict=True))
+    every = np.concatenate(days)
+    half = 1.959964 * every.std(ddof=1) / np.sqrt(len(every))
+    np.testing.assert_allclose(
+        [mean, low, high], [every.mean(), every.mean() - half, every.mean() + half], rtol=1e-6
+    )
+    boot = [rng.choice(every, len(every)).mean() for _ in range(2000)]
+    np.testing.assert_allclose(
+        high - low, np.quantile(boot, 0.975) - np.quantile(boot, 0.025), rtol=0.1
+    )
+    assert np.isnan(pooled_paired_interval([1], [0.1], [0.0])[0])
+
+
+def test_paired_difference_stats_by_hand():
+    n, mean, var = paired_difference_stats(np.array([0.3, 0.5, 0.4]), np.array([0.1, 0.2, 0.4]))
+    assert n == 3
+    assert mean == pytest.approx(0.5 / 3)
+    assert var == pytest.approx(np.var([0.2, 0.3, 0.0], ddof=1))

@@ -31,3 +31,34 @@ def test_offline_metrics_of_the_model_and_the_popularity_baseline(day):
     got = metrics[metrics["scorer"] == "popularity_baseline"][list(HEAD_METRIC_COLUMNS)]
     pd.testing.assert_frame_equal(got.reset_index(drop=True), baseline)
     assert (metrics["rows"] == len(holdout)).all()
+
+
+def test_next_day_scores_every_unseen_row_with_the_baseline_of_the_day_before(
+    day, make_examples, tmp_path
+):
+    """Next-day: the evaluated day's train and holdout rows, the baseline fit on the previous
+    day's training rows only."""
+    today = make_examples(300, seed=9)
+    (tmp_path / "today").mkdir()
+    today.to_parquet(tmp_path / "today" / "part-0.parquet")
+    metrics = evaluate_offline(
+        day.model_dir,
+        day.effects_dir,
+        tmp_path / "today",
+        day.date,
+        baseline_examples_dir=day.examples_dir,
+        splits=("train", "holdout"),
+    )
+    unseen = today[today["split"].isin(["train", "holdout"])]
+    assert (metrics["rows"] == len(unseen)).all()
+    yesterday = read_partition(day.examples_dir)
+    past = yesterday[yesterday["split"] == "train"]
+    baseline = head_metrics(
+        {head: unseen[head].to_numpy() for head in LABELS},
+        {
+            head: popularity_scores(past["post_id"], past[head], unseen["post_id"])
+            for head in LABELS
+        },
+    )
+    got = metrics[metrics["scorer"] == "popularity_baseline"][list(HEAD_METRIC_COLUMNS)]
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), baseline)
