@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from lirank_assets.model_choice import FeedModelChoice
 from lirank_assets.definitions import build_definitions
+from lirank_assets.model_choice import FeedModelChoice
 from lirank_assets.settings import settings_from_env
 from models.feed import GRAPH_FEED_MODEL, LEARNED_FROM_DATA, FeedModelConfig
 
