@@ -21,9 +21,8 @@ from models.inputs.tf_transform import raw_to_inputs
 from models.serving.saved_model import raw_features
 from spark.avro_shards import write_avro_shards
 from spark.schemas import LABELS, TRAINING_EXAMPLE
+from spark.world.config import CONTENT_TYPES, PLATFORMS  # the simulator's values
 
-CONTENT_TYPES = ("text", "image", "video", "article", "poll", "job")
-PLATFORMS = ("web", "ios", "android")
 # the vocabulary a model learned: one content type and one platform of the rows are unseen
 VOCAB = {"content_types": CONTENT_TYPES[:-1], "platforms": PLATFORMS[:-1]}
 

@@ -21,9 +21,8 @@ from models.inputs.spec import (
 )
 from models.inputs.tf_transform import history_affinity as tf_history_affinity
 from spark.schemas import LABELS
+from spark.world.config import CONTENT_TYPES, PLATFORMS  # the simulator's values
 
-CONTENT_TYPES = ("text", "image", "video", "article", "poll", "job")
-PLATFORMS = ("web", "ios", "android")
 SPEC = InputSpec(content_types=CONTENT_TYPES, platforms=PLATFORMS)
 
 
