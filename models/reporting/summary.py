@@ -11,11 +11,9 @@ import pandas as pd
 
 from models.evaluation.intervals import wilson_interval
 from models.evaluation.protocol import DEFAULT_PROTOCOL
+from models.evaluation.replay_eval import PAIRED_COLUMNS
 from models.reporting.leaderboard import REFERENCES, TRUTH, build_overview
 from models.reporting.review import BASELINE_SCORER, MODEL_SCORER
-
-PAIRED_COLUMNS = ("date", "model_id", "reference", "sessions", "mean_difference", "variance")
-
 
 @dataclasses.dataclass(frozen=True)
 class DemoSummary:
