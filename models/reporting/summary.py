@@ -15,6 +15,7 @@ from models.evaluation.replay_eval import PAIRED_COLUMNS
 from models.reporting.leaderboard import REFERENCES, TRUTH, build_overview
 from models.reporting.review import BASELINE_SCORER, MODEL_SCORER
 
+
 @dataclasses.dataclass(frozen=True)
 class DemoSummary:
     """The demo's verdict material.
