@@ -273,8 +273,8 @@ def main() -> None:
         print_row(rows[-1], flush=True)
     print(
         f"\n{len(days)} days ({days[0]}..{days[-1]}), cold start on {cold_start_days}, "
-        f"{len(seeds)} seed(s) per variant; replay pooled over seeds and days "
-        f"{days[cold_start_days - 1]}..{days[-1]}."
+        f"{len(seeds)} seed(s) per variant; replay pooled over seeds and the evaluated days "
+        f"{days[cold_start_days]}..{days[-1]}."
     )
     print(
         "Ground-truth expected contributions of other rankers' #1 (same sessions): "
