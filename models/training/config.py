@@ -128,6 +128,11 @@ class TrainingPlan:
         return self.previous_model is not None
 
     @property
+    def rows_of_split(self) -> str | None:
+        """The `split` value the training rows have; None for "all" (every row)."""
+        return None if self.split == "all" else self.split
+
+    @property
     def num_proc(self) -> int:
         """Horovod ranks: `horovod_num_proc`, or the sum of the host slots."""
         if self.horovod_num_proc > 0 or not self.horovod_hosts:

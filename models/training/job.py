@@ -127,7 +127,7 @@ def cold_start_architecture(plan: TrainingPlan):
     """`plan.model` with the vocabularies learned from the examples' training rows."""
     from models.inputs.spec import learn_vocabularies
 
-    split = None if plan.split == "all" else plan.split
+    split = plan.rows_of_split
     if plan.examples_format == "avro":
         from models.inputs.atds import read_categorical_frame
 
@@ -146,7 +146,7 @@ def read_training_data(plan: TrainingPlan, spec) -> tuple[dict, dict]:
     Raises:
         ValueError: no rows of `plan.split`.
     """
-    split = None if plan.split == "all" else plan.split
+    split = plan.rows_of_split
     if plan.examples_format == "avro":
         from models.inputs.atds import read_feed_examples
 
