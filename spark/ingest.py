@@ -8,6 +8,12 @@ exact schema. `quarantine_partition` moves a bad partition aside so nothing down
 `quarantine_bad_partition` does that for the partition a validation error names and returns the
 error to raise (what the `raw_feed_logs` asset does).
 
+`validate_raw_day` does this for the four tables of a day and then checks their values against
+the value rules of `spark.log_rules` (ranges, label domains, uniqueness, referential integrity,
+UTF-8, finite numerics), applying each table's policy (`VALUE_POLICIES`): "quarantine" (default)
+fails the day like a malformed file, "drop_rows" removes the bad rows and reports them
+(`ValueReport`: counts per rule and sample rows).
+
 What happens to a bad day (nothing is written for it, so every downstream partition stays as it
 was):
 
@@ -15,6 +21,9 @@ was):
   `LogValidationError`; the partition directory is moved to
   `<logs>/_quarantine/<table>/date=YYYY-MM-DD` (`QUARANTINE_DIR`, beside the tables, so the move
   is one rename on the same filesystem) and the error says where;
+* bad values under the "quarantine" policy (or a table "drop_rows" left empty):
+  `LogValueError`, naming the files, rules, counts and sample rows; each failing table's
+  partition is moved to quarantine the same way;
 * empty (no data file, or zero rows): `EmptyPartitionError`, reported but not moved (an export
   may still be filling the directory);
 * missing: `FileNotFoundError`.
@@ -31,17 +40,22 @@ Type changes accepted (each one loses no value; anything else is an error):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import fastavro
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spark.log_rules import KEY_COLUMNS, RULES_BY_NAME, resolve, rule_violations
 from spark.schemas import RAW_TABLES
 
 DATA_SUFFIXES: tuple[str, ...] = (".parquet", ".avro")
@@ -75,13 +89,20 @@ class EmptyPartitionError(BadLogPartitionError):
 
 
 class QuarantinedPartitionError(LogValidationError):
-    """A malformed partition that was moved to quarantine (`quarantined_to`)."""
+    """A malformed partition that was moved to quarantine (`quarantined_to`; `moves` lists every
+    partition moved, several when several tables of a day break value rules)."""
 
     def __init__(
-        self, message: str, partition: Path, table: str | None, quarantined_to: Path
+        self,
+        message: str,
+        partition: Path,
+        table: str | None,
+        quarantined_to: Path,
+        moves: tuple[tuple[Path, Path], ...] = (),
     ) -> None:
         super().__init__(message, partition, table)
         self.quarantined_to = quarantined_to
+        self.moves = moves or ((partition, quarantined_to),)  # (partition, where it went)
 
 
 def validate_raw_partition(path: Path, table: str) -> pa.Table:
@@ -104,6 +125,10 @@ def validate_raw_partition(path: Path, table: str) -> pa.Table:
             a value out of range of its type, or rows dated outside the partition's date.
         EmptyPartitionError: the partition has no data file or no rows.
     """
+    return _load_partition(path, table).data
+
+
+def _load_partition(path: Path, table: str) -> _Partition:
     if table not in RAW_TABLES:
         raise ValueError(f"`table` must be one of {sorted(RAW_TABLES)}. Received: table={table!r}")
     path = Path(path)
@@ -112,7 +137,6 @@ def validate_raw_partition(path: Path, table: str) -> pa.Table:
             f"raw log partition {path} of `{table}` does not exist; write the day's logs there "
             f"(`<logs>/{table}/date=YYYY-MM-DD/*.parquet|*.avro`) or point the source elsewhere"
         )
-    schema = RAW_TABLES[table]
     files = _data_files(path)
     if not files:
         raise EmptyPartitionError(
@@ -121,6 +145,27 @@ def validate_raw_partition(path: Path, table: str) -> pa.Table:
             path,
             table,
         )
+    return _read_partition(path, table, files)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Partition:
+    """A validated partition: its rows and the file each row came from (for error messages)."""
+
+    path: Path
+    table: str
+    data: pa.Table
+    files: tuple[Path, ...]
+    starts: np.ndarray  # first row of each file in `data`
+
+    def where(self, row: int) -> str:
+        """`<file> row <n>` of row `row` of `data` (n counted within the file, from 0)."""
+        index = int(np.searchsorted(self.starts, row, side="right")) - 1
+        return f"{self.files[index].name} row {row - int(self.starts[index])}"
+
+
+def _read_partition(path: Path, table: str, files: list[Path]) -> _Partition:
+    schema = RAW_TABLES[table]
     partition_date = _partition_date(path)
     try:
         tables = [
@@ -139,7 +184,287 @@ def validate_raw_partition(path: Path, table: str) -> pa.Table:
             path,
             table,
         )
-    return combined.combine_chunks()
+    starts = np.cumsum([0] + [part.num_rows for part in tables[:-1]])
+    return _Partition(path, table, combined.combine_chunks(), tuple(files), starts)
+
+
+VALUE_POLICIES: tuple[str, ...] = ("quarantine", "drop_rows")
+"""What rows breaking a value rule (`spark.log_rules`) do to their table's day:
+
+* "quarantine" (default): the day fails, the table's partition moves to `<logs>/_quarantine` and
+  nothing is written for the day; the error names the files, rules, counts and samples;
+* "drop_rows": the bad rows are removed and reported (counts per rule, sample rows). Dropping a
+  session drops its impressions too (rule `IMPRESSIONS_OF_DROPPED_SESSIONS`), whatever the
+  impressions' policy. A table left with no row fails as under "quarantine".
+"""
+DEFAULT_VALUE_POLICY = "quarantine"
+MAX_SAMPLES = 3
+"""Sample bad rows shown per rule."""
+IMPRESSIONS_OF_DROPPED_SESSIONS = "feed_impressions.session_id.dropped_with_session"
+"""Report entry of impressions removed because their session was dropped (not a rule)."""
+
+
+class LogValueError(LogValidationError):
+    """Values of a day break value rules under the "quarantine" policy; every partition named in
+    `partitions` (one per failing table) is to be quarantined."""
+
+    def __init__(self, message: str, partitions: tuple[Path, ...], tables: tuple[str, ...]):
+        super().__init__(message, partitions[0], tables[0])
+        self.partitions = partitions
+        self.tables = tables
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleViolation:
+    """The rows of one table that break one rule.
+
+    Args:
+        rule: the rule's name, `<table>.<column>.<check>`.
+        description: what a good value is.
+        fix: what to do.
+        bad_rows: how many rows break it.
+        files: bad rows per file name.
+        samples: up to `MAX_SAMPLES` bad rows, each `<file> row <n>: <column>=<value> (<key>)`.
+    """
+
+    rule: str
+    description: str
+    fix: str
+    bad_rows: int
+    files: dict[str, int]
+    samples: tuple[str, ...]
+
+    def describe(self, rows: int) -> str:
+        files = ", ".join(f"{name}: {count}" for name, count in self.files.items())
+        return (
+            f"rule `{self.rule}`: {self.bad_rows} of {rows} rows ({files}) break it: "
+            f"{self.description}. E.g. {'; '.join(self.samples)}. What to do: {self.fix}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ValueReport:
+    """What the value rules found in one table of a day and what its policy did."""
+
+    table: str
+    policy: str
+    rows_read: int
+    rows_kept: int
+    rules_checked: int
+    violations: tuple[RuleViolation, ...]
+
+    @property
+    def dropped_rows(self) -> int:
+        return self.rows_read - self.rows_kept
+
+    def broken_rules(self) -> tuple[RuleViolation, ...]:
+        """The violations of rules (the impressions of dropped sessions are no rule's)."""
+        return tuple(v for v in self.violations if v.rule != IMPRESSIONS_OF_DROPPED_SESSIONS)
+
+    def rule_counts(self) -> dict[str, int]:
+        """Rule -> bad rows, for the rules some row broke (a row may break several)."""
+        return {violation.rule: violation.bad_rows for violation in self.violations}
+
+    def as_json(self) -> dict[str, Any]:
+        """Rule -> bad rows, files and samples (materialization metadata)."""
+        return {
+            violation.rule: {
+                "bad_rows": violation.bad_rows,
+                "files": violation.files,
+                "samples": list(violation.samples),
+            }
+            for violation in self.violations
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidatedDay:
+    """A day of raw logs that passed every check: the tables to write and what was dropped."""
+
+    tables: dict[str, pa.Table]
+    reports: dict[str, ValueReport]
+
+
+def check_value_policy(value_policy: Mapping[str, str] | None) -> dict[str, str]:
+    """The policy of every raw table: `value_policy`'s where given, else "quarantine".
+
+    Raises:
+        ValueError: a table that is not a raw table, or a policy not in `VALUE_POLICIES`.
+    """
+    value_policy = dict(value_policy or {})
+    unknown = sorted(set(value_policy) - set(RAW_TABLES))
+    if unknown:
+        raise ValueError(
+            f"`value_policy` names unknown tables {unknown}; its keys must be among "
+            f"{sorted(RAW_TABLES)}. Received: value_policy={value_policy!r}"
+        )
+    bad = {table: policy for table, policy in value_policy.items() if policy not in VALUE_POLICIES}
+    if bad:
+        raise ValueError(
+            f"`value_policy` values must be one of {list(VALUE_POLICIES)}. Received: {bad!r}"
+        )
+    return {table: value_policy.get(table, DEFAULT_VALUE_POLICY) for table in RAW_TABLES}
+
+
+def validate_raw_day(
+    partitions: Mapping[str, Path], value_policy: Mapping[str, str] | None = None
+) -> ValidatedDay:
+    """Validate the raw tables of one day, files then values, before anything is written.
+
+    Every partition is read and checked as `validate_raw_partition` does; then every value rule
+    of `spark.log_rules.VALUE_RULES` runs on every table (the impressions' referential rules
+    against the day's sessions), and each table's policy (`VALUE_POLICIES`) applies.
+
+    Args:
+        partitions: table name -> its partition directory for the day.
+        value_policy: table name -> "quarantine" (default) or "drop_rows".
+
+    Returns:
+        The tables to write (bad rows removed under "drop_rows") and a report per table.
+
+    Raises:
+        ValueError: an unknown table or policy.
+        LogValidationError, EmptyPartitionError, FileNotFoundError: as `validate_raw_partition`.
+        LogValueError: a table under "quarantine" has a bad value, or "drop_rows" left a table
+            empty; it names the partitions, files, rules, counts, samples and what to do.
+    """
+    policies = check_value_policy(value_policy)
+    loaded = {table: _load_partition(Path(path), table) for table, path in partitions.items()}
+    day = {table: partition.data for table, partition in loaded.items()}
+    masks = {table: rule_violations(table, day) for table in day}
+    keep = {
+        table: ~np.logical_or.reduce([np.zeros(day[table].num_rows, bool), *masks[table].values()])
+        if policies[table] == "drop_rows"
+        else np.ones(day[table].num_rows, dtype=bool)
+        for table in day
+    }
+    cascade = _impressions_of_dropped_sessions(day, keep)
+    if cascade is not None:
+        keep["feed_impressions"] &= ~cascade
+        masks["feed_impressions"][IMPRESSIONS_OF_DROPPED_SESSIONS] = cascade
+    reports = {
+        table: ValueReport(
+            table=table,
+            policy=policies[table],
+            rows_read=day[table].num_rows,
+            rows_kept=int(keep[table].sum()),
+            rules_checked=len(masks[table]) - (cascade is not None and table == "feed_impressions"),
+            violations=tuple(
+                _violation(loaded[table], name, mask)
+                for name, mask in masks[table].items()
+                if mask.any()
+            ),
+        )
+        for table in day
+    }
+    failing = [
+        table
+        for table, report in reports.items()
+        if (report.policy == "quarantine" and report.broken_rules()) or report.rows_kept == 0
+    ]
+    if failing:
+        raise LogValueError(
+            _value_error_message(loaded, reports, failing),
+            tuple(loaded[table].path for table in failing),
+            tuple(failing),
+        )
+    tables = {
+        table: data if keep[table].all() else data.filter(pa.array(keep[table]))
+        for table, data in day.items()
+    }
+    return ValidatedDay(tables, reports)
+
+
+def _impressions_of_dropped_sessions(
+    day: Mapping[str, pa.Table], keep: Mapping[str, np.ndarray]
+) -> np.ndarray | None:
+    """Impressions whose session_id only dropped session rows carry (None: no session dropped)."""
+    if "feed_sessions" not in day or "feed_impressions" not in day:
+        return None
+    if keep["feed_sessions"].all():
+        return None
+    ids = day["feed_sessions"].column("session_id").combine_chunks()
+    dropped = ids.filter(pa.array(~keep["feed_sessions"]))
+    kept = ids.filter(pa.array(keep["feed_sessions"]))
+    session_id = day["feed_impressions"].column("session_id")
+    of_dropped = pc.is_in(session_id, value_set=dropped.drop_null())
+    of_kept = pc.is_in(session_id, value_set=kept.drop_null())
+    return np.asarray(pc.and_(of_dropped, pc.invert(of_kept)).to_numpy(), dtype=bool)
+
+
+def _violation(partition: _Partition, name: str, mask: np.ndarray) -> RuleViolation:
+    rows = np.flatnonzero(mask)
+    rule = RULES_BY_NAME.get(name)
+    if rule is None:  # the cascade entry
+        description = "the impression's session was dropped by the feed_sessions policy"
+        fix = "fix the session's rows (see the feed_sessions rules) to keep its impressions"
+        columns = ["session_id"]
+    else:
+        description, fix, columns = rule.description, rule.fix, rule.column.split(",")
+    file_index = np.searchsorted(partition.starts, rows, side="right") - 1
+    counts = np.bincount(file_index, minlength=len(partition.files))
+    return RuleViolation(
+        rule=name,
+        description=description,
+        fix=fix,
+        bad_rows=len(rows),
+        files={file.name: int(n) for file, n in zip(partition.files, counts, strict=True) if n},
+        samples=tuple(_sample(partition, int(row), columns) for row in rows[:MAX_SAMPLES]),
+    )
+
+
+def _sample(partition: _Partition, row: int, columns: list[str]) -> str:
+    """`<file> row <n>: <column>=<value> (<key>=<value>)`, values shortened, bytes escaped."""
+    one = partition.data.slice(row, 1)
+    shown = []
+    for path in columns:
+        values, nested = resolve(one, path)
+        if nested is None and pa.types.is_list(values.type):
+            shown.append(f"len({path})={pc.list_value_length(values)[0].as_py()}")
+        elif nested is None:
+            shown.append(f"{path}={_shown(values)[0]}")
+        else:
+            items = _shown(values.slice(0, 10))
+            more = ", ..." if len(values) > 10 else ""
+            shown.append(f"{path}=[{', '.join(items)}{more}]")
+    keys = [key for key in KEY_COLUMNS[partition.table] if key not in columns]
+    key_text = ", ".join(f"{key}={_shown(one.column(key).combine_chunks())[0]}" for key in keys)
+    return f"{partition.where(row)}: {', '.join(shown)}" + (f" ({key_text})" if keys else "")
+
+
+def _shown(values: pa.Array, limit: int = 40) -> list[str]:
+    """Values as short text; strings via their bytes, so invalid UTF-8 shows escaped."""
+    if pa.types.is_string(values.type):
+        values = values.view(pa.binary())
+    shown = []
+    for value in values.to_pylist():
+        if isinstance(value, bytes):
+            text = repr(value[:limit].decode("utf-8", "backslashreplace"))
+            shown.append(text + (f"... ({len(value)} bytes)" if len(value) > limit else ""))
+        else:
+            shown.append(repr(value))
+    return shown
+
+
+def _value_error_message(
+    loaded: Mapping[str, _Partition], reports: Mapping[str, ValueReport], failing: list[str]
+) -> str:
+    date = next(iter(loaded.values())).path.name
+    parts = [f"bad values in the raw logs ({date}); nothing was written for this day."]
+    for table in failing:
+        report = reports[table]
+        where = f"{loaded[table].path} (`{table}`, value_policy {report.policy})"
+        if report.rows_kept == 0 and report.policy == "drop_rows":
+            parts.append(f"{where}: every one of its {report.rows_read} rows was dropped:")
+        else:
+            parts.append(f"{where}:")
+        parts += [f"- {violation.describe(report.rows_read)}" for violation in report.violations]
+    tables = {table: "drop_rows" for table in failing}
+    parts.append(
+        "Correct these rows and re-export the day, or drop and report such rows instead with "
+        f"FileLogs(value_policy={tables!r})."
+    )
+    return "\n".join(parts)
 
 
 def quarantine_bad_partition(
@@ -162,16 +487,21 @@ def quarantine_bad_partition(
         return error
     if isinstance(error, QuarantinedPartitionError):
         return error
-    partition = Path(error.partition)
-    root = Path(quarantine_root) if quarantine_root else partition.parent.parent / QUARANTINE_DIR
-    moved = quarantine_partition(partition, root)
+    sources = error.partitions if isinstance(error, LogValueError) else (error.partition,)
+    moves = []
+    for source in map(Path, sources):
+        root = Path(quarantine_root) if quarantine_root else source.parent.parent / QUARANTINE_DIR
+        moves.append((source, quarantine_partition(source, root)))
+    moved = "; ".join(f"moved {source} to {target}" for source, target in moves)
+    back = ", ".join(str(source) for source, _ in moves)
     return QuarantinedPartitionError(
-        f"{error} QUARANTINED: moved {partition} to {moved}; nothing was written for this day and "
-        f"every downstream partition is unchanged. After fixing the files, move them back to "
-        f"{partition} and materialize the day again.",
-        partition,
+        f"{error} QUARANTINED: {moved}; nothing was written for this day and every downstream "
+        f"partition is unchanged. After fixing the files, move them back to {back} and "
+        "materialize the day again.",
+        Path(error.partition),
         error.table,
-        moved,
+        moves[0][1],
+        moves=tuple(moves),
     )
 
 

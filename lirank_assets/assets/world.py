@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, multi_asse
 
 from lirank_assets.metadata import parquet_metadata
 from lirank_assets.partitions import DailyCalendar, partition_dates
-from lirank_assets.resources import GROUND_TRUTH, LogSource, SparkResource
+from lirank_assets.resources import GROUND_TRUTH, CheckedTable, LogSource, SparkResource
 
 _DESCRIPTIONS = {
     "feed_sessions": "One row per feed session: member, platform, session features, served posts.",
@@ -39,15 +39,17 @@ def build_raw_log_assets(calendar: DailyCalendar, tables: tuple[str, ...]):
     def raw_feed_logs(context: AssetExecutionContext, log_source: LogSource, spark: SparkResource):
         """Write each day of raw logs from the log source, day after day.
 
-        User logs: every table of a day is validated before the first write, so a bad partition
-        raises and leaves the previous good data untouched (a malformed one is quarantined, an
-        empty one reported). Either source: each write is an atomic directory swap, so re-runs
-        are idempotent.
+        User logs: every table of a day is validated (files, then values) before the first
+        write, so a bad partition raises and leaves the previous good data untouched (a malformed
+        one is quarantined, an empty one reported); rows dropped by a `drop_rows` value policy
+        are recorded per table (`dropped_rows`, `value_rules`). Either source: each write is an
+        atomic directory swap, so re-runs are idempotent.
         """
         for date in partition_dates(context):
             for table in log_source.write_day(spark.session(), date):
+                checked = table.value_metadata() if isinstance(table, CheckedTable) else {}
                 context.add_asset_metadata(
-                    {**parquet_metadata(table.path), "source": log_source.description},
+                    {**parquet_metadata(table.path), "source": log_source.description, **checked},
                     asset_key=table.name,
                     partition_key=date.isoformat(),
                 )
