@@ -32,8 +32,7 @@ from lirank_assets.metadata import rounded
 from lirank_assets.partitions import DailyCalendar, partition_date, partition_dates
 from lirank_assets.resources import DataRoot, Warehouse
 from models.evaluation.data_quality import mean_auc, measure_example_quality
-from spark.avro_shards import AVRO_SCHEMA_VERSION, shard_row_counts
-from spark.storage import parquet_row_count
+from spark.avro_shards import AVRO_SCHEMA_VERSION, check_shards_match_parquet
 
 AUC_FLOOR = 0.60
 
@@ -130,21 +129,23 @@ def _build_checks(calendar: DailyCalendar):
     def training_examples_avro_shards(
         context: AssetCheckExecutionContext, data_root: DataRoot
     ) -> AssetCheckResult:
-        """The ATDS Avro shards hold the Parquet's row count, at this reader's schema version."""
+        """The ATDS Avro shards hold the Parquet's rows and labels (content fingerprints: counts,
+        per-label sums, checksums; `spark.avro_shards.check_shards_match_parquet`), at this
+        reader's schema version."""
 
         def check_day(date: dt.date) -> AssetCheckResult:
             layout = data_root.layout
-            parquet_rows = parquet_row_count(layout.training_examples(date))
-            shards = sorted(layout.training_examples_avro(date).glob("part-*.avro"))
-            avro_rows = sum(shard_row_counts(shards).values())
+            result = check_shards_match_parquet(
+                layout.training_examples_avro(date), layout.training_examples(date)
+            )
             return AssetCheckResult(
-                passed=bool(shards) and avro_rows == parquet_rows,
-                description=f"{avro_rows} rows in {len(shards)} Avro shards (schema version "
-                f"{AVRO_SCHEMA_VERSION}) vs {parquet_rows} Parquet rows",
+                passed=result.passed,
+                description=result.description,
                 metadata={
-                    "avro_rows": MetadataValue.int(avro_rows),
-                    "parquet_rows": MetadataValue.int(parquet_rows),
-                    "shards": MetadataValue.int(len(shards)),
+                    "avro_rows": MetadataValue.int(result.avro_rows),
+                    "parquet_rows": MetadataValue.int(result.parquet_rows),
+                    "shards": MetadataValue.int(result.shards),
+                    "schema_version": MetadataValue.int(AVRO_SCHEMA_VERSION),
                 },
             )
 

@@ -32,6 +32,10 @@ Two writers produce the same files:
   driver; the driver collects only one (file, rows, bytes) row per shard and renames the staging
   directory into place. On a cluster the directory must be on storage every executor can write.
 * `write_avro_shards`: the same layout from an in-memory table (tests, benchmarks).
+
+Both also write `_manifest.json`, the content fingerprint of the rows they wrote
+(`spark.partition_manifest`), into the staging directory, so it commits with the shards;
+`check_shards_match_parquet` compares it with the Parquet partition's fingerprint.
 """
 
 from __future__ import annotations
@@ -50,8 +54,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from fastavro.write import Writer
 
+from spark.partition_manifest import (
+    FINGERPRINT_ROW_SCHEMA,
+    ExampleFingerprint,
+    combine,
+    fingerprint_parquet,
+    fingerprint_row,
+    fingerprint_table,
+    from_fingerprint_row,
+    read_fingerprint,
+    write_manifest,
+)
 from spark.schemas import TRAINING_EXAMPLE
-from spark.storage import atomic_replace_dir, staging_dir_for
+from spark.storage import atomic_replace_dir, parquet_row_count, staging_dir_for
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -184,7 +199,8 @@ def write_avro_shards(
 
     Rows are split into contiguous, near-equal shards; each file carries `AVRO_SCHEMA` and
     `SCHEMA_VERSION_KEY` in its metadata. An existing `directory` is replaced whole (written to a
-    staging directory first, then renamed), so readers never see half a set of shards.
+    staging directory first, then renamed), so readers never see half a set of shards; the
+    fingerprint of the rows commits with them as `_manifest.json`.
 
     Args:
         examples: TRAINING_EXAMPLE rows (pyarrow or pandas).
@@ -199,7 +215,8 @@ def write_avro_shards(
         raise ValueError(f"`num_shards` must be positive. Received: num_shards={num_shards}")
     if codec not in AVRO_CODECS:
         raise ValueError(f"`codec` must be one of {AVRO_CODECS}. Received: codec={codec!r}")
-    records = to_avro_records(examples)
+    written = _to_avro_table(_as_table(examples))
+    records = written.to_pylist()
     directory = Path(directory)
     staging = staging_dir_for(directory)
     staging.mkdir(parents=True)
@@ -216,6 +233,7 @@ def write_avro_shards(
                 metadata={SCHEMA_VERSION_KEY: str(AVRO_SCHEMA_VERSION)},
             )
         names.append(name)
+    write_manifest(staging, fingerprint_table(written).to_json())
     atomic_replace_dir(staging, directory)
     return [directory / name for name in names]
 
@@ -235,7 +253,14 @@ class AvroShard:
     bytes: int
 
 
-_SHARD_RESULT_SCHEMA = "shard string, rows long, bytes long"
+_SHARD_RESULT_ARROW = pa.schema(
+    [("shard", pa.string()), ("bytes", pa.int64()), *FINGERPRINT_ROW_SCHEMA]
+)
+_SHARD_RESULT_SCHEMA = ", ".join(
+    f"{field.name} {'string' if field.type == pa.string() else 'long'}"
+    for field in _SHARD_RESULT_ARROW
+)
+"""One row per shard: its file name, size and the fingerprint of its rows (`rows` included)."""
 
 
 def write_avro_shards_spark(
@@ -250,7 +275,9 @@ def write_avro_shards_spark(
     Each Spark task streams its partition through fastavro into `part-NNNNN.avro` (NNNNN = the
     partition index; a task writes a hidden temporary file and renames it, so a retried task
     replaces its own shard) inside a staging directory beside `directory`. The driver receives
-    one small row per shard and then swaps the staging directory into place
+    one small row per shard (with the fingerprint of its rows, computed by the task from the
+    records it wrote), writes their sum as `_manifest.json`, and then swaps the staging directory
+    into place
     (`storage.atomic_replace_dir`): readers see the old set of shards or the new one, never a mix,
     and a failed job leaves the old set. Empty partitions write no file; an empty DataFrame
     yields one empty shard, so a reader of the directory always finds a valid file.
@@ -298,6 +325,7 @@ def write_avro_shards_spark(
                 f"{_python_error_line(error)}"
             ) from error
         shards = {row.shard: (int(row.rows), int(row.bytes)) for row in written}
+        fingerprint = combine(from_fingerprint_row(row.asDict()) for row in written)
         if not shards:
             empty = write_avro_shards(
                 TRAINING_EXAMPLE.empty_table(), staging / "empty", codec=codec
@@ -307,6 +335,7 @@ def write_avro_shards_spark(
             shards[empty[0].name] = (0, (staging / empty[0].name).stat().st_size)
         for leftover in set(os.listdir(staging)) - set(shards):  # temp files of killed attempts
             (staging / leftover).unlink()
+        write_manifest(staging, fingerprint.to_json())
         atomic_replace_dir(staging, directory)
     finally:
         if staging.exists():
@@ -326,14 +355,15 @@ def _python_error_line(error: Exception) -> str:
 def _write_partition_shard(
     staging: str, codec: str, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: stream this task's batches into one shard; yield (shard, rows, bytes)."""
+    """mapInArrow body: stream this task's batches into one shard; yield (shard, bytes,
+    fingerprint of its rows)."""
     from pyspark import TaskContext
 
     context = TaskContext.get()
     partition = context.partitionId() if context is not None else 0
     name = f"part-{partition:05d}.avro"
     temporary = os.path.join(staging, f".{name}.attempt-{os.getpid()}-{id(batches)}")
-    rows = 0
+    fingerprint = ExampleFingerprint.empty()
     out = None
     writer = None
     try:
@@ -348,9 +378,10 @@ def _write_partition_shard(
                     codec=codec,
                     metadata={SCHEMA_VERSION_KEY: str(AVRO_SCHEMA_VERSION)},
                 )
-            for record in _to_avro_table(pa.Table.from_batches([batch])).to_pylist():
+            table = _to_avro_table(pa.Table.from_batches([batch]))
+            for record in table.to_pylist():
                 writer.write(record)
-            rows += batch.num_rows
+            fingerprint = fingerprint + fingerprint_table(table)
         if writer is not None:
             writer.flush()
     finally:
@@ -360,10 +391,8 @@ def _write_partition_shard(
         return
     final = os.path.join(staging, name)
     os.replace(temporary, final)
-    yield pa.RecordBatch.from_pydict(
-        {"shard": [name], "rows": [rows], "bytes": [os.path.getsize(final)]},
-        schema=pa.schema([("shard", pa.string()), ("rows", pa.int64()), ("bytes", pa.int64())]),
-    )
+    row = {"shard": name, "bytes": os.path.getsize(final), **fingerprint_row(fingerprint)}
+    yield pa.RecordBatch.from_pylist([row], schema=_SHARD_RESULT_ARROW)
 
 
 def check_schema_version(path: Path) -> None:
@@ -391,6 +420,99 @@ def shard_row_counts(paths: Sequence[Path | str]) -> dict[str, int]:
         with open(path, "rb") as shard:
             counts[str(path)] = sum(block.num_records for block in fastavro.block_reader(shard))
     return counts
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardCheck:
+    """The Avro shards of one day compared with the day's Parquet training examples.
+
+    Args:
+        passed: the shards hold the same rows and labels as the Parquet.
+        description: what was compared, or what differs and what to do.
+        avro_rows: records in the shards (from their block headers).
+        parquet_rows: rows in the Parquet files (from their footers).
+        shards: number of shard files.
+        differences: one sentence per difference (empty when passed).
+    """
+
+    passed: bool
+    description: str
+    avro_rows: int
+    parquet_rows: int
+    shards: int
+    differences: tuple[str, ...] = ()
+
+
+def check_shards_match_parquet(avro_dir: Path, parquet_dir: Path) -> ShardCheck:
+    """Whether the Avro shards in `avro_dir` hold the rows of the Parquet in `parquet_dir`.
+
+    Compares the fingerprints (`spark.partition_manifest`) the two writers committed with their
+    data: row counts, the sum of every label and order-independent checksums of the
+    (session_id, post_id) keys and of the labels per row. A Parquet partition without a manifest
+    (written before manifests existed) is fingerprinted from its files. Each manifest is also
+    checked against its own files' row count, so a manifest never vouches for other data.
+
+    Raises:
+        ValueError: a shard was written with another `AVRO_SCHEMA_VERSION` (names the shard).
+    """
+    avro_dir, parquet_dir = Path(avro_dir), Path(parquet_dir)
+    day = avro_dir.name.removeprefix("date=")
+    todo = (
+        f"re-materialize `training_examples_avro` for {day} (it is rewritten from the current "
+        "`training_examples`)"
+    )
+    shards = sorted(avro_dir.glob("part-*.avro"))
+    parquet_rows = parquet_row_count(parquet_dir)
+    avro_rows = sum(shard_row_counts(shards).values())
+
+    def failed(*differences: str) -> ShardCheck:
+        return ShardCheck(
+            passed=False,
+            description=f"{'; '.join(differences)}. To fix: {todo}",
+            avro_rows=avro_rows,
+            parquet_rows=parquet_rows,
+            shards=len(shards),
+            differences=differences,
+        )
+
+    if not shards:
+        return failed(f"no Avro shards part-*.avro in {avro_dir}")
+    try:
+        avro = read_fingerprint(avro_dir)
+        parquet = read_fingerprint(parquet_dir)
+    except ValueError as error:
+        return failed(str(error))
+    if avro is None:
+        return failed(
+            f"{avro_dir} has no _manifest.json (written before content fingerprints existed, "
+            "or not by spark.avro_shards), so its labels cannot be compared with the Parquet"
+        )
+    if avro.rows != avro_rows:
+        return failed(
+            f"{avro_dir}/_manifest.json counts {avro.rows} rows but its shards hold {avro_rows}"
+        )
+    if parquet is None:
+        parquet = fingerprint_parquet(parquet_dir)
+    elif parquet.rows != parquet_rows:
+        return failed(
+            f"{parquet_dir}/_manifest.json counts {parquet.rows} rows but its Parquet files hold "
+            f"{parquet_rows}; re-materialize `training_examples` for {day} first"
+        )
+    differences = parquet.differences(avro, names=("Parquet", "Avro"))
+    if differences:
+        return failed(
+            f"the Avro shards in {avro_dir} do not hold the rows of {parquet_dir}",
+            *differences,
+        )
+    return ShardCheck(
+        passed=True,
+        description=f"{avro_rows} rows in {len(shards)} Avro shards (schema version "
+        f"{AVRO_SCHEMA_VERSION}) match the {parquet_rows} Parquet rows: same label sums and "
+        "checksums",
+        avro_rows=avro_rows,
+        parquet_rows=parquet_rows,
+        shards=len(shards),
+    )
 
 
 def atds_dataset(

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark.storage import atomic_replace_dir, partition_dir, staging_dir_for
+from spark.partition_manifest import write_manifest
+from spark.storage import atomic_replace_dir, partition_dir, recover, staging_dir_for
 
 PARQUET_COMPRESSION = "zstd"
 """Compression of Spark output (the paper tuned Spark compression for a further -25%, §6.1)."""
@@ -23,12 +24,25 @@ PARQUET_COMPRESSION = "zstd"
 RAW_DATASET_PREFIX = "raw"
 
 
-def write_parquet_dir(df: DataFrame, final: Path) -> Path:
+def write_parquet_dir(
+    df: DataFrame,
+    final: Path,
+    *,
+    manifest: Callable[[DataFrame], Mapping] | None = None,
+) -> Path:
     """Write `df` as Parquet into directory `final`, replacing any previous version atomically.
 
     Spark writes into a fresh staging directory beside `final`, which is then renamed into
     place (`storage.atomic_replace_dir`): re-running a day replaces it, a failed run leaves the
-    previous version and no staging directory.
+    previous version and no staging directory, and a killed one leaves the previous or the new
+    version, restored and cleaned by the next write (`storage.recover`, run by `staging_dir_for`).
+
+    Args:
+        df: the rows to write.
+        final: the partition directory.
+        manifest: when given, called with the staged output as read back by Spark; its JSON is
+            written to `_manifest.json` inside the staging directory, so it commits with the data
+            (e.g. `partition_manifest.example_manifest`, the content fingerprint of examples).
 
     Returns:
         `final`.
@@ -37,6 +51,8 @@ def write_parquet_dir(df: DataFrame, final: Path) -> Path:
     staging = staging_dir_for(final)
     try:
         df.write.mode("error").option("compression", PARQUET_COMPRESSION).parquet(str(staging))
+        if manifest is not None:
+            write_manifest(staging, manifest(df.sparkSession.read.parquet(str(staging))))
         atomic_replace_dir(staging, final)
     finally:
         if staging.exists():
@@ -47,6 +63,9 @@ def write_parquet_dir(df: DataFrame, final: Path) -> Path:
 def read_parquet_dirs(spark: SparkSession, paths: Sequence[Path]) -> DataFrame:
     """Read the Parquet partition directories `paths` as one DataFrame (`date` column included).
 
+    A missing directory whose previous version a killed swap left aside is restored first
+    (`storage.recover(path, clean=False)`, which deletes nothing).
+
     Raises:
         ValueError: `paths` is empty.
         FileNotFoundError: a directory is missing; the message names it and the dataset to
@@ -56,6 +75,8 @@ def read_parquet_dirs(spark: SparkSession, paths: Sequence[Path]) -> DataFrame:
     if not paths:
         raise ValueError(f"no partitions given to read. Received: paths={paths}")
     for path in paths:
+        if not path.is_dir():
+            recover(path, clean=False)  # a swap killed between its renames left it aside
         if not path.is_dir():
             dataset, day = path.parent.name, path.name.removeprefix("date=")
             raise FileNotFoundError(

@@ -29,6 +29,7 @@ from spark.dwell import long_dwell_labels as attach_long_dwell_labels
 from spark.examples import label_rates_by_split
 from spark.explode import explode_session_features as explode_paper_plan
 from spark.io import read_parquet_dirs, write_parquet_dir
+from spark.partition_manifest import example_manifest
 from spark.replay_candidates import random_bucket_candidates
 
 FEATURE = {"group_name": "features", "automation_condition": DAILY_REFRESH}
@@ -160,7 +161,9 @@ def build_feature_assets(calendar: DailyCalendar, window_days: int = DEFAULT_WIN
             examples = read_parquet_dirs(session, [layout.exploded_session_features(date)])
             thresholds = read_parquet_dirs(session, [layout.dwell_thresholds(date)])
             path = write_parquet_dir(
-                attach_long_dwell_labels(examples, thresholds), layout.training_examples(date)
+                attach_long_dwell_labels(examples, thresholds),
+                layout.training_examples(date),
+                manifest=example_manifest,  # fingerprint checked against the Avro shards
             )
             rates = label_rates_by_split(read_parquet_dirs(session, [path]))
             metadata = {**parquet_metadata(path), "label_rates_by_split": frame_table(rates)}

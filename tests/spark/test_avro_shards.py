@@ -20,6 +20,7 @@ from spark.avro_shards import (
     write_avro_shards,
     write_avro_shards_spark,
 )
+from spark.partition_manifest import MANIFEST_FILE, fingerprint_table, read_fingerprint
 from spark.schemas import TRAINING_EXAMPLE
 
 EPOCH = dt.date(1970, 1, 1)
@@ -117,7 +118,8 @@ def test_pandas_rows_write_the_same_records(tmp_path):
 def test_rewrite_replaces_the_shard_set(tmp_path):
     write_avro_shards(_examples(4), tmp_path / "s", num_shards=3)
     paths = write_avro_shards(_examples(2), tmp_path / "s", num_shards=1)
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["part-00000.avro"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [MANIFEST_FILE, "part-00000.avro"]
+    assert read_fingerprint(tmp_path / "s") == fingerprint_table(_examples(2))
     assert len(_rows_of_batches(atds_dataset(paths, batch_size=8))["post_id"]) == 2
 
 
@@ -163,7 +165,11 @@ def test_spark_tasks_write_one_shard_per_partition_with_the_same_rows(spark, tmp
     assert 1 <= len(shards) <= 3
     assert sum(s.rows for s in shards) == 7
     assert all(s.bytes == s.path.stat().st_size for s in shards)
-    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == [s.path.name for s in shards]
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == [
+        MANIFEST_FILE,
+        *[s.path.name for s in shards],
+    ]
+    assert read_fingerprint(tmp_path / "shards") == fingerprint_table(table)  # summed over tasks
     got = _rows_of_batches(atds_dataset([s.path for s in shards], batch_size=3))
     want = table.to_pydict()
     want["date"] = [(d - EPOCH).days for d in want["date"]]
@@ -189,15 +195,16 @@ def test_spark_writer_replaces_the_set_and_writes_one_empty_shard_for_no_rows(sp
     write_avro_shards_spark(frame, tmp_path / "s", num_shards=3)
     shards = write_avro_shards_spark(frame.limit(0), tmp_path / "s")
     assert [(s.path.name, s.rows) for s in shards] == [("part-00000.avro", 0)]
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["part-00000.avro"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [MANIFEST_FILE, "part-00000.avro"]
+    assert read_fingerprint(tmp_path / "s").rows == 0
     assert _rows_of_batches(atds_dataset([shards[0].path], batch_size=2))["post_id"] == []
     assert [p.name for p in tmp_path.iterdir()] == ["s"]  # no staging directory left
 
 
 def test_spark_writer_refuses_missing_columns_and_nulls_keeping_the_old_shards(spark, tmp_path):
     frame = spark.createDataFrame(_examples(3).to_pandas(), schema=spark_schema())
-    good = write_avro_shards_spark(frame, tmp_path / "s")
-    before = {s.path.name: s.path.read_bytes() for s in good}
+    write_avro_shards_spark(frame, tmp_path / "s")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "s").iterdir()}
     with pytest.raises(ValueError, match=r"missing columns \['long_dwell'\]"):
         write_avro_shards_spark(frame.drop("long_dwell"), tmp_path / "s")
     nulls = frame.withColumn("click", F.lit(None).cast("tinyint"))
