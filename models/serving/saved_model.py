@@ -8,7 +8,19 @@ serving): the serving signature runs the one feature transform
 pandas path, with the same MurmurHash of `models.inputs.murmur`) and then the model.
 
 `export_saved_model` writes a SavedModel whose `serving_default` signature takes `raw_signature`
-and returns ``{head: P(head) [n] for head in LABELS} | {"score": Σ_h w_h P(h) [n]}``.
+and returns, per request row,
+
+    {head: P(head) [n] for head in LABELS} | {"score": Σ_h w_h P(h) [n],
+                                              "status": int32 [n], "imputed": int32 [n]}
+
+Every row is checked in the graph (`models.serving.row_policy`, the per-row policy and its bit
+table): a row with a NaN, infinite or out-of-range value, an empty or oversized ID, ... is
+rejected, not the batch: its `status` is the bit mask of the rules it failed
+(`row_policy.explain_status` names the columns), its probabilities are 0 and its score is below
+any valid row's (it sorts last); every other row scores exactly as without the checks. A
+category the model never saw is scored from the out-of-vocabulary bucket and flagged in
+`imputed`. Strings are cut to `row_policy.MAX_STRING_BYTES` before hashing, so a request's cost
+does not grow with its string lengths.
 
 Raw features (one row per candidate; the TRAINING_EXAMPLE column names):
 
@@ -24,18 +36,23 @@ Raw features (one row per candidate; the TRAINING_EXAMPLE column names):
 
 Pass ``position = 0`` to rank (position debiasing, `spec.with_position`).
 
+Send exactly these dtypes, or call through `score_raw`: it checks the request against the
+signature and raises naming the column, the expected and the found dtype (and casts what it can
+without loss, e.g. int64 hours to int32). Called directly, the signature's own TensorFlow error
+for a wrong dtype names only an input index, which this code cannot change.
+
 Example:
 
     export_saved_model(model, Path("served"))
     served = tf.saved_model.load("served")
-    out = served.signatures["serving_default"](**raw)      # {"click": [n], ..., "score": [n]}
+    out = score_raw(served, raw)          # {"click": [n], ..., "score": [n], "status": [n], ...}
+    out = served.signatures["serving_default"](**raw)      # the same, raw already typed
 """
 
 from __future__ import annotations
 
-import os
+import collections
 import shutil
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -47,12 +64,24 @@ import tensorflow as tf
 from models.inputs.murmur import string_ids
 from models.inputs.spec import DENSE, ID_NAMESPACES, PAD_ID, SCALAR_COLUMNS
 from models.inputs.tf_transform import raw_to_inputs
+from models.serving.row_policy import (
+    NON_FINITE_OUTPUT,
+    RULE_OF_COLUMN,
+    bound_strings,
+    imputed_mask,
+    neutral_values,
+    rejected_score,
+    row_status,
+)
 from spark.schemas import LABELS
+from spark.storage import atomic_replace_dir, staging_dir_for
 
 _RAW_FLOATS = tuple(dict.fromkeys(feature.column for feature in DENSE))
 _SCALAR_INTS = tuple(SCALAR_COLUMNS.values())
 
 SCORE_OUTPUT = "score"
+STATUS_OUTPUT = "status"
+IMPUTED_OUTPUT = "imputed"
 
 
 def raw_signature(config) -> dict[str, tf.TensorSpec]:
@@ -110,13 +139,133 @@ def raw_features(df: pd.DataFrame, config) -> dict[str, np.ndarray]:
     return raw
 
 
+def model_outputs(model: keras.Model, raw: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Per-head probabilities and the final score of raw features as given, without the row
+    checks (TensorFlow backend): what `serving_outputs` returns for valid rows."""
+    return _scores(model, raw_to_inputs(raw, model.config.input_spec()))
+
+
 def serving_outputs(model: keras.Model, raw: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """Per-head probabilities and the final score of raw features (TensorFlow backend)."""
+    """The serving signature (TensorFlow backend): per-head probabilities, the final score, and
+    each row's `status` and `imputed` masks under the per-row policy of `row_policy`.
+
+    Rows with ``status == 0`` get exactly `model_outputs`; the others get probabilities 0 and
+    `rejected_score`, whatever they hold.
+    """
     config = model.config
-    logits = model(raw_to_inputs(raw, config.input_spec()), training=False)
+    status = row_status(raw)
+    inputs = raw_to_inputs(neutral_values(bound_strings(raw)), config.input_spec())
+    outputs = _scores(model, inputs)
+    finite = tf.reduce_all(tf.math.is_finite(tf.stack(list(outputs.values()), axis=1)), axis=1)
+    status = tf.bitwise.bitwise_or(
+        status, tf.where(finite, 0, RULE_OF_COLUMN[NON_FINITE_OUTPUT].value)
+    )
+    scored = tf.equal(status, 0)
+    floor = rejected_score(config.score_weights)
+    served = {head: tf.where(scored, outputs[head], 0.0) for head in LABELS}
+    served[SCORE_OUTPUT] = tf.where(scored, outputs[SCORE_OUTPUT], floor)
+    served[STATUS_OUTPUT] = status
+    served[IMPUTED_OUTPUT] = imputed_mask(inputs)
+    return served
+
+
+def _scores(model: keras.Model, inputs: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    logits = model(inputs, training=False)
     outputs = {head: tf.sigmoid(logits[head]) for head in LABELS}
-    outputs[SCORE_OUTPUT] = tf.add_n([weight * outputs[h] for h, weight in config.score_weights])
+    outputs[SCORE_OUTPUT] = tf.add_n(
+        [weight * outputs[h] for h, weight in model.config.score_weights]
+    )
     return outputs
+
+
+def score_raw(served, raw: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """Score a raw request through a loaded SavedModel, checking it first against the signature.
+
+    Args:
+        served: `tf.saved_model.load(...)` of an exported model, or its "serving_default"
+            signature.
+        raw: column -> array-like (numpy arrays, lists, tensors) of `raw_signature`'s columns.
+
+    Returns:
+        the signature's outputs as numpy arrays (see the module docstring).
+
+    Raises:
+        ValueError: a column is missing or unexpected, has the wrong rank, or a row count that
+            differs from the other columns; or an integer value does not fit the column's dtype.
+        TypeError: a column's dtype is of the wrong kind (string, integer or float); the message
+            names the column, the expected and the found dtype.
+    """
+    signature = served.signatures["serving_default"] if hasattr(served, "signatures") else served
+    tensors = request_tensors(signature.structured_input_signature[1], raw)
+    return {key: value.numpy() for key, value in signature(**tensors).items()}
+
+
+_KINDS = {"S": "string", "U": "string", "O": "string", "i": "integer", "u": "integer"}
+
+
+def request_tensors(
+    specs: Mapping[str, tf.TensorSpec], raw: Mapping[str, object]
+) -> dict[str, tf.Tensor]:
+    """Tensors of `raw` typed as `specs` (a signature's inputs), or an error naming the column.
+
+    Integer columns accept any integer dtype whose values fit (cast), float columns any float
+    dtype (cast to float32; a value beyond float32 becomes infinite and its row is rejected).
+    """
+    missing = sorted(set(specs) - set(raw))
+    unexpected = sorted(set(raw) - set(specs))
+    if missing or unexpected:
+        raise ValueError(
+            f"the request must hold exactly the signature's columns: missing {missing}, "
+            f"unexpected {unexpected}; see `raw_signature` for the columns and dtypes"
+        )
+    tensors: dict[str, tf.Tensor] = {}
+    rows: dict[str, int] = {}
+    for name, spec in specs.items():
+        value = raw[name]
+        array = value.numpy() if isinstance(value, tf.Tensor) else np.asarray(value)
+        expected = (
+            "string" if spec.dtype == tf.string else "integer" if spec.dtype.is_integer else "float"
+        )
+        found = _KINDS.get(array.dtype.kind, "float" if array.dtype.kind == "f" else "other")
+        if array.dtype.kind == "O" and not all(isinstance(v, str | bytes) for v in array.flat):
+            found = "other"
+        if found != expected:
+            raise TypeError(
+                f"column `{name}` must be {spec.dtype.name} ({expected}); found {array.dtype} "
+                f"({found}), e.g. {array.flat[0]!r}. Send it as "
+                f"np.asarray(values, dtype=np.{spec.dtype.as_numpy_dtype.__name__})"
+                + (" after filling its nulls" if found == "float" and expected == "integer" else "")
+                if array.size
+                else f"column `{name}` must be {spec.dtype.name}; found {array.dtype}"
+            )
+        if array.ndim != spec.shape.rank:
+            raise ValueError(
+                f"column `{name}` must have rank {spec.shape.rank} ({spec.shape}); found shape "
+                f"{array.shape}"
+            )
+        rows[name] = array.shape[0]
+        if expected == "integer" and array.size:
+            info = np.iinfo(spec.dtype.as_numpy_dtype)
+            low, high = int(array.min()), int(array.max())
+            if low < info.min or high > info.max:
+                raise ValueError(
+                    f"column `{name}` holds {low if low < info.min else high}, outside "
+                    f"{spec.dtype.name}; send values in [{info.min}, {info.max}]"
+                )
+        if expected == "string":
+            tensors[name] = tf.constant(
+                array.astype(object) if array.dtype.kind == "U" else array, tf.string
+            )
+        else:
+            tensors[name] = tf.constant(array.astype(spec.dtype.as_numpy_dtype))
+    usual = collections.Counter(rows.values()).most_common(1)[0][0] if rows else 0
+    odd = {name: count for name, count in rows.items() if count != usual}
+    if odd:
+        raise ValueError(
+            f"every column needs one entry per candidate row ({usual} in most columns); "
+            f"found {odd} rows"
+        )
+    return tensors
 
 
 def export_saved_model(model: keras.Model, directory: Path) -> Path:
@@ -141,13 +290,10 @@ def export_saved_model(model: keras.Model, directory: Path) -> Path:
         lambda raw: serving_outputs(model, raw),
         input_signature=[raw_signature(model.config)],
     )
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = directory.parent / f".{directory.name}.tmp-{uuid.uuid4().hex}"
+    staging = staging_dir_for(directory)  # also recovers what a killed export left behind
     try:
         archive.write_out(str(staging), verbose=False)
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
+        atomic_replace_dir(staging, directory)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

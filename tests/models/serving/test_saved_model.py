@@ -19,7 +19,9 @@ from models.feed import (
 )
 from models.inputs.tf_transform import raw_to_inputs
 from models.serving.saved_model import (
+    IMPUTED_OUTPUT,
     SCORE_OUTPUT,
+    STATUS_OUTPUT,
     export_saved_model,
     raw_features,
     raw_signature,
@@ -71,6 +73,9 @@ def test_unknown_categories_are_served_from_the_oov_bucket(examples):
     assert inputs["content_type"].numpy()[0] == 0 and (inputs["platform"].numpy() == 0).all()
     outputs = serving_outputs(model, raw)
     assert np.isfinite(outputs[SCORE_OUTPUT].numpy()).all()
+    assert (outputs[STATUS_OUTPUT].numpy() == 0).all()  # scored, not rejected
+    imputed = outputs[IMPUTED_OUTPUT].numpy()
+    assert imputed[0] == 3 and (imputed[1:] == 2).all()  # content_type bit 1, platform bit 2
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +99,8 @@ def test_saved_model_serves_raw_rows_like_the_keras_model(exported, examples):
     outputs = {
         k: v.numpy() for k, v in signature(**{k: tf.constant(v) for k, v in raw.items()}).items()
     }
-    assert set(outputs) == {*LABELS, SCORE_OUTPUT}
+    assert set(outputs) == {*LABELS, SCORE_OUTPUT, STATUS_OUTPUT, IMPUTED_OUTPUT}
+    assert (outputs[STATUS_OUTPUT] == 0).all() and (outputs[IMPUTED_OUTPUT] == 0).all()
     expected = predict_probabilities(model, feed_inputs(examples, model.config))
     for head in LABELS:
         np.testing.assert_allclose(outputs[head], expected[head], atol=1e-6, err_msg=head)
