@@ -8,25 +8,24 @@ Layout of a saved model directory:
     <directory>/...              whatever the caller's `extra_artifacts` writes (e.g. the
                                   serving SavedModel), inside the same atomic swap
 
-`save_model` writes both files into a temporary sibling directory and renames it into place with
-`os.replace`, so readers see either the previous complete model or the new complete one, never a
-half-written file. Replacing an existing directory moves the old one aside first (two renames),
-then deletes it.
+`save_model` writes both files into a temporary sibling directory and swaps it into place with
+`spark.storage.atomic_replace_dir`, so readers see either the previous complete model or the new
+complete one, never a half-written file, and a save killed at any point is recovered by the next
+save (`spark.storage.recover`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import keras
 
 import models.feed  # noqa: F401  (registers the serializable feed-model classes)
+from spark.storage import atomic_replace_dir, staging_dir_for
 
 MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"
@@ -60,21 +59,14 @@ def save_model(
     except (TypeError, ValueError) as error:
         raise ValueError(f"model metadata must be JSON-serializable: {error}") from error
 
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = directory.parent / f".{directory.name}.tmp-{uuid.uuid4().hex}"
+    staging = staging_dir_for(directory)  # also recovers what a killed save left behind
     staging.mkdir()
     try:
         model.save(staging / MODEL_FILE)
         (staging / MANIFEST_FILE).write_text(manifest_text)
         if extra_artifacts is not None:
             extra_artifacts(model, staging)
-        if directory.exists():
-            retired = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex}"
-            os.replace(directory, retired)
-            os.replace(staging, directory)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, directory)
+        atomic_replace_dir(staging, directory)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -107,3 +99,82 @@ def load_model(directory: Path) -> tuple[keras.Model, dict]:
 def model_id_of(model_dir: Path) -> str:
     """`.../date=2026-01-03` → `feed-2026-01-03`."""
     return "feed-" + Path(model_dir).name.removeprefix("date=")
+
+
+GATE_FILE = "gate.json"
+"""The model gate's record inside a model directory: its verdict and whether the model is
+promoted (`models.training.promotion`). Written last, atomically: it is the promotion's commit."""
+
+
+def write_gate_record(directory: Path, record: dict) -> Path:
+    """Write `record` as `<directory>/gate.json` atomically (temporary file + `os.replace`), so a
+    reader sees the previous record or the new one, never a partial file.
+
+    Raises:
+        FileNotFoundError: `directory` holds no saved model (nothing to gate).
+        ValueError: `record` is not JSON-serializable or holds NaN/inf (nothing is written).
+    """
+    directory = Path(directory)
+    if not (directory / MANIFEST_FILE).is_file():
+        raise FileNotFoundError(
+            f"cannot record a gate verdict in {directory}: it holds no saved model "
+            f"({MANIFEST_FILE} missing)"
+        )
+    try:
+        text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"gate record must be JSON-serializable without NaN: {error}") from error
+    import uuid
+
+    staging = directory / f".{GATE_FILE}.tmp-{uuid.uuid4().hex}"
+    try:
+        staging.write_text(text)
+        staging.replace(directory / GATE_FILE)  # os.replace: atomic on one filesystem
+    finally:
+        staging.unlink(missing_ok=True)
+    return directory / GATE_FILE
+
+
+def read_gate_record(directory: Path) -> dict | None:
+    """The gate record of a model directory; None when the gate has not committed one.
+
+    Raises:
+        ValueError: `gate.json` is not valid JSON (names the file and what to do).
+    """
+    path = Path(directory) / GATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); delete it and re-materialize that day's "
+            "`feed_ranking_model` to gate the model again"
+        ) from error
+
+
+def promoted_model_dir(models_root: Path, date: dt.date) -> Path | None:
+    """The model promoted as of `date`: the latest `<models_root>/date=YYYY-MM-DD` directory with
+    day <= `date` whose `gate.json` says `"promoted": true`; None when there is none.
+
+    A model that failed the gate (or whose gate never committed) is skipped, so the last
+    promoted model keeps ranking and warm-starting until a better one passes.
+    """
+    root = Path(models_root)
+    if not root.is_dir():
+        return None
+    days = []
+    for child in root.iterdir():
+        if not child.is_dir() or not child.name.startswith("date="):
+            continue
+        try:
+            day = dt.date.fromisoformat(child.name.removeprefix("date="))
+        except ValueError:
+            continue
+        if day <= date:
+            days.append((day, child))
+    for _, child in sorted(days, reverse=True):
+        record = read_gate_record(child)
+        if record is not None and record.get("promoted") is True:
+            return child
+    return None

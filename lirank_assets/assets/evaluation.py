@@ -1,7 +1,9 @@
 """Evaluation assets: offline metrics per head, replay contribution rate on the random bucket
 (with the model's paired ground-truth differences against every other ranker), and the review
 snapshot the dashboard reads. Next-day by default: day D is ranked by the model of day D−1
-(`models.evaluation.protocol`)."""
+(`models.evaluation.protocol`). "The model of day D−1" is the model promoted as of D−1
+(`models.training.promotion`): a candidate that failed the gate never ranks; the random effects
+of D−1 were fit for that same promoted model."""
 
 import pandas as pd
 from dagster import AssetDep, AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
@@ -14,6 +16,7 @@ from models.evaluation.offline import evaluate_offline
 from models.evaluation.protocol import DEFAULT_PROTOCOL, evaluation_days
 from models.evaluation.replay_eval import evaluate_replay
 from models.reporting.review import write_review_snapshot
+from models.training.promotion import require_promoted_model
 
 EVALUATION = {"group_name": "evaluation", "automation_condition": DAILY_REFRESH}
 # next-day: day D reads the model and random effects of day D-1 and its own examples (the
@@ -50,7 +53,7 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
         days = evaluation_days(partition_date(context.partition_key), config.protocol)
         layout = data_root.layout
         metrics = evaluate_offline(
-            layout.feed_model(days.ranked_by),
+            require_promoted_model(layout.feed_model(days.ranked_by).parent, days.ranked_by),
             layout.random_effects(days.ranked_by),
             layout.training_examples(days.evaluated),
             days.evaluated,
@@ -88,7 +91,7 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
         days = evaluation_days(partition_date(context.partition_key), config.protocol)
         layout = data_root.layout
         replay = evaluate_replay(
-            layout.feed_model(days.ranked_by),
+            require_promoted_model(layout.feed_model(days.ranked_by).parent, days.ranked_by),
             layout.random_effects(days.ranked_by),
             layout.replay_candidates(days.evaluated),
             layout.training_examples(days.ranked_by),

@@ -1,5 +1,7 @@
-"""Ranking assets: the multi-task feed model (cold start, then incremental) and the per-post
-popularity random effects on its residual."""
+"""Ranking assets: the multi-task feed model (cold start, then incremental), gated before it is
+promoted, and the per-post popularity random effects on the residual of the promoted model."""
+
+import datetime as dt
 
 import pyarrow as pa
 from dagster import (
@@ -17,7 +19,8 @@ from lirank_assets.model_choice import FeedModelChoice
 from lirank_assets.partitions import PREVIOUS_DAY, DailyCalendar, partition_date, trailing_days
 from lirank_assets.resources import DataRoot, TrainingResource, Warehouse
 from models.popularity import effect_spread, fit_popularity_effects
-from models.training.job import run_training
+from models.registry import model_id_of, promoted_model_dir
+from models.training.promotion import models_row, require_promoted_model, train_and_gate
 from spark.storage import write_parquet_table
 
 FEED_MODEL_CODE_VERSION = source_version(FEED_MODEL_PACKAGES)
@@ -46,6 +49,7 @@ def build_ranking_assets(calendar: DailyCalendar):
                 partition_mapping=trailing_days(calendar.cold_start_days),
             ),
             AssetDep("feed_ranking_model", partition_mapping=PREVIOUS_DAY),
+            "training_examples",  # the day's holdout rows, which the gate judges
         ],
         kinds={"tensorflow", "keras"},
         code_version=FEED_MODEL_CODE_VERSION,
@@ -64,16 +68,46 @@ def build_ranking_assets(calendar: DailyCalendar):
         blocks of `config` (Residual DCN, isotonic calibration, dense gating, history encoder,
         QR or hashed ids, task grouping, score weights). Reads the training examples' Avro shards
         through ATDS (paper §13; `training.examples_format`). Also writes the serving
-        SavedModel."""
+        SavedModel.
+
+        "The previous day's model" is the model promoted as of that day: each candidate passes
+        the model gate (`models.evaluation.gate`) on the day's held-out rows before `gate.json`
+        promotes it (`models.training.promotion`); one that fails stays in its directory with
+        its reasons (metadata, the `model_gate` check) and the last promoted model keeps
+        serving. A diverging run fails here and writes nothing."""
         date = partition_date(context.partition_key)
         layout = data_root.layout
+        models_root = layout.feed_model(date).parent
         plan = training.plan(
             layout, calendar, date, model=config.to_feed_model_config(), model_id=f"feed-{date}"
         )
-        result = run_training(plan)
-        warehouse.replace_partition("models", date, result.manifest_row(date))
+        promotion = train_and_gate(
+            plan,
+            layout.training_examples(date),
+            compared_with=promoted_model_dir(models_root, date - dt.timedelta(days=1)),
+            record=lambda result, verdict: warehouse.replace_partition(
+                "models", date, models_row(result, verdict, date)
+            ),
+        )
+        result, verdict = promotion.result, promotion.verdict
+        serving = promoted_model_dir(models_root, date)
+        if not promotion.promoted:
+            context.log.warning(
+                f"{result.model_id} failed the model gate and is NOT promoted; "
+                f"{model_id_of(serving) if serving else 'no model'} stays promoted. Reasons: "
+                + "; ".join(verdict.reasons)
+            )
         return MaterializeResult(
             metadata={
+                "gate": "passed: promoted" if promotion.promoted else "FAILED: not promoted",
+                "gate_reasons": "\n".join(verdict.reasons) or "none",
+                "gate_checks": frame_table(verdict.metrics.drop(columns=["detail"])),
+                "promoted_model": model_id_of(serving) if serving else "none",
+                "compared_with": (
+                    model_id_of(promotion.compared_with)
+                    if promotion.compared_with
+                    else "popularity baseline only (cold start)"
+                ),
                 "model_id": result.model_id,
                 "mode": result.mode,
                 "base_model_id": result.base_model_id or "none (cold start)",
@@ -103,16 +137,20 @@ def build_ranking_assets(calendar: DailyCalendar):
         context: AssetExecutionContext, data_root: DataRoot
     ) -> MaterializeResult:
         """Per-post random effects on the residual of the global model for the click and like
-        heads (paper §8): y_final = sigmoid(logit(y_global) + b_post)."""
+        heads (paper §8): y_final = sigmoid(logit(y_global) + b_post). Fit for the model
+        promoted as of the day (the day's own model when it passed the gate, else the last
+        promoted one), the model that ranks the next day together with these effects."""
         date = partition_date(context.partition_key)
         layout = data_root.layout
-        effects = fit_popularity_effects(layout.feed_model(date), layout.training_examples(date))
+        model_dir = require_promoted_model(layout.feed_model(date).parent, date)
+        effects = fit_popularity_effects(model_dir, layout.training_examples(date))
         path = write_parquet_table(
             pa.Table.from_pandas(effects, preserve_index=False), layout.random_effects(date)
         )
         return MaterializeResult(
             metadata={
                 **parquet_metadata(path),
+                "fit_for_model": model_id_of(model_dir),
                 "posts": MetadataValue.int(int(effects["post_id"].nunique())),
                 "heads": ", ".join(sorted(effects["head"].unique())),
                 "effect_sd": frame_table(effect_spread(effects)),

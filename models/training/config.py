@@ -34,6 +34,12 @@ class TrainingConfig:
         clip_norm: global-norm gradient clipping threshold (paper §16; value NOT CONFIRMED).
         seed: seeds the weight initialization (seed + rank) and the per-epoch shuffles.
         shuffle: reshuffle each rank's shard every epoch.
+        divergence_factor: the divergence guard stops training when a step's (rank-averaged)
+            loss exceeds this many times the reference loss, or is not finite (see
+            `models.training.loop.DivergenceGuard`). 10× is far above the step-to-step noise of
+            a healthy run and far below an explosion (users saw 1.8e15).
+        divergence_window: the reference loss is the mean loss of the first this many steps of
+            the first epoch (fewer when the epoch is shorter).
     """
 
     epochs: int = 1
@@ -43,9 +49,11 @@ class TrainingConfig:
     clip_norm: float = 1.0
     seed: int = 0
     shuffle: bool = True
+    divergence_factor: float = 10.0
+    divergence_window: int = 20
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "divergence_window"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
@@ -53,6 +61,11 @@ class TrainingConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"`{name}` must be positive and finite. Received: {name}={value}")
+        if not (math.isfinite(self.divergence_factor) and self.divergence_factor > 1.0):
+            raise ValueError(
+                "`divergence_factor` must be finite and > 1 (a multiple of the reference loss). "
+                f"Received: divergence_factor={self.divergence_factor}"
+            )
         if not 0.0 <= self.warmup_fraction < 1.0:
             raise ValueError(
                 f"`warmup_fraction` must be in [0, 1). Received: warmup_fraction="

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from models.training.config import SAVED_MODEL_DIR, TrainingPlan, TrainingResult
-from models.training.loop import TrainingDivergedError
+from models.training.loop import DIVERGED_MESSAGE, TrainingDivergedError
 
 # rank 0 prints this before its result's JSON (the last line of its output)
 RESULT_MARKER = "LIRANK_TRAINING_RESULT "
@@ -223,7 +223,8 @@ def _run_horovod(plan: TrainingPlan) -> TrainingResult:
         ]  # fmt: skip
         proc = subprocess.run(command, capture_output=True, text=True)
     detail = (proc.stdout[-2000:] + proc.stderr[-4000:]).strip()
-    if proc.returncode == DIVERGED_EXIT_CODE:
+    # horovodrun exits 1 whatever its ranks' codes, so a rank's divergence is read from its output
+    if proc.returncode == DIVERGED_EXIT_CODE or DIVERGED_MESSAGE in proc.stderr:
         raise TrainingDivergedError(
             f"training of {plan.model_id} diverged; nothing was written and the previous model "
             f"{plan.previous_model} is untouched. Lower the learning rate or lengthen the "

@@ -17,6 +17,10 @@ Incremental training (paper §5) starts from yesterday's weights: `warm_start` c
 fresh model (plain warm start; the Fisher-weighted penalty of Eq. 2–3 is not applied here).
 Training mutates only the model it is given, so a caller that warm-starts a copy keeps the
 previous model intact when training diverges.
+
+A divergence guard (`DivergenceGuard`) stops the run when the loss is NaN/±inf or explodes while
+staying finite (paper §16 warns of diverging DCNv2 runs; users saw losses of 1.8e15 saved as the
+day's model): `TrainingDivergedError` is raised before anything is saved.
 """
 
 from __future__ import annotations
@@ -38,8 +42,98 @@ from models.training.distributed import Distributed, LocalDistributed
 from spark.schemas import LABELS
 
 
-class TrainingDivergedError(RuntimeError):
-    """The training loss became NaN or infinite."""
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN/±inf or exploded past `divergence_factor` × its reference.
+
+    A `ValueError`: the usual cause is a bad setting (learning rate too high for the batch,
+    warm-up too short), not a fault of the machine; the message names the rule, the values and
+    what to change. Raised before anything is written, so the previous model stays as it was.
+    """
+
+
+DIVERGED_MESSAGE = "training diverged at step"
+"""How every `TrainingDivergedError` message begins (a Horovod rank's stderr carries it)."""
+
+
+class DivergenceGuard:
+    """Stops training whose loss is not finite or explodes while staying finite.
+
+    Rule, checked on every step's loss L_t (the rank-averaged loss under Horovod, so every rank
+    sees the same value and all ranks stop at the same step):
+
+        L_t must be finite,  and  L_t <= k · L_ref
+
+    with k = `divergence_factor` and L_ref the mean loss of the first `divergence_window` steps
+    of the first epoch (all of them when the epoch is shorter). Until that window is complete,
+    L_ref is the mean of the window steps seen so far (from the second step on), so an explosion
+    inside the window is caught too and cannot inflate the reference.
+
+    Why a window and not the very first step: one batch's loss is noisy (a batch may hold no
+    positive of a rare head, or an unusual mix of positions), and a reference taken from a lucky
+    batch would make the rule fire on a healthy run; the mean of a window of batches is stable.
+    Why the first epoch: the reference must exist early, so that an explosion in the first
+    epoch stops the run at once instead of after a whole epoch of wasted compute. A healthy loss
+    falls from there, so k = 10 leaves a wide margin for noise, while an explosion overshoots it
+    by orders of magnitude.
+
+    Args:
+        config: the loop's settings (k, window and, for the message, the optimizer settings).
+        total_steps: the run's total optimizer steps (for the message).
+    """
+
+    def __init__(self, config: TrainingConfig, total_steps: int) -> None:
+        self.config = config
+        self.total_steps = total_steps
+        self._window: list[float] = []
+        self._window_size = config.divergence_window
+
+    def limit_window(self, steps_per_epoch: int) -> None:
+        """A first epoch shorter than the window makes the whole epoch the window."""
+        self._window_size = min(self.config.divergence_window, steps_per_epoch)
+
+    @property
+    def reference(self) -> float | None:
+        """The reference loss so far (None before the first step)."""
+        return float(np.mean(self._window)) if self._window else None
+
+    def observe(self, loss: float, epoch: int, step: int) -> None:
+        """Check step `step`'s (1-based, global) loss in `epoch` (1-based).
+
+        Raises:
+            TrainingDivergedError: the loss is not finite or exceeds k × the reference.
+        """
+        reference = self.reference
+        if not math.isfinite(loss):
+            self._raise(loss, epoch, step, f"loss={loss} is not finite", reference)
+        if reference is not None and loss > self.config.divergence_factor * reference:
+            self._raise(
+                loss,
+                epoch,
+                step,
+                f"loss={loss:.4g} exceeds divergence_factor {self.config.divergence_factor:g} × "
+                f"the reference loss {reference:.4g}",
+                reference,
+            )
+        if epoch == 1 and len(self._window) < self._window_size:
+            self._window.append(loss)
+
+    def _raise(
+        self, loss: float, epoch: int, step: int, what: str, reference: float | None
+    ) -> None:
+        config = self.config
+        basis = (
+            f"the mean loss of the first {len(self._window)} step(s) of epoch 1"
+            if reference is not None
+            else "no reference yet: first step"
+        )
+        raise TrainingDivergedError(
+            f"{DIVERGED_MESSAGE} {step} of {self.total_steps} (epoch {epoch}): {what} "
+            f"(reference: {basis}; rule: every step's loss must be finite and at most "
+            f"divergence_factor × the reference). Nothing was written; the previous model is "
+            f"untouched. Try a lower learning rate (now {config.learning_rate}), a longer "
+            f"warm-up (warmup_fraction now {config.warmup_fraction}) or a smaller clip_norm "
+            f"(now {config.clip_norm}), and check the inputs for extreme values"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +238,8 @@ def train_feed_model(
         the `LoopResult` (identical `steps` and `epoch_losses` on every rank).
 
     Raises:
-        TrainingDivergedError: the (rank-averaged) loss became NaN or infinite; names the step.
+        TrainingDivergedError: the (rank-averaged) loss became NaN/±inf or exploded past
+            `config.divergence_factor` × its reference (`DivergenceGuard`); names the step.
         ValueError: inputs or labels are missing keys, misaligned, or hold NaN/inf values.
     """
     distributed = distributed or LocalDistributed()
@@ -189,10 +284,12 @@ def train_feed_model(
         return loss
 
     rng = np.random.default_rng([config.seed, distributed.rank])
+    guard = DivergenceGuard(config, total_steps)
+    guard.limit_window(steps_per_epoch)
     epoch_losses: list[float] = []
     step = 0
     start = time.perf_counter()
-    for _ in range(config.epochs):
+    for epoch in range(1, config.epochs + 1):
         order = rng.permutation(len(rows)) if config.shuffle else np.arange(len(rows))
         losses = []
         for first in range(0, len(rows), config.batch_size):
@@ -204,13 +301,8 @@ def train_feed_model(
                 )
             )
             step += 1
-            if not math.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"training diverged at step {step} of {total_steps}: loss={loss}. "
-                    f"Try a lower learning rate (now {config.learning_rate}), a longer warm-up "
-                    f"(warmup_fraction now {config.warmup_fraction}) or a smaller clip_norm "
-                    f"(now {config.clip_norm}), and check the inputs for extreme values"
-                )
+            # the loss is read back every step already; the guard adds no device sync
+            guard.observe(loss, epoch, step)
             losses.append(loss)
         epoch_losses.append(float(np.mean(losses)))
     seconds = time.perf_counter() - start
