@@ -12,10 +12,19 @@ HOROVOD_ENV := CMAKE_POLICY_VERSION_MINIMUM=3.5 HOROVOD_WITH_TENSORFLOW=1 HOROVO
 
 .PHONY: install browser demo test ui dashboard bench lint clean
 
-# A Dagster instance for the demo and the UI, telemetry off.
-$(DAGSTER_HOME)/dagster.yaml:
+# A Dagster instance for the demo and the UI: telemetry off, run monitoring on. The daemon of
+# `make ui` then fails a run stuck in STARTING, or cancels one stuck in CANCELING, after 3 minutes,
+# and terminates a run older than RUN_MAX_RUNTIME_S: with Dagster's default run launcher that is
+# how a run whose worker was killed leaves STARTED (the launcher can neither check nor resume its
+# workers, hence max_resume_run_attempts: 0; `make demo` fails its own orphaned runs at start).
+# Generated: rewritten whenever the Makefile changes, so existing data roots pick changes up.
+RUN_MAX_RUNTIME_S ?= 7200
+$(DAGSTER_HOME)/dagster.yaml: Makefile
 	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
+	printf '%s\n' 'telemetry:' '  enabled: false' 'run_monitoring:' '  enabled: true' \
+		'  start_timeout_seconds: 180' '  cancel_timeout_seconds: 180' \
+		'  max_runtime_seconds: $(RUN_MAX_RUNTIME_S)' '  max_resume_run_attempts: 0' \
+		'  poll_interval_seconds: 60' > $@
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

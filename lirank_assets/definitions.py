@@ -25,6 +25,7 @@ from lirank_assets.assets.ranking import build_ranking_assets
 from lirank_assets.assets.world import build_raw_log_assets
 from lirank_assets.automation import build_automation_sensor
 from lirank_assets.checks import build_checks
+from lirank_assets.gate_checks import build_gate_checks
 from lirank_assets.partitions import DailyCalendar
 from lirank_assets.resources import (
     DataRoot,
@@ -35,8 +36,16 @@ from lirank_assets.resources import (
     TrainingResource,
     Warehouse,
 )
-from lirank_assets.settings import Settings, int_run_setting, run_setting, settings_from_env
-from spark.session import DEFAULT_MASTER
+from lirank_assets.settings import (
+    Settings,
+    bool_setting,
+    int_run_setting,
+    mapping_setting,
+    run_setting,
+    settings_from_env,
+)
+from spark.ingest import check_value_policy
+from spark.session import DEFAULT_MASTER, LOOPBACK
 from spark.storage import DATA_ROOT_ENV, DEFAULT_DATA_ROOT
 
 
@@ -45,9 +54,12 @@ def build_log_source(
 ) -> LogSource:
     """`FileLogs` over the user's logs when `settings.logs_path` is set, else `SimulatedLogs`."""
     if settings.logs_path:
+        value_policy = mapping_setting("LIRANK_LOGS_VALUE_POLICY", environ)
+        check_value_policy(value_policy)  # a bad setting fails the code location, naming it
         return FileLogs(
             data_root=data_root,
             path=run_setting("LIRANK_LOGS_PATH", settings.logs_path, environ),
+            value_policy=value_policy,
         )
     return SimulatedLogs(
         data_root=data_root,
@@ -64,7 +76,12 @@ def build_resources(
     data_root = DataRoot(path=root or run_setting(DATA_ROOT_ENV, DEFAULT_DATA_ROOT, environ))
     return {
         "data_root": data_root,
-        "spark": SparkResource(master=run_setting("LIRANK_SPARK_MASTER", DEFAULT_MASTER, environ)),
+        "spark": SparkResource(
+            master=run_setting("LIRANK_SPARK_MASTER", DEFAULT_MASTER, environ),
+            bind_address=run_setting("LIRANK_SPARK_BIND_ADDRESS", LOOPBACK, environ),
+            ui=bool_setting("LIRANK_SPARK_UI", True, environ),
+            ui_host=run_setting("LIRANK_SPARK_UI_HOST", LOOPBACK, environ),
+        ),
         "log_source": build_log_source(settings, data_root, environ),
         "training": TrainingResource(
             horovod_hosts=run_setting("LIRANK_HOROVOD_HOSTS", None, environ),
@@ -119,7 +136,7 @@ def build_definitions(
     ]
     return Definitions(
         assets=assets,
-        asset_checks=build_checks(calendar),
+        asset_checks=[*build_checks(calendar), *build_gate_checks(calendar)],
         jobs=jobs,
         sensors=[build_automation_sensor()],
         resources=resources,

@@ -5,6 +5,10 @@ materializations, checks and metadata are there to browse with `make ui` afterwa
 raw logs and features, from the first day with a full cold-start window its model, and from the
 day after, the evaluation of its traffic by the previous day's model (next-day protocol): what the
 daily automation does when a day of logs lands, run here without a daemon.
+
+Runs of an earlier demo that was killed mid-run would stay STARTED forever (no daemon watches
+in-process runs): each run is tagged with the demo's PID, and the next demo marks those whose
+process is gone FAILED before it starts (`lirank_assets.orphan_runs`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from dagster import DagsterInstance
 
 from lirank_assets.definitions import build_definitions, calendar_of
+from lirank_assets.orphan_runs import fail_orphaned_runs, launcher_tags
 from lirank_assets.settings import settings_from_env
 from models.reporting.summary import format_summary, summarize
 from spark.storage import DataLayout
@@ -38,6 +43,13 @@ def main() -> int:
     defs = build_definitions(settings, str(layout.root))
     calendar = calendar_of(settings)
     instance = DagsterInstance.get()
+    for run in fail_orphaned_runs(instance, "demo"):
+        print(
+            f"run {run.run_id} ({run.job_name}, partition {run.tags.get('dagster/partition')}) "
+            f"was left {run.status.value} by a demo that was killed: marked FAILED",
+            flush=True,
+        )
+    tags = launcher_tags("demo")
     print(
         f"LiRank demo: {len(calendar.days)} days of the simulated world "
         f"({settings.world.num_members} members), data root {layout.root}",
@@ -57,6 +69,7 @@ def main() -> int:
                 instance=instance,
                 raise_on_error=False,
                 run_config=QUIET_LOGS,
+                tags=tags,
             )
             if not result.success:
                 failures = [

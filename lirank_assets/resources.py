@@ -3,24 +3,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, MetadataValue
 from pyspark.sql import SparkSession
 
 from lirank_assets.partitions import DailyCalendar
 from lirank_assets.settings import WorldChoice
+from lirank_assets.warehouse_lock import LockPolicy, call_with_lock_retry
 from models.feed import FeedModelConfig
-from models.registry import MANIFEST_FILE
+from models.registry import promoted_model_dir
 from models.training.config import TrainingConfig, TrainingPlan
-from spark.ingest import BadLogPartitionError, quarantine_bad_partition, validate_raw_partition
+from spark.ingest import (
+    BadLogPartitionError,
+    ValueReport,
+    check_value_policy,
+    quarantine_bad_partition,
+    validate_raw_day,
+)
 from spark.schemas import RAW_TABLES
-from spark.session import DEFAULT_MASTER, build_spark_session
+from spark.session import DEFAULT_MASTER, LOOPBACK, build_spark_session
 from spark.storage import DataLayout, partition_dir, write_parquet_table
 from spark.world import SparkWorld, WrittenTable, expected_top1_contributions, position_curve
 
@@ -48,14 +57,29 @@ class SparkResource(ConfigurableResource):
 
     On a cluster the data root must be on storage every executor can read and write (Spark tasks
     write the Parquet partitions and the Avro shards themselves).
+
+    Nothing listens beyond this machine by default: the driver's RPC and block manager bind to
+    `bind_address`, its web UI and REST API (`/api/v1`) to `ui_host`, both 127.0.0.1, for any
+    master (`spark.session.driver_network_conf`). Executors on other machines must reach the
+    driver: there set `bind_address` to the address of the interface they reach. `ui=False`
+    turns the UI off; `ui_host` exposes it (it has no authentication).
     """
 
     master: str = DEFAULT_MASTER
     conf: dict[str, str] = {}
+    bind_address: str = LOOPBACK
+    ui: bool = True
+    ui_host: str = LOOPBACK
 
     def session(self) -> SparkSession:
         """The process's Spark session (created on first use; later calls return the same one)."""
-        return build_spark_session(self.master, self.conf)
+        return build_spark_session(
+            self.master,
+            self.conf,
+            bind_address=self.bind_address,
+            ui=self.ui,
+            ui_host=self.ui_host,
+        )
 
 
 class LogSource(ConfigurableResource):
@@ -118,14 +142,39 @@ class SimulatedLogs(LogSource):
         return functools.partial(expected_top1_contributions, truth, curve=curve)
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckedTable(WrittenTable):
+    """A table of the user's logs as written, with what the value rules found (`report`)."""
+
+    report: ValueReport | None = None
+
+    def value_metadata(self) -> dict:
+        """`dropped_rows`, the table's `value_policy` and `value_rules` (rule -> bad rows and
+        samples) for the materialization."""
+        if self.report is None:
+            return {}
+        return {
+            "value_policy": self.report.policy,
+            "dropped_rows": self.report.dropped_rows,
+            "value_rules": MetadataValue.json(self.report.as_json()),
+        }
+
+
 class FileLogs(LogSource):
     """The user's feed logs: each day read from `<path>/<table>/date=YYYY-MM-DD/` (Parquet or
-    Avro files) and validated against the raw schemas (`spark.schemas`) before anything is
-    written. A malformed partition is moved to `<path>/_quarantine` and the day fails naming
-    the file and the column (`spark.ingest`); an empty one fails without being moved.
+    Avro files) and validated against the raw schemas (`spark.schemas`) and the value rules
+    (`spark.log_rules`) before anything is written. A malformed partition is moved to
+    `<path>/_quarantine` and the day fails naming the file and the column (`spark.ingest`); an
+    empty one fails without being moved.
+
+    `value_policy` says per table what rows breaking a value rule do: "quarantine" (default: the
+    day fails and the table's partition is quarantined) or "drop_rows" (they are dropped, and the
+    counts per rule and sample rows are recorded as metadata), e.g.
+    `{"feed_impressions": "drop_rows"}`.
     """
 
     path: str
+    value_policy: dict[str, str] = {}
 
     @property
     def description(self) -> str:
@@ -133,19 +182,21 @@ class FileLogs(LogSource):
 
     def write_day(self, spark: SparkSession, date: dt.date) -> list[WrittenTable]:
         del spark  # the user's files are read and validated with Arrow
+        check_value_policy(self.value_policy)  # a config error, before any file is touched
+        partitions = {table: partition_dir(Path(self.path), table, date) for table in RAW_TABLES}
         try:
-            tables = {
-                table: validate_raw_partition(partition_dir(Path(self.path), table, date), table)
-                for table in RAW_TABLES
-            }
+            day = validate_raw_day(partitions, self.value_policy)
         except BadLogPartitionError as error:
             raise quarantine_bad_partition(error) from error
         layout = self.data_root.layout
         return [
-            WrittenTable(
-                name, table.num_rows, write_parquet_table(table, layout.raw_table(name, date))
+            CheckedTable(
+                name,
+                table.num_rows,
+                write_parquet_table(table, layout.raw_table(name, date)),
+                day.reports[name],
             )
-            for name, table in tables.items()
+            for name, table in day.tables.items()
         ]
 
 
@@ -178,11 +229,13 @@ class TrainingResource(ConfigurableResource):
         model: FeedModelConfig,
         model_id: str,
     ) -> TrainingPlan:
-        """The training plan of the model of `date`: warm-started from the previous day's model
-        on the new day when that model exists (paper §5), else a cold start with the `model`
-        architecture on the calendar's cold-start window."""
-        previous = layout.feed_model(date - dt.timedelta(days=1))
-        warm = (previous / MANIFEST_FILE).is_file()
+        """The training plan of the model of `date`: warm-started on the new day from the model
+        promoted as of the previous day (paper §5; `models.registry.promoted_model_dir`: a
+        candidate that failed the gate is skipped, and the days since the promoted model are not
+        replayed, since a day whose data broke training would break it again), else a cold start
+        with the `model` architecture on the calendar's cold-start window."""
+        previous = promoted_model_dir(layout.feed_model(date).parent, date - dt.timedelta(days=1))
+        warm = previous is not None
         days = [date] if warm else calendar.cold_start_window(date)
         return TrainingPlan(
             model_id=model_id,
@@ -201,13 +254,29 @@ class TrainingResource(ConfigurableResource):
         )
 
 
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Add to `table` the columns of `incoming` it lacks (NULL on older rows), so a warehouse
+    written by an earlier version of the graph takes a newer row shape instead of failing."""
+    existing = {row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall()}
+    for name, column_type, *_ in conn.execute("DESCRIBE incoming").fetchall():
+        if name not in existing:
+            conn.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {column_type}')
+
+
 class Warehouse(ConfigurableResource):
     """The DuckDB warehouse of metrics and the model manifest (`DataLayout.warehouse`).
 
-    Connections are opened per call and closed at once: DuckDB allows one writer at a time.
+    Every call opens its own connection and closes it at once, so the pipeline holds the file for
+    milliseconds: writes read-write in one short transaction, reads read-only. DuckDB lets one
+    process open a file read-write, or several read-only; a call that finds the file locked by
+    another process (a notebook that keeps it open) is retried with backoff for up to
+    `lock_timeout_s` seconds, then fails naming the file and the process, with nothing written
+    (`lirank_assets.warehouse_lock`). To read the data while the pipeline runs, open the review
+    snapshot (`DataLayout.review_snapshot`, what the dashboard reads) or a copy from `snapshot()`.
     """
 
     data_root: DataRoot
+    lock_timeout_s: float = 120.0
 
     @property
     def database(self) -> str:
@@ -215,21 +284,27 @@ class Warehouse(ConfigurableResource):
 
     def replace_partition(self, table: str, date: dt.date, rows: pd.DataFrame) -> int:
         """Idempotently replace the rows of `date` in `table` (created from `rows` if new)."""
-        with duckdb.connect(self.database) as conn:
+
+        def replace(conn: duckdb.DuckDBPyConnection) -> None:
             conn.register("incoming", rows)
             conn.execute("BEGIN TRANSACTION")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
+            _add_missing_columns(conn, table)
             conn.execute(f"DELETE FROM {table} WHERE date = ?", [date])
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
             conn.execute("COMMIT")
+
+        self._call(replace, read_only=False)
         return len(rows)
 
     def read(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        with duckdb.connect(self.database) as conn:
-            return conn.execute(sql, params or []).df()
+        return self._call(lambda conn: conn.execute(sql, params or []).df())
 
     def table_or_empty(self, table: str) -> pd.DataFrame:
-        with duckdb.connect(self.database) as conn:
+        if not Path(self.database).is_file():
+            return pd.DataFrame()
+
+        def read(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             exists = conn.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
             ).fetchone()[0]
@@ -238,3 +313,50 @@ class Warehouse(ConfigurableResource):
                 if exists
                 else pd.DataFrame()
             )
+
+        return self._call(read)
+
+    def snapshot(self, destination: str | Path) -> Path:
+        """Copy every table of the warehouse, as of one moment, into the DuckDB file
+        `destination` (replaced atomically) and return its path: a notebook can keep the copy
+        open for as long as it likes without blocking the pipeline."""
+        destination = Path(destination).resolve()
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        staging = destination.with_name(f".{destination.name}.staging")
+        staging.unlink(missing_ok=True)
+        literal = str(staging).replace("'", "''")
+
+        def copy(conn: duckdb.DuckDBPyConnection) -> None:
+            source = conn.execute("SELECT current_database()").fetchone()[0]
+            conn.execute(f"ATTACH '{literal}' AS lirank_snapshot (READ_ONLY false)")
+            conn.execute(f'COPY FROM DATABASE "{source}" TO lirank_snapshot')
+            conn.execute("DETACH lirank_snapshot")
+
+        try:
+            self._call(copy)
+            staging.replace(destination)
+        finally:
+            staging.unlink(missing_ok=True)
+        return destination
+
+    def _call(self, action: Callable[[duckdb.DuckDBPyConnection], Any], *, read_only: bool = True):
+        """`action(conn)` on a fresh connection, retried while another process holds the lock.
+
+        Reads open the file read-only (when it exists), so they run beside read-only readers.
+        """
+        database = self.database
+        read_only = read_only and Path(database).is_file()
+
+        def attempt() -> Any:
+            with duckdb.connect(database, read_only=read_only) as conn:
+                return action(conn)
+
+        return call_with_lock_retry(
+            attempt,
+            LockPolicy(timeout_s=self.lock_timeout_s),
+            read_instead=(
+                f"the review snapshot {self.data_root.layout.review_snapshot} (what the "
+                "dashboard reads; open it with read_only=True) or a copy written by "
+                "`Warehouse(data_root=DataRoot(path=...)).snapshot(path)`"
+            ),
+        )

@@ -140,6 +140,37 @@ def int_run_setting(name: str, default: int | None, environ: Mapping[str, str] |
     return EnvVar.int(name) if env.get(name) else default
 
 
+def bool_setting(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """A yes/no setting read when the code location loads: "1/true/yes/on" or "0/false/no/off"."""
+    env = os.environ if environ is None else environ
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(
+        f"{name} must be one of 1/true/yes/on or 0/false/no/off. Received: {name}={value!r}"
+    )
+
+
+def mapping_setting(name: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A `key=value,key=value` setting read when the code location loads (empty when unset)."""
+    env = os.environ if environ is None else environ
+    value = env.get(name, "").strip()
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise ValueError(
+                f"{name} must be `key=value` pairs separated by commas, e.g. "
+                f"`feed_impressions=drop_rows`. Received: {name}={value!r} (bad item {item!r})"
+            )
+        pairs[key.strip()] = val.strip()
+    return pairs
+
+
 def _positive_int(name: str, value: str) -> int:
     if not value.isdigit() or int(value) <= 0:
         raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")

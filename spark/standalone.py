@@ -11,6 +11,11 @@ Every file of the cluster (pid files, logs, the workers' scratch space) lives un
 ports are free ones picked at start (written to `<dir>/cluster.json`), so several clusters can
 coexist, and `stop` ends exactly the daemons its pid files name. On a real cluster, start the same
 classes on each machine (or use a Spark distribution's `start-master.sh` / `start-worker.sh`).
+
+Every daemon listens on `host` only (127.0.0.1 by default, `--host` on the command line): its RPC
+port through `--host`, its web UI through `SPARK_LOCAL_IP` (Spark's `WebUI.bind` reads that
+variable and binds 0.0.0.0 without it), and the executors a worker starts bind to the worker's
+host. The web UIs have no authentication; give a reachable `host` only on a trusted network.
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ def start_standalone_cluster(
 ) -> StandaloneCluster:
     """Start a master and `workers` workers under `directory`; return once every worker is ALIVE.
 
+    Every daemon, its web UI and the workers' executors listen on `host` only.
+
     Raises:
         ValueError: `workers` or `worker_cores` < 1.
         RuntimeError: a daemon did not start or the workers did not register within `timeout_s`
@@ -101,6 +108,7 @@ def start_standalone_cluster(
             str(port),
             "--webui-port",
             str(web_port),
+            host=host,
         )
         _wait_for(cluster, lambda state: True, timeout_s, "the master's web UI to answer")
         for instance in range(1, workers + 1):
@@ -120,6 +128,7 @@ def start_standalone_cluster(
                 "--work-dir",
                 str(directory / "work"),
                 cluster.master_url,
+                host=host,
             )
         _wait_for(
             cluster,
@@ -170,7 +179,13 @@ def standalone_cluster(directory: Path, **kwargs) -> Iterator[StandaloneCluster]
 
 
 def _daemon(
-    directory: Path, action: str, command: str, instance: int, *args: str, check: bool = True
+    directory: Path,
+    action: str,
+    command: str,
+    instance: int,
+    *args: str,
+    check: bool = True,
+    host: str | None = None,
 ) -> None:
     env = {
         **os.environ,
@@ -180,6 +195,8 @@ def _daemon(
         "SPARK_WORKER_DIR": str(directory / "work"),
         "SPARK_IDENT_STRING": _IDENT,
     }
+    if host is not None:
+        env["SPARK_LOCAL_IP"] = host  # the daemon's web UI binds here (else 0.0.0.0)
     env.pop("SPARK_NO_DAEMONIZE", None)  # spark-daemon.sh runs in the foreground if it is set
     script = spark_home() / "sbin" / "spark-daemon.sh"
     done = subprocess.run(
@@ -238,6 +255,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--worker-cores", type=int, default=2)
     parser.add_argument("--worker-memory", default="2g")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address every daemon and web UI listens on (default: loopback only)",
+    )
     args = parser.parse_args()
     if args.action == "stop":
         stop_standalone_cluster(args.dir)
@@ -248,6 +270,7 @@ def main() -> None:
         workers=args.workers,
         worker_cores=args.worker_cores,
         worker_memory=args.worker_memory,
+        host=args.host,
     )
     print(f"master {cluster.master_url} (web UI {cluster.web_ui_url}); logs in {args.dir}/logs")
     print(cluster.master_url)
