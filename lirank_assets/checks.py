@@ -107,7 +107,8 @@ def _build_checks(calendar: DailyCalendar):
     def training_examples_quality(
         context: AssetCheckExecutionContext, data_root: DataRoot
     ) -> AssetCheckResult:
-        """Blocks training on an empty day, NaN features or implausible label rates."""
+        """Blocks training on an empty day, NaN or infinite features, labels outside {0, 1} or
+        implausible label rates."""
 
         def check_day(date: dt.date) -> AssetCheckResult:
             quality = measure_example_quality(
@@ -119,7 +120,8 @@ def _build_checks(calendar: DailyCalendar):
                 metadata={
                     "rows": MetadataValue.int(quality.rows),
                     **{f"{k}_rate": rounded(v) for k, v in quality.label_rates.items()},
-                    "nan_features": MetadataValue.int(sum(quality.nan_counts.values())),
+                    "nonfinite_features": MetadataValue.int(sum(quality.nonfinite_counts.values())),
+                    "non_binary_labels": MetadataValue.int(sum(quality.non_binary_labels.values())),
                 },
             )
 

@@ -33,12 +33,18 @@ LABEL_RATE_BOUNDS: dict[str, tuple[float, float]] = {
 class ExampleQuality:
     rows: int
     label_rates: dict[str, float]
-    nan_counts: dict[str, int]
+    nonfinite_counts: dict[str, int]
     out_of_bounds: dict[str, float]
+    non_binary_labels: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
-        return self.rows > 0 and not self.out_of_bounds and not any(self.nan_counts.values())
+        return (
+            self.rows > 0
+            and not self.out_of_bounds
+            and not any(self.nonfinite_counts.values())
+            and not any(self.non_binary_labels.values())
+        )
 
     def describe(self) -> str:
         if self.rows == 0:
@@ -47,21 +53,46 @@ class ExampleQuality:
             f"{label} rate {rate:.4f} outside {LABEL_RATE_BOUNDS[label]}"
             for label, rate in self.out_of_bounds.items()
         ]
-        problems += [f"{col} has {n} NaN values" for col, n in self.nan_counts.items() if n]
-        return "; ".join(problems) or "label rates within bounds, no NaN features"
+        problems += [
+            f"{col} has {n} NaN or infinite values (training would fail or learn from them)"
+            for col, n in self.nonfinite_counts.items()
+            if n
+        ]
+        problems += [
+            f"label {label} has {n} values other than 0 and 1 (a count, not whether it happened)"
+            for label, n in self.non_binary_labels.items()
+            if n
+        ]
+        if problems:
+            problems.append(
+                "fix the upstream logs (user logs: see the value rules of spark/log_rules.py) "
+                "and re-materialize the day"
+            )
+        return "; ".join(problems) or "label rates within bounds, all dense features finite"
 
 
 def measure_example_quality(examples: pd.DataFrame) -> ExampleQuality:
-    """Label positive rates, their bounds and NaN counts of the dense features."""
+    """Label positive rates and their bounds, labels outside {0, 1}, and the NaN or ±inf values
+    of the dense features (both fail the check: ±inf would pass a NaN test and fail training)."""
     rows = len(examples)
     rates = {label: float(examples[label].mean()) if rows else float("nan") for label in LABELS}
-    nan_counts = {col: int(examples[col].isna().sum()) for col in DENSE_FEATURES}
+    nonfinite = {
+        col: int((~np.isfinite(examples[col].to_numpy(dtype=np.float64))).sum())
+        for col in DENSE_FEATURES
+    }
+    non_binary = {label: int((~examples[label].isin([0, 1])).sum()) for label in LABELS}
     out = {
         label: rate
         for label, rate in rates.items()
         if rows and not (LABEL_RATE_BOUNDS[label][0] <= rate <= LABEL_RATE_BOUNDS[label][1])
     }
-    return ExampleQuality(rows=rows, label_rates=rates, nan_counts=nan_counts, out_of_bounds=out)
+    return ExampleQuality(
+        rows=rows,
+        label_rates=rates,
+        nonfinite_counts=nonfinite,
+        out_of_bounds=out,
+        non_binary_labels=non_binary,
+    )
 
 
 def mean_auc(metrics: pd.DataFrame, scorer: str = "model") -> float:
