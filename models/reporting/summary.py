@@ -120,7 +120,7 @@ def verdict(summary: DemoSummary) -> str:
 def format_summary(summary: DemoSummary) -> str:
     """A plain-text report: the verdict, then the head table and the replay table."""
     protocol = (
-        "day D ranked by the model trained through day D−1"
+        "day D ranked by the model promoted as of day D−1"
         if summary.protocol == "next_day"
         else "day D ranked by its own model (same-day)"
     )

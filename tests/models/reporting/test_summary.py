@@ -89,7 +89,7 @@ def test_the_truth_says_plainly_when_the_model_loses_to_production():
     assert "paired over 1,000 sessions" in lines[0] and "replay -2.0 points" in lines[0]
     assert lines[1].startswith("vs popularity: model beats popularity: ground truth +5.0 points")
     report = format_summary(summary)
-    assert "day D ranked by the model trained through day D−1" in report
+    assert "day D ranked by the model promoted as of day D−1" in report
     assert report.index("vs production") < report.index("Per-head AUC")
 
 
