@@ -30,7 +30,7 @@ from spark.ingest import (
 )
 from spark.schemas import RAW_TABLES
 from spark.session import DEFAULT_MASTER, LOOPBACK, build_spark_session
-from spark.storage import DataLayout, partition_dir, write_parquet_table
+from spark.storage import DataLayout, partition_dir, write_parquet_tables_together
 from spark.world import SparkWorld, WrittenTable, expected_top1_contributions, position_curve
 
 ExpectedTop1 = Callable[[pd.DataFrame], pd.Series]
@@ -101,7 +101,8 @@ class LogSource(ConfigurableResource):
         raise NotImplementedError
 
     def write_day(self, spark: SparkSession, date: dt.date) -> list[WrittenTable]:
-        """Write the raw tables of `date` under the data root, each replaced atomically."""
+        """Write the raw tables of `date` under the data root, committed together as one unit
+        (`storage.commit_together`): a killed write leaves all of them old or all new."""
         raise NotImplementedError
 
     def ground_truth(self, date: dt.date) -> ExpectedTop1 | None:
@@ -134,7 +135,7 @@ class SimulatedLogs(LogSource):
         config = self.world.world_config()
         layout = self.data_root.layout
         world = SparkWorld(spark, config, layout.world_state, num_shards=self.num_shards)
-        return world.write_day(config.day_of(date), layout.raw)
+        return world.write_day(config.day_of(date), layout.raw, journal_root=layout.commits)
 
     def ground_truth(self, date: dt.date) -> ExpectedTop1:
         truth = pd.read_parquet(self.data_root.layout.ground_truth(date))
@@ -189,14 +190,13 @@ class FileLogs(LogSource):
         except BadLogPartitionError as error:
             raise quarantine_bad_partition(error) from error
         layout = self.data_root.layout
+        paths = write_parquet_tables_together(  # the day's tables commit as one unit
+            [(table, layout.raw_table(name, date)) for name, table in day.tables.items()],
+            layout.commits,
+        )
         return [
-            CheckedTable(
-                name,
-                table.num_rows,
-                write_parquet_table(table, layout.raw_table(name, date)),
-                day.reports[name],
-            )
-            for name, table in day.tables.items()
+            CheckedTable(name, table.num_rows, path, day.reports[name])
+            for (name, table), path in zip(day.tables.items(), paths, strict=True)
         ]
 
 

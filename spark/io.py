@@ -16,7 +16,15 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from spark.partition_manifest import write_manifest
-from spark.storage import atomic_replace_dir, partition_dir, recover, staging_dir_for
+from spark.storage import (
+    atomic_replace_dir,
+    commit_together,
+    discard_uncommitted,
+    partition_dir,
+    recover,
+    recover_pending_commits,
+    staging_dir_for,
+)
 
 PARQUET_COMPRESSION = "zstd"
 """Compression of Spark output (the paper tuned Spark compression for a further -25%, §6.1)."""
@@ -60,11 +68,39 @@ def write_parquet_dir(
     return final
 
 
+def write_parquet_dirs_together(
+    frames_and_finals: Sequence[tuple[DataFrame, Path]], journal_root: Path
+) -> list[Path]:
+    """Write each `(df, final)` as Parquet into `final`, all directories committed as one unit.
+
+    Every frame is written into its own staging directory first; only when all are complete are
+    they swapped in together (`storage.commit_together`, journaled under `journal_root`, the
+    data root's `DataLayout.commits`). A step that writes several datasets of one day (e.g.
+    `exploded_session_features` and `replay_candidates`) thus leaves all of them old or all new.
+
+    Returns:
+        The `final` directories, in order.
+    """
+    finals = [Path(final) for _, final in frames_and_finals]
+    stagings: list[Path] = []
+    try:
+        for (df, _), final in zip(frames_and_finals, finals, strict=True):
+            stagings.append(staging_dir_for(final))
+            df.write.mode("error").option("compression", PARQUET_COMPRESSION).parquet(
+                str(stagings[-1])
+            )
+        commit_together(list(zip(stagings, finals, strict=True)), journal_root)
+    finally:
+        discard_uncommitted(stagings, journal_root)
+    return finals
+
+
 def read_parquet_dirs(spark: SparkSession, paths: Sequence[Path]) -> DataFrame:
     """Read the Parquet partition directories `paths` as one DataFrame (`date` column included).
 
-    A missing directory whose previous version a killed swap left aside is restored first
-    (`storage.recover(path, clean=False)`, which deletes nothing).
+    Commits of several directories that a kill interrupted are finished first
+    (`storage.recover_pending_commits`), and a missing directory whose previous version a killed
+    swap left aside is restored (`storage.recover(path, clean=False)`, which deletes nothing).
 
     Raises:
         ValueError: `paths` is empty.
@@ -74,6 +110,7 @@ def read_parquet_dirs(spark: SparkSession, paths: Sequence[Path]) -> DataFrame:
     paths = [Path(path) for path in paths]
     if not paths:
         raise ValueError(f"no partitions given to read. Received: paths={paths}")
+    recover_pending_commits(paths)
     for path in paths:
         if not path.is_dir():
             recover(path, clean=False)  # a swap killed between its renames left it aside

@@ -2,24 +2,33 @@
 
 Every directory the project replaces (a dataset partition, a model directory) is written into a
 staging sibling and swapped into place by `atomic_replace_dir`; `recover` undoes what a killed swap
-left behind, and runs at the start of every write (`staging_dir_for`).
+left behind, and runs at the start of every write (`staging_dir_for`). A step that writes several
+directories for one day commits them as a unit with `commit_together`: a journal under
+`<root>/.commits/` lists the swaps, and `recover_journals` (run before every write and read)
+finishes a commit a kill interrupted, so readers never see a mix of versions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fcntl
+import json
 import os
 import re
 import shutil
 import time
 import uuid
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 DEFAULT_DATA_ROOT = ".lirank"
+COMMITS_DIR = ".commits"
+"""Hidden directory of the data root holding the journals of `commit_together`."""
 DATA_ROOT_ENV = "LIRANK_DATA_ROOT"
 
 
@@ -126,6 +135,11 @@ class DataLayout:
 
     # single places
     @property
+    def commits(self) -> Path:
+        """Journals of multi-directory commits in progress (`commit_together`); empty at rest."""
+        return self.root / COMMITS_DIR
+
+    @property
     def warehouse(self) -> Path:
         """The DuckDB warehouse (metrics and the model manifest)."""
         return self.root / "warehouse.duckdb"
@@ -196,7 +210,7 @@ def _delete(aside: Path) -> None:
     shutil.rmtree(doomed, ignore_errors=True)
 
 
-def recover(final: Path, *, clean: bool = True) -> Recovery:
+def recover(final: Path, *, clean: bool = True, keep: Collection[Path] = ()) -> Recovery:
     """Bring directory `final` back to a committed state after a killed swap; returns what it did.
 
     The rule, for every point at which `atomic_replace_dir` can die:
@@ -217,6 +231,7 @@ def recover(final: Path, *, clean: bool = True) -> Recovery:
     Args:
         final: the directory a swap replaces (a dataset partition, a model directory).
         clean: also delete staging, superseded and half-deleted sibling directories.
+        keep: staging directories not to delete (those a pending commit journal still lists).
     """
     final = Path(final)
     restored = None
@@ -231,7 +246,10 @@ def recover(final: Path, *, clean: bool = True) -> Recovery:
     for aside in asides:
         _delete(aside)
         removed.append(aside)
+    keep = {Path(path).absolute() for path in keep}
     for leftover in [*_siblings(final, STAGING_MARK), *_siblings(final, DELETING_MARK)]:
+        if leftover.absolute() in keep:
+            continue
         shutil.rmtree(leftover, ignore_errors=True)
         removed.append(leftover)
     return Recovery(restored=restored, removed=tuple(removed))
@@ -242,10 +260,13 @@ def recover_tree(root: Path) -> dict[Path, Recovery]:
 
     For a clean-up by hand (e.g. `python -m spark.storage <data root>`) while NO run writes under
     `root`: it deletes every staging directory it finds, including those of a write in progress.
+    Commits a kill interrupted (`<root>/.commits/`) are finished first (`recover_journals`).
 
     Returns:
         What was done, by the directory recovered.
     """
+    if (Path(root) / COMMITS_DIR).is_dir():
+        recover_journals(Path(root) / COMMITS_DIR)
     pattern = re.compile(rf"^\.(?P<name>.+)\.(?:{STAGING_MARK}|{ASIDE_MARK}|{DELETING_MARK})-")
     finals = set()
     for dirpath, dirnames, _ in os.walk(root):
@@ -294,12 +315,19 @@ def atomic_replace_dir(staging: Path, final: Path) -> None:
 def staging_dir_for(final: Path) -> Path:
     """A fresh sibling path of `final` to write into before `atomic_replace_dir` (not created).
 
-    Starting a write first recovers `final` (`recover`): a version left aside by a killed swap is
-    restored and the staging directories of killed writes of `final` are deleted.
+    Starting a write first finishes the interrupted commits of the data root (`recover_journals`),
+    then recovers `final` (`recover`): a version left aside by a killed swap is restored and the
+    staging directories of killed writes of `final` are deleted, except those a commit in
+    progress in another process still lists in its journal.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    recover(final)
+    journals = journal_root_for(final)
+    keep: set[Path] = set()
+    if journals is not None:
+        recover_journals(journals)
+        keep = journaled_staging(journals)
+    recover(final, keep=keep)
     return final.with_name(f".{final.name}.{STAGING_MARK}-{_unique_suffix()}")
 
 
@@ -321,6 +349,7 @@ def write_partition(table: pa.Table, root: Path, dataset: str, date: dt.date) ->
 def read_partition(root: Path, dataset: str, date: dt.date) -> pa.Table:
     """Read one daily partition; raises FileNotFoundError naming the missing upstream."""
     path = partition_dir(root, dataset, date)
+    recover_pending_commits([path])
     if not path.exists():
         recover(path, clean=False)
     if not path.exists():
@@ -329,6 +358,247 @@ def read_partition(root: Path, dataset: str, date: dt.date) -> pa.Table:
             f"materialize `{dataset}` for that day first"
         )
     return pq.read_table(path, partitioning=None)
+
+
+# --- several directories as one commit --------------------------------------------------------
+
+JOURNAL_SUFFIX = ".commit.json"
+"""`<journal root>/<ns>-<id>.commit.json`: the swaps of one `commit_together`, pending."""
+
+JOURNAL_VERSION = 1
+
+
+class CommitJournalError(ValueError):
+    """A commit journal that cannot be read; the message names the file and what to do."""
+
+
+def journal_root_for(path: Path) -> Path | None:
+    """The journal directory of the data root holding `path`: the nearest `<ancestor>/.commits`.
+
+    The convention (`DataLayout.commits`) lets every write and read find pending commits from a
+    directory path alone. None when no ancestor has one (no multi-directory commit ever ran).
+    """
+    for ancestor in Path(path).absolute().parents:
+        candidate = ancestor / COMMITS_DIR
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _journals(journal_root: Path) -> list[Path]:
+    """Committed journal files under `journal_root`, oldest first."""
+    if not journal_root.is_dir():
+        return []
+    return sorted(
+        p
+        for p in journal_root.iterdir()
+        if p.name.endswith(JOURNAL_SUFFIX) and not p.name.startswith(".")
+    )
+
+
+def _read_journal(journal: Path) -> list[tuple[Path, Path]]:
+    """The (staging, final) pairs a journal lists, as absolute paths."""
+    base = journal.parent.parent
+    try:
+        content = json.loads(journal.read_text())
+        pairs = [(base / staging, base / final) for staging, final in content["pairs"]]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise CommitJournalError(
+            f"commit journal {journal} is unreadable ({type(error).__name__}: {error}); it lists "
+            "the directory swaps of one interrupted multi-directory commit. Check those "
+            "directories by hand (staging siblings `.<name>.tmp-*`), then delete the journal and "
+            "re-materialize the day"
+        ) from error
+    return pairs
+
+
+def journaled_staging(journal_root: Path) -> set[Path]:
+    """Staging directories listed by the journals still under `journal_root` (commits pending)."""
+    listed: set[Path] = set()
+    for journal in _journals(Path(journal_root)):
+        try:
+            listed.update(staging for staging, _ in _read_journal(journal))
+        except FileNotFoundError:  # finished meanwhile
+            continue
+    return listed
+
+
+@contextmanager
+def _unless_live(path: Path) -> Iterator[bool]:
+    """Yields True holding an exclusive lock on file `path`, False if another process holds it
+    (its commit is running) or the file is gone.
+
+    A committing process locks its journal (`flock`) until the commit is done; the kernel drops
+    the lock when the process dies, so an unlockable journal belongs to a live commit.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:  # the same file still? (finished and deleted while we waited to open it)
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        yield same
+    finally:
+        os.close(fd)
+
+
+def _finish(staging: Path, final: Path, keep: Collection[Path]) -> None:
+    """Roll one swap of an interrupted commit forward: swap it if its staging directory is still
+    there (not swapped yet), then clean up as `recover` does (an aside old copy is deleted, or
+    restored if `final` is missing and nothing newer exists)."""
+    if staging.is_dir():
+        atomic_replace_dir(staging, final)
+    recover(final, keep=keep)
+
+
+def recover_journals(journal_root: Path) -> list[Path]:
+    """Finish every commit of `commit_together` that a kill interrupted; returns their journals.
+
+    The rule is roll-forward: a journal exists only once every staging directory of the commit
+    was complete, so the commit is finished, never undone. Each listed swap whose staging
+    directory still exists is done (`atomic_replace_dir`); one whose staging directory is gone
+    was already done, and only its leftovers are cleaned (`recover`). Then the journal is
+    deleted. Journals locked by a live process (a commit in progress) are left alone, and so
+    are the staging directories any pending journal lists. Journal temp files of commits killed
+    before their journal was complete are deleted (those commits never started swapping).
+
+    Raises:
+        CommitJournalError: a journal cannot be parsed (it names the file and what to do).
+    """
+    journal_root = Path(journal_root)
+    if not journal_root.is_dir():
+        return []
+    for temp in journal_root.glob(f".*{JOURNAL_SUFFIX}.{STAGING_MARK}"):
+        with _unless_live(temp) as dead:
+            if dead:
+                temp.unlink(missing_ok=True)
+    finished = []
+    for journal in _journals(journal_root):
+        with _unless_live(journal) as dead:
+            if not dead:
+                continue
+            pairs = _read_journal(journal)
+            others = journaled_staging(journal_root) - {staging for staging, _ in pairs}
+            for staging, final in pairs:
+                _finish(staging, final, keep=others)
+            journal.unlink()
+            finished.append(journal)
+    return finished
+
+
+def recover_pending_commits(paths: Sequence[Path]) -> None:
+    """`recover_journals` for the data roots holding `paths` (what readers run before reading)."""
+    roots = {journal_root_for(Path(path).parent) for path in paths}
+    for root in sorted(r for r in roots if r is not None):
+        recover_journals(root)
+
+
+def _write_journal(journal_root: Path, pairs: Sequence[tuple[Path, Path]]) -> tuple[Path, int]:
+    """Write the journal atomically (temp file, fsync, `os.replace`) and return it with an open,
+    locked descriptor; the lock, taken before the rename, marks the commit as live."""
+    journal_root.mkdir(parents=True, exist_ok=True)
+    base = journal_root.parent
+    name = f"{_unique_suffix()}{JOURNAL_SUFFIX}"
+    journal, temp = journal_root / name, journal_root / f".{name}.{STAGING_MARK}"
+    content = {
+        "version": JOURNAL_VERSION,
+        "pairs": [[str(s.relative_to(base)), str(f.relative_to(base))] for s, f in pairs],
+    }
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        data = json.dumps(content, indent=1).encode()
+        while data:
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)
+        os.replace(temp, journal)
+    except BaseException:
+        os.close(fd)
+        temp.unlink(missing_ok=True)
+        raise
+    return journal, fd
+
+
+def commit_together(pairs: Sequence[tuple[Path, Path]], journal_root: Path) -> None:
+    """Swap several fully written staging directories into place as one commit.
+
+    Each `(staging, final)` pair is as for `atomic_replace_dir`. First a journal listing every
+    pair is written atomically under `journal_root` (`DataLayout.commits`), then each swap runs,
+    then the journal is deleted. A process killed at any point leaves either no journal (nothing
+    swapped: every `final` is the old version, the staging directories are removed by the next
+    write) or a journal, which `recover_journals` (run by every write and read) rolls forward to
+    the new version of every directory. Readers thus see all the old versions or all the new.
+
+    Args:
+        pairs: (staging, final) directories; every staging directory must be complete.
+        journal_root: the data root's journal directory; its parent must hold every path.
+
+    Raises:
+        ValueError: no pairs, a `final` listed twice, or a path outside `journal_root.parent`.
+        FileNotFoundError: a staging directory is missing (nothing is swapped).
+    """
+    pairs = [(Path(staging).absolute(), Path(final).absolute()) for staging, final in pairs]
+    journal_root = Path(journal_root).absolute()
+    if not pairs:
+        raise ValueError(f"`pairs` must list at least one directory. Received: pairs={pairs}")
+    finals = [final for _, final in pairs]
+    if len(set(finals)) != len(finals):
+        raise ValueError(f"each directory may be committed once. Received finals: {finals}")
+    for path in (path for pair in pairs for path in pair):
+        if not path.is_relative_to(journal_root.parent):
+            raise ValueError(
+                f"{path} is outside {journal_root.parent}, the data root of journal directory "
+                f"{journal_root}; pass the `DataLayout.commits` of the root holding it"
+            )
+    for staging, final in pairs:
+        if not staging.is_dir():
+            raise FileNotFoundError(
+                f"staging directory {staging} for {final} does not exist; nothing was committed"
+            )
+    journal, fd = _write_journal(journal_root, pairs)
+    try:
+        for staging, final in pairs:
+            atomic_replace_dir(staging, final)
+        journal.unlink()
+    finally:
+        os.close(fd)
+
+
+def discard_uncommitted(stagings: Sequence[Path], journal_root: Path) -> None:
+    """Delete the staging directories of a write that failed, except those a pending journal
+    lists (`recover_journals` will swap them in). For a writer's `finally` clause."""
+    listed = journaled_staging(Path(journal_root))
+    for staging in stagings:
+        if Path(staging).absolute() not in listed and Path(staging).exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_parquet_tables_together(
+    tables: Sequence[tuple[pa.Table, Path]], journal_root: Path
+) -> list[Path]:
+    """Write each `(table, final)` as `final/part-00000.parquet`, all committed as one unit
+    (`commit_together`); returns the `final` directories."""
+    stagings: list[Path] = []
+    try:
+        for table, final in tables:
+            staging = staging_dir_for(final)
+            stagings.append(staging)
+            staging.mkdir(parents=True)
+            pq.write_table(table, staging / "part-00000.parquet", compression="zstd")
+        finals = [final for _, final in tables]
+        commit_together(list(zip(stagings, finals, strict=True)), journal_root)
+    finally:
+        discard_uncommitted(stagings, journal_root)
+    return [Path(final) for _, final in tables]
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from spark.dwell import dwell_thresholds as compute_dwell_thresholds
 from spark.dwell import long_dwell_labels as attach_long_dwell_labels
 from spark.examples import label_rates_by_split
 from spark.explode import explode_session_features as explode_paper_plan
-from spark.io import read_parquet_dirs, write_parquet_dir
+from spark.io import read_parquet_dirs, write_parquet_dir, write_parquet_dirs_together
 from spark.partition_manifest import example_manifest
 from spark.replay_candidates import random_bucket_candidates
 
@@ -99,8 +99,8 @@ def build_feature_assets(calendar: DailyCalendar, window_days: int = DEFAULT_WIN
                     layout.replay_candidates(date),
                 ),
             }
-            for name, (frame, path) in outputs.items():
-                write_parquet_dir(frame, path)
+            write_parquet_dirs_together(list(outputs.values()), layout.commits)  # one unit
+            for name, (_, path) in outputs.items():
                 context.add_asset_metadata(
                     parquet_metadata(path), asset_key=name, partition_key=date.isoformat()
                 )

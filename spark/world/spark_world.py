@@ -23,9 +23,10 @@ A day d, in Spark jobs:
    DataFrame is persisted, so the kernel runs once for the five outputs.
 4. Each table is selected from it (`filter`, `select("<table>.*")`) and written as a Parquet
    partition `<raw>/<table>/date=YYYY-MM-DD/part-NNNNN.parquet` (one file per shard, renamed to a
-   stable name, swapped in atomically); the state of day d+1 goes to the state cache the same way;
-   `posts`, global and O(posts_per_day), is built on the driver and written as one file by
-   `spark.storage.write_partition` (the same layout). Row counts come from the Parquet footers.
+   stable name) in a staging directory; the state of day d+1 goes to the state cache (swapped in
+   at once); `posts`, global and O(posts_per_day), is built on the driver and staged as one file.
+   The five staged tables are then swapped in as one unit (`spark.storage.commit_together`). Row
+   counts come from the Parquet footers.
 
 Determinism: same seed and config give the same tables for any number of shards and any master;
 rows come shard by shard, block by block, so with one shard the files hold exactly `FeedWorld`'s
@@ -53,7 +54,14 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from spark import schemas
 from spark.io import PARQUET_COMPRESSION
-from spark.storage import atomic_replace_dir, partition_dir, staging_dir_for, write_partition
+from spark.storage import (
+    COMMITS_DIR,
+    atomic_replace_dir,
+    commit_together,
+    discard_uncommitted,
+    partition_dir,
+    staging_dir_for,
+)
 from spark.world.config import WorldConfig
 from spark.world.context import check_world_config, world_context
 from spark.world.kernel import initial_block_states, simulate_blocks
@@ -148,30 +156,51 @@ class SparkWorld:
         """Shards actually used (the requested number, capped at the number of blocks)."""
         return len(self.shards)
 
-    def write_day(self, day: int, raw_root: Path) -> list[WrittenTable]:
+    def write_day(
+        self, day: int, raw_root: Path, *, journal_root: Path | None = None
+    ) -> list[WrittenTable]:
         """Simulate world day `day` and write its five raw tables under `raw_root`.
 
-        Each table replaces `<raw_root>/<table>/date=YYYY-MM-DD/` atomically; the member state at
-        the start of day+1 is added to the cache if missing.
+        The tables replace `<raw_root>/<table>/date=YYYY-MM-DD/` as one unit: each is written to
+        a staging directory, then all are swapped in together (`storage.commit_together`), so a
+        killed write leaves the day all old or all new. The member state at the start of day+1
+        is added to the cache if missing (the cache is not part of the day's commit).
+
+        Args:
+            day: the world day.
+            raw_root: the raw tables' directory (`DataLayout.raw`).
+            journal_root: where the commit's journal goes (`DataLayout.commits`); None: the
+                `.commits` beside `raw_root`, as in `DataLayout`.
 
         Returns:
             The tables written, in `RAW_TABLE_ORDER`.
         """
         self._check_day(day)
+        raw_root = Path(raw_root)
+        journal_root = raw_root.parent / COMMITS_DIR if journal_root is None else journal_root
         date = self.config.date_of(day)
-        state = self.state_frame(day)
-        out = self._simulate(day, state, emit_tables=True).persist()
-        try:  # the first write runs the kernel and fills the cache; the others read it
-            paths = {
-                name: _write(_select(out, name), raw_root, name, date) for name in BLOCK_TABLES
-            }
-            self._keep_state(day + 1, _select(out, STATE_DATASET))
+        finals = {name: partition_dir(raw_root, name, date) for name in RAW_TABLE_ORDER}
+        stagings: dict[str, Path] = {}
+        try:
+            state = self.state_frame(day)
+            out = self._simulate(day, state, emit_tables=True).persist()
+            try:  # the first write runs the kernel and fills the cache; the others read it
+                for name in BLOCK_TABLES:
+                    stagings[name] = _stage(_select(out, name), finals[name])
+                self._keep_state(day + 1, _select(out, STATE_DATASET))
+            finally:
+                out.unpersist()
+            stagings["posts"] = staging_dir_for(finals["posts"])
+            stagings["posts"].mkdir(parents=True)
+            pq.write_table(
+                posts_table(world_context(self.config), day),
+                stagings["posts"] / "part-00000.parquet",
+                compression="zstd",
+            )
+            commit_together([(stagings[n], finals[n]) for n in RAW_TABLE_ORDER], journal_root)
         finally:
-            out.unpersist()
-        paths["posts"] = write_partition(
-            posts_table(world_context(self.config), day), raw_root, "posts", date
-        )
-        return [WrittenTable(name, _rows(paths[name]), paths[name]) for name in RAW_TABLE_ORDER]
+            discard_uncommitted(list(stagings.values()), journal_root)
+        return [WrittenTable(name, _rows(finals[name]), finals[name]) for name in RAW_TABLE_ORDER]
 
     def state_frame(self, day: int) -> DataFrame:
         """The member state at the start of `day`, one partition per shard (computed if missing)."""
@@ -251,6 +280,18 @@ def _write(frame: DataFrame, root: Path, dataset: str, date: dt.date) -> Path:
     id): re-running a day gives the same files, one per shard, in shard order.
     """
     final = partition_dir(Path(root), dataset, date)
+    staging = _stage(frame, final)
+    try:
+        atomic_replace_dir(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _stage(frame: DataFrame, final: Path) -> Path:
+    """Write `frame` into a fresh staging directory of `final` as `part-NNNNN.parquet` files
+    (one per shard, in shard order); returns the complete staging directory (removed on error)."""
     staging = staging_dir_for(final)
     try:
         frame.write.mode("error").option("compression", PARQUET_COMPRESSION).parquet(str(staging))
@@ -260,11 +301,10 @@ def _write(frame: DataFrame, root: Path, dataset: str, date: dt.date) -> Path:
         for name in os.listdir(staging):
             if name.endswith(".crc"):  # Hadoop checksums of the old names
                 os.remove(staging / name)
-        atomic_replace_dir(staging, final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return final
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
 
 
 # ------------------------------------------------------------------ what the tasks run

@@ -1,11 +1,14 @@
-"""A day's partition commits as a unit: directory swaps survive a kill at every stage, orphans are
-cleaned by the next write, and the Avro shards are checked against the Parquet by content."""
+"""A day's partition commits as a unit: directory swaps survive a kill at every stage, several
+directories of one step commit together (journal, roll-forward), orphans are cleaned by the next
+write, and the Avro shards are checked against the Parquet by content."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,16 +21,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from spark import storage
 from spark.partition_manifest import MANIFEST_FILE, fingerprint_table, read_fingerprint
 from spark.schemas import LABELS, TRAINING_EXAMPLE
 from spark.storage import (
+    CommitJournalError,
     DataLayout,
     atomic_replace_dir,
+    commit_together,
     read_partition,
     recover,
+    recover_journals,
     recover_tree,
     staging_dir_for,
     write_parquet_table,
+    write_parquet_tables_together,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -264,6 +272,230 @@ def test_a_failed_swap_puts_the_old_version_back(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"staging directory .* does not exist"):
         atomic_replace_dir(tmp_path / "ds" / ".never-written", final)
     assert _snapshot(final) == old and _siblings(final) == []
+
+
+# --- several directories of one step commit together ----------------------------------------
+
+# Like `WRITER`, but writes NEW_A and NEW_B over two partitions of one data root with
+# `write_parquet_tables_together` (journal under `<root>/.commits`).
+WRITER_TOGETHER = WRITER.split("storage.write_parquet_table(")[0] + textwrap.dedent(
+    """
+    storage.write_parquet_tables_together(
+        [
+            (pa.table({"value": pa.array([7, 8, 9, 10], pa.int64())}), final),
+            (pa.table({"name": pa.array(["x", "y"])}), Path(sys.argv[4])),
+        ],
+        final.parents[2] / ".commits",
+    )
+    print(calls)
+    """
+)
+OLD_B = pa.table({"name": pa.array(["a", "b", "c"])})
+NEW_B = pa.table({"name": pa.array(["x", "y"])})
+
+
+def _run_writer_together(tmp_path: Path, a: Path, b: Path, kill_at: int) -> list[list[str]]:
+    """Run `WRITER_TOGETHER` killed at step `kill_at` (0: never); returns the steps it started."""
+    script = tmp_path / "writer_together.py"
+    script.write_text(WRITER_TOGETHER)
+    log = tmp_path / f"steps-together-{kill_at}.jsonl"
+    log.unlink(missing_ok=True)
+    done = subprocess.run(
+        [sys.executable, str(script), str(kill_at), str(a), str(log), str(b)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    steps = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    expected_rc = 0 if kill_at == 0 else -signal.SIGKILL
+    assert done.returncode == expected_rc, (done.returncode, done.stderr)
+    return steps
+
+
+def _two_partitions(root: Path) -> tuple[Path, Path]:
+    layout = DataLayout(root)
+    return layout.raw_table("feed_sessions", DAY), layout.raw_table("posts", DAY)
+
+
+def _hidden(root: Path) -> list[str]:
+    """Every staging, aside or deleting copy under `root` and every journal (or its temp file)."""
+    debris = re.compile(r"^\..+\.(tmp|old|del)-|\.commit\.json")
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if debris.search(p.name))
+
+
+def _together_references(tmp_path: Path) -> dict[str, dict]:
+    ref = tmp_path / "ref"
+    return {
+        name: (write_parquet_table(table, ref / name), _snapshot(ref / name))[1]
+        for name, table in [("a_old", OLD), ("a_new", NEW), ("b_old", OLD_B), ("b_new", NEW_B)]
+    }
+
+
+TOGETHER_STEPS_OVER_OLD = 11
+"""write A, write B, journal in, then per directory: old aside, staging in, aside to deleting,
+delete (`test_a_joint_write_has_the_expected_stages` proves the count)."""
+TOGETHER_KILL_POINTS = [(True, k) for k in range(1, TOGETHER_STEPS_OVER_OLD + 1)] + [
+    (False, k) for k in range(1, 6)
+]
+
+
+def test_a_joint_write_has_the_expected_stages(tmp_path):
+    a, b = _two_partitions(tmp_path / "data")
+    steps = _run_writer_together(tmp_path, a, b, kill_at=0)
+    assert [s[0] for s in steps] == ["write_table", "write_table", "replace", "replace", "replace"]
+    assert steps[2][2].endswith(".commit.json")  # the journal, renamed into place first
+    steps = _run_writer_together(tmp_path, a, b, kill_at=0)
+    assert [s[0] for s in steps] == ["write_table"] * 2 + ["replace"] + [
+        "replace",
+        "replace",
+        "replace",
+        "rmtree",
+    ] * 2
+    assert len(steps) == TOGETHER_STEPS_OVER_OLD
+    assert _hidden(tmp_path / "data") == []
+    assert list((tmp_path / "data" / ".commits").iterdir()) == []
+
+
+@pytest.mark.parametrize(("with_old", "kill_at"), TOGETHER_KILL_POINTS)
+def test_a_joint_write_killed_at_any_stage_leaves_both_old_or_both_new(tmp_path, with_old, kill_at):
+    """SIGKILL at the k-th step of a real two-directory commit: after `recover_journals` (what
+    every write and read runs first) both directories hold the old version or both the new one,
+    byte for byte, never one of each; the re-run leaves no hidden sibling and no journal."""
+    ref = _together_references(tmp_path)
+    root = tmp_path / "data"
+    a, b = _two_partitions(root)
+    if with_old:
+        write_parquet_table(OLD, a)
+        write_parquet_table(OLD_B, b)
+
+    steps = _run_writer_together(tmp_path, a, b, kill_at)
+    journal_in = any(
+        step[0] == "replace" and step[2].endswith(".commit.json") for step in steps[: kill_at - 1]
+    )
+    if journal_in:
+        expected = (ref["a_new"], ref["b_new"])
+    else:
+        expected = (ref["a_old"], ref["b_old"]) if with_old else (None, None)
+
+    if journal_in:  # killed mid-commit: the journal is pending
+        assert len(list((root / ".commits").glob("*.commit.json"))) == 1
+    recover_journals(DataLayout(root).commits)
+    assert (_snapshot(a), _snapshot(b)) == expected
+    assert list((root / ".commits").glob("*.commit.json")) == []
+
+    if expected[0] is not None:  # what a reader sees
+        assert read_partition(root / "raw", "feed_sessions", DAY).equals(NEW if journal_in else OLD)
+        assert read_partition(root / "raw", "posts", DAY).equals(NEW_B if journal_in else OLD_B)
+
+    write_parquet_tables_together([(NEW, a), (NEW_B, b)], DataLayout(root).commits)  # the re-run
+    assert (_snapshot(a), _snapshot(b)) == (ref["a_new"], ref["b_new"])
+    assert _hidden(root) == []
+
+
+def test_a_reader_finishes_an_interrupted_commit_before_reading(tmp_path):
+    """A kill right after the first directory was swapped: a reader of the SECOND directory
+    (which still holds the old version) rolls the commit forward and reads the new version."""
+    root = tmp_path / "data"
+    a, b = _two_partitions(root)
+    write_parquet_table(OLD, a)
+    write_parquet_table(OLD_B, b)
+    _run_writer_together(tmp_path, a, b, kill_at=6)  # after A's staging was renamed in
+    assert pq.read_table(a).equals(NEW) and pq.read_table(b).equals(OLD_B)  # the mix on disk
+    assert read_partition(root / "raw", "posts", DAY).equals(NEW_B)
+    assert pq.read_table(a).equals(NEW)
+    assert list((root / ".commits").iterdir()) == []
+
+
+def test_a_live_commit_is_left_alone_and_its_staging_kept(tmp_path):
+    """A journal another commit still holds (locked) is not rolled forward, and a write of one
+    of its directories does not delete the staging directory the journal lists."""
+    root = tmp_path / "data"
+    a, b = _two_partitions(root)
+    write_parquet_table(OLD, a)
+    write_parquet_table(OLD_B, b)
+    stagings = []
+    for table, final in [(NEW, a), (NEW_B, b)]:
+        stagings.append(staging_dir_for(final))
+        stagings[-1].mkdir()
+        pq.write_table(table, stagings[-1] / "part-00000.parquet")
+    journal, fd = storage._write_journal(
+        DataLayout(root).commits, list(zip(stagings, [a, b], strict=True))
+    )
+    try:
+        assert recover_journals(DataLayout(root).commits) == []  # live: left alone
+        staging_dir_for(a)  # another write of `a` starts
+        assert all(staging.is_dir() for staging in stagings)
+        assert pq.read_table(a).equals(OLD) and pq.read_table(b).equals(OLD_B)
+    finally:
+        os.close(fd)  # what the kernel does when the committing process dies
+    assert recover_journals(DataLayout(root).commits) == [journal]
+    assert pq.read_table(a).equals(NEW) and pq.read_table(b).equals(NEW_B)
+    assert _hidden(root) == []
+
+
+def test_a_journal_is_locked_while_its_commit_runs(tmp_path):
+    root = tmp_path / "data"
+    a, _ = _two_partitions(root)
+    staging = staging_dir_for(a)
+    staging.mkdir()
+    journal, fd = storage._write_journal(DataLayout(root).commits, [(staging, a)])
+    try:
+        other = os.open(journal, os.O_RDONLY)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(other)
+    finally:
+        os.close(fd)
+
+
+def test_an_unreadable_journal_fails_naming_the_file(tmp_path):
+    commits = DataLayout(tmp_path).commits
+    commits.mkdir(parents=True)
+    bad = commits / "00000000000000000001-deadbeef.commit.json"
+    bad.write_text('{"version": 1, "pairs": [["raw/a/.x.tmp-1"')
+    with pytest.raises(CommitJournalError, match=rf"commit journal {bad} is unreadable"):
+        recover_journals(commits)
+    assert bad.exists()  # left for a person to inspect
+
+
+def test_commit_together_refuses_bad_arguments_and_commits_nothing(tmp_path):
+    root = tmp_path / "data"
+    a, b = _two_partitions(root)
+    write_parquet_table(OLD, a)
+    write_parquet_table(OLD_B, b)
+    before = (_snapshot(a), _snapshot(b))
+    staging = staging_dir_for(a)
+    staging.mkdir()
+    missing = b.with_name(f".{b.name}.tmp-never")
+    with pytest.raises(FileNotFoundError, match=rf"staging directory {missing} .* nothing"):
+        commit_together([(staging, a), (missing, b)], DataLayout(root).commits)
+    with pytest.raises(ValueError, match="outside"):
+        commit_together([(staging, a)], tmp_path / "elsewhere" / ".commits")
+    with pytest.raises(ValueError, match="committed once"):
+        commit_together([(staging, a), (staging, a)], DataLayout(root).commits)
+    assert (_snapshot(a), _snapshot(b)) == before
+    assert not (root / ".commits").exists() or list((root / ".commits").iterdir()) == []
+
+
+def test_spark_dirs_commit_together_and_a_failed_frame_commits_none(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    from spark.io import read_parquet_dirs, write_parquet_dirs_together
+
+    root = tmp_path / "data"
+    layout = DataLayout(root)
+    a, b = layout.exploded_session_features(DAY), layout.replay_candidates(DAY)
+    frames = [(spark.range(3).withColumn("v", F.lit(1)), a), (spark.range(2), b)]
+    assert write_parquet_dirs_together(frames, layout.commits) == [a, b]
+    before = (_snapshot(a), _snapshot(b))
+    assert read_parquet_dirs(spark, [a]).count() == 3
+
+    failing = spark.range(2).select(F.raise_error(F.lit("boom")).cast("long").alias("id"))
+    with pytest.raises(Exception, match="boom"):
+        write_parquet_dirs_together([(spark.range(5), a), (failing, b)], layout.commits)
+    assert (_snapshot(a), _snapshot(b)) == before  # the first frame was staged, never swapped
+    assert _hidden(root) == []
 
 
 # --- Parquet and Avro: the same rows, checked by content --------------------------------------
