@@ -129,7 +129,10 @@ def test_a_missing_state_is_computed_from_the_last_cached_one(three_shards) -> N
     assert sorted(p.name for p in (three_shards / "raw" / "posts").iterdir()) == [
         f"date={CONFIG.date_of(d).isoformat()}" for d in DAYS
     ]
-    assert [p for p in three_shards.rglob("*") if p.name.startswith(".")] == []
+    # no staging leftovers; `.commits/` (the commit journals' folder) is empty at rest
+    assert not any((three_shards / ".commits").iterdir())
+    hidden = [p for p in three_shards.rglob("*") if p.name.startswith(".")]
+    assert hidden == [three_shards / ".commits"]
 
 
 def test_rewriting_a_day_gives_the_same_files(spark, three_shards) -> None:
