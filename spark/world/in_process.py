@@ -15,6 +15,7 @@ from spark.world.behaviour import PositionCurve, position_curve
 from spark.world.config import WorldConfig
 from spark.world.context import WorldContext, check_world_config
 from spark.world.kernel import initial_block_states, simulate_blocks
+from spark.world.serving import Ranker
 from spark.world.state import (
     STATE_DATASET,
     log_followers,
@@ -37,6 +38,16 @@ class WorldDay:
     posts: pa.Table
     members: pa.Table
     feed_ground_truth: pa.Table
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedDay:
+    """A day served by a given ranker: its log tables as served (`day`), the truth of every
+    candidate (`CANDIDATE_TRUTH`, served or not) and the member state at the end of the day."""
+
+    day: WorldDay
+    candidate_truth: pa.Table
+    state_after: pa.Table
 
 
 class FeedWorld:
@@ -92,6 +103,44 @@ class FeedWorld:
             posts=posts_table(self.context, day),
             **tables,
         )
+
+    def serve_day(self, day: int, ranker: Ranker, state: pa.Table | None = None) -> ServedDay:
+        """Day `day` served by `ranker` instead of the production ranker (`spark.world.serving`).
+
+        The same sessions, candidates and random draws as the logged day; only the order of each
+        session's candidates is the ranker's. The world's own states are left as they are, so this
+        is a counterfactual day beside the logged one.
+
+        Args:
+            day: world day index.
+            ranker: scores each block's slate of candidates.
+            state: the member state (`WORLD_STATE`, all members) at the start of `day`: e.g. the
+                `state_after` of the previous served day, for a closed loop whose histories
+                follow what the ranker served. None: the logged world's state.
+
+        Returns:
+            the `ServedDay`: the day's log tables as served, every candidate's truth, and the
+            member state at the end of the day.
+        """
+        self._check_day(day)
+        if state is None:
+            state = self._state_at_start(day)
+        blocks = list(
+            simulate_blocks(self.context, day, [state], self._followers(state), ranker=ranker)
+        )
+        tables = {
+            name: pa.concat_tables([b.tables[name] for b in blocks])
+            for name in (*BLOCK_TABLES, "feed_candidate_truth")
+        }
+        truth = tables.pop("feed_candidate_truth")
+        return ServedDay(
+            day=WorldDay(
+                day=day, date=self.config.date_of(day), posts=posts_table(self.context, day),
+                **tables,
+            ),
+            candidate_truth=truth,
+            state_after=pa.concat_tables([b.state for b in blocks]),
+        )  # fmt: skip
 
     def post_popularity(self, day: int, hour: int = 12) -> pd.Series:
         """Latent popularity of the posts eligible on `day` at `hour` (for tests and analysis)."""

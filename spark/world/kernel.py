@@ -46,7 +46,9 @@ A day of sessions
     Sampling follows exactly this model: click first, then each contribution action independently
     given the click; so on articles a like mostly follows a click (lift 2.5).
     Production ranker: logit(p_contribution) + N(0, 1), top `served_per_session` served; a
-    `random_bucket_share` of sessions gets its top-N shuffled uniformly.
+    `random_bucket_share` of sessions gets its top-N shuffled uniformly. Any other ranker can
+    serve instead (`spark.world.serving`): it scores a slate of every candidate, with the same
+    draws for everything else.
     Scroll depth D = min(Geometric(0.2), N) >= 1: P(impressed at position i) = 0.8^i.
     Examination given impression: p_examine(i) = 0.95 (1 + i)^-0.5. Actions need examination.
     Dwell (impressed posts): examined ones are
@@ -116,9 +118,10 @@ from spark.world.sampling import (
     random_stream,
     take_columns,
 )
+from spark.world.serving import Ranker, candidate_truth_table, ranker_scores, serve_top
 from spark.world.sessions import Sessions, open_sessions
 from spark.world.state import BlockState, History, split_blocks
-from spark.world.tables import DayArrays, block_tables
+from spark.world.tables import CandidateArrays, DayArrays, block_tables, sessions_table
 from spark.world.truth import Truth, shared_logit, truth_given_examination
 
 
@@ -155,6 +158,7 @@ def simulate_blocks(
     state: Iterable[pa.Table | pa.RecordBatch],
     author_log_followers: np.ndarray,
     emit_tables: bool = True,
+    ranker: Ranker | None = None,
 ) -> Iterator[BlockDay]:
     """Simulate `day` for the blocks of `state`, one block at a time: the simulator kernel.
 
@@ -166,6 +170,9 @@ def simulate_blocks(
         author_log_followers: log(1 + followers) of every author (`log_followers` over all
             members' follow lists): the only thing a block needs from other blocks.
         emit_tables: build the block's rows of `BLOCK_TABLES` (False: only advance the state).
+        ranker: serve with this ranker instead of the production ranker
+            (`spark.world.serving`); the block's tables then also hold `feed_candidate_truth`
+            (`CANDIDATE_TRUTH`: every candidate's truth). None: the logged world.
 
     Yields:
         One `BlockDay` per block, in the order of `state`.
@@ -182,7 +189,10 @@ def simulate_blocks(
         )
     for block, rows in split_blocks(config, state):
         start = BlockState.from_arrow(rows, config.history_length)
-        yield _simulate_block(context, day, block, start, author_log_followers, emit_tables)
+        yield _simulate_block(
+            context, day, block, start, author_log_followers, emit_tables or ranker is not None,
+            ranker,
+        )  # fmt: skip
 
 
 def _simulate_block(
@@ -192,6 +202,7 @@ def _simulate_block(
     start: BlockState,
     author_log_followers: np.ndarray,
     emit_tables: bool,
+    ranker: Ranker | None = None,
 ) -> BlockDay:
     """One block's day, in the order of the model: sessions, candidates, truth, ranker, actions,
     dwell; then the history update and (with `emit_tables`) the block's tables."""
@@ -200,9 +211,26 @@ def _simulate_block(
     hist = start.history
     sessions = open_sessions(c, day, block, members)
     pool = context.pool(day)
-    cand, truth = _candidates_and_truth(context, day, block, members, sessions, pool, start)
-    top, ranker_score = _rank(c, day, block, truth.p_contribution, sessions.random_bucket)
-    served, truth = take_columns(cand, top), truth.take(top)
+    cand, all_truth = _candidates_and_truth(context, day, block, members, sessions, pool, start)
+    production, uniform = _production_scores(c, day, block, all_truth.p_contribution)
+    score = production
+    if ranker is not None:
+        slate = CandidateArrays(
+            session_id=sessions.session_id,
+            member=sessions.member,
+            platform=sessions.platform,
+            hour=sessions.hour,
+            random_bucket=sessions.random_bucket,
+            age_hours=pool.age_hours[sessions.hour[:, None], cand],
+        )
+        slate_rows = sessions_table(
+            c.date_of(day), members, hist, pool.posts, slate, cand, production,
+            author_log_followers,
+        )  # fmt: skip
+        score = ranker_scores(ranker, slate_rows, cand.shape)
+    top = serve_top(score, sessions.random_bucket, c.served_per_session, uniform)
+    ranker_score = take_columns(score, top)
+    served, truth = take_columns(cand, top), all_truth.take(top)
     depth, examined, actions = _scroll_and_act(c, day, block, truth)
     dwell = _dwell(c, day, block, pool.posts, served, sessions.platform, truth, actions, examined)
     arrays = DayArrays(
@@ -226,6 +254,18 @@ def _simulate_block(
         if emit_tables
         else {}
     )
+    if ranker is not None:
+        tables["feed_candidate_truth"] = candidate_truth_table(
+            c.date_of(day),
+            sessions.session_id,
+            pool.posts.post_id[cand],
+            sessions.random_bucket,
+            top,
+            production,
+            score,
+            all_truth.probs,
+            all_truth.p_contribution,
+        )
     return BlockDay(block=block, tables=tables, state=end.to_arrow())
 
 
@@ -252,21 +292,20 @@ def _candidates_and_truth(
     return cand, truth_given_examination(shared, interest_term, pool.posts.ctype[cand], conn_std)
 
 
-def _rank(
-    config: WorldConfig, day: int, block: int, p_contribution: np.ndarray, random_bucket: np.ndarray
+def _production_scores(
+    config: WorldConfig, day: int, block: int, p_contribution: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The production ranker: noisy truth, top-N served, the random bucket's top-N shuffled.
+    """The production ranker's scores of every candidate (noisy truth: logit(p_contribution) +
+    N(0, `RANKER_NOISE_SD`²)) and the uniform draws (S, N) that shuffle the random bucket's top-N.
 
-    Returns the served candidates' columns (S, N) in position order and their ranker scores.
+    Both come from the ranker stream in this order whichever ranker serves, so every ranker sees
+    the same production scores and the same shuffle draws.
     """
-    n_sess, n_served = len(random_bucket), config.served_per_session
     rng = random_stream(config.seed, STREAM_RANKER, day, block)
     logit = np.log(p_contribution) - np.log1p(-p_contribution)
     score = logit + RANKER_NOISE_SD * rng.standard_normal(logit.shape)
-    top = np.argsort(-score, axis=1, kind="stable")[:, :n_served]
-    shuffle = np.argsort(rng.random((n_sess, n_served)), axis=1)
-    top = np.where(random_bucket[:, None], np.take_along_axis(top, shuffle, axis=1), top)
-    return top, take_columns(score, top)
+    uniform = rng.random((len(p_contribution), config.served_per_session))
+    return score, uniform
 
 
 def _scroll_and_act(

@@ -45,6 +45,18 @@ class DayArrays:
     dwell: np.ndarray  # (S, N) float, only meaningful where impressed
 
 
+@dataclasses.dataclass(frozen=True)
+class CandidateArrays:
+    """A block's sessions (S,) and every candidate (S, k) before ranking: what a slate shows."""
+
+    session_id: np.ndarray
+    member: np.ndarray
+    platform: np.ndarray
+    hour: np.ndarray
+    random_bucket: np.ndarray
+    age_hours: np.ndarray  # (S, k)
+
+
 def posts_table(context: WorldContext, day: int) -> pa.Table:
     """The `posts` table of `day`: the posts created that day."""
     config = context.config
@@ -74,24 +86,31 @@ def block_tables(
     """A block's rows of `BLOCK_TABLES`; `hist` is its members' history at the start of `day`."""
     date = config.date_of(day)
     return {
-        "feed_sessions": _sessions(date, members, hist, posts, arr, author_log_followers),
+        "feed_sessions": sessions_table(
+            date, members, hist, posts, arr, arr.served, arr.ranker_score, author_log_followers
+        ),
         "feed_impressions": _impressions(date, members, posts, arr),
         "members": _member_snapshot(date, members, hist),
         "feed_ground_truth": _ground_truth(config, date, posts, arr),
     }
 
 
-def _sessions(
+def sessions_table(
     date: dt.date,
     members: Members,
     hist: History,
     posts: Posts,
-    arr: DayArrays,
+    arr: DayArrays | CandidateArrays,
+    listed: np.ndarray,
+    score: np.ndarray,
     author_log_followers: np.ndarray,
 ) -> pa.Table:
-    n_sess, n_served = arr.served.shape
-    served_offsets = pa.array(np.arange(n_sess + 1, dtype=np.int32) * n_served)
-    served = _served_posts(posts, arr, author_log_followers)
+    """`FEED_SESSIONS` rows of the sessions of `arr` whose `served` lists hold the pool posts
+    `listed` (S, n) in column order, with `score` (S, n) as their `ranker_score`: the served
+    posts of a logged day, or every candidate of a slate (`spark.world.serving`)."""
+    n_sess, n_listed = listed.shape
+    served_offsets = pa.array(np.arange(n_sess + 1, dtype=np.int32) * n_listed)
+    served = _listed_posts(posts, listed, score, arr.age_hours, author_log_followers)
     mem = arr.member
     return pa.Table.from_arrays(
         [
@@ -112,20 +131,26 @@ def _sessions(
     )
 
 
-def _served_posts(posts: Posts, arr: DayArrays, author_log_followers: np.ndarray) -> pa.Array:
-    """The `served` structs of all sessions, flat in session and position order."""
-    flat = arr.served.ravel()
+def _listed_posts(
+    posts: Posts,
+    listed: np.ndarray,
+    score: np.ndarray,
+    age_hours: np.ndarray,
+    author_log_followers: np.ndarray,
+) -> pa.Array:
+    """The `served` structs of all sessions' listed posts, flat in session and column order."""
+    flat = listed.ravel()
     return pa.StructArray.from_arrays(
         [
             pa.array(posts.post_id[flat]),
-            pa.array(_positions(arr)),
+            pa.array(_column_index(listed)),
             pa.array(posts.author[flat]),
             pa.array(np.array(CONTENT_TYPES)[posts.ctype[flat]]),
             _hashtag_lists(posts.hashtags[flat], posts.num_hashtags[flat]),
             pa.array(posts.length[flat]),
-            pa.array(arr.age_hours.ravel().astype(np.float32)),
+            pa.array(age_hours.ravel().astype(np.float32)),
             pa.array(author_log_followers[posts.author[flat]]),
-            pa.array(arr.ranker_score.ravel().astype(np.float32)),
+            pa.array(score.ravel().astype(np.float32)),
         ],
         fields=list(schemas.SERVED_POST),
     )
@@ -191,8 +216,13 @@ def _member_snapshot(date: dt.date, members: Members, hist: History) -> pa.Table
 
 def _positions(arr: DayArrays) -> np.ndarray:
     """The served position of every (session, position) cell, flat (int32)."""
-    n_sess, n_served = arr.served.shape
-    return np.tile(np.arange(n_served, dtype=np.int32), n_sess)
+    return _column_index(arr.served)
+
+
+def _column_index(cells: np.ndarray) -> np.ndarray:
+    """The column of every cell of an (S, n) array, flat in row order (int32)."""
+    n_rows, n_cols = cells.shape
+    return np.tile(np.arange(n_cols, dtype=np.int32), n_rows)
 
 
 def _dates(date: dt.date, n: int) -> pa.Array:
