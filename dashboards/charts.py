@@ -169,3 +169,180 @@ def difference_chart(leaderboard: pd.DataFrame, reference: str, measure: str) ->
         .encode(y="zero:Q")
     )
     return (zero + bars + points).properties(height=280)
+
+
+def reliability_chart(curves: pd.DataFrame) -> alt.LayerChart:
+    """Reliability diagram of one head: each equal-count bin's observed rate (95% Wilson
+    interval as an error bar) against its mean prediction, per scorer, over the diagonal of
+    perfect calibration."""
+    frame = curves.copy()
+    frame["who"] = frame["scorer"].map(RANKER_LABELS).fillna(frame["scorer"])
+    top = float(max(frame["mean_predicted"].max(), frame["observed_ci_high"].max(), 1e-3))
+    base = alt.Chart(frame).encode(
+        x=alt.X("mean_predicted:Q", title="Mean prediction", scale=alt.Scale(domain=[0, top])),
+        color=_color(SCORER_COLORS, "Scorer", frame["who"]),
+        tooltip=[
+            alt.Tooltip("who:N", title="Scorer"),
+            alt.Tooltip("bin:Q", title="Bin"),
+            alt.Tooltip("rows:Q", title="Rows", format=","),
+            alt.Tooltip("mean_predicted:Q", title="Mean prediction", format=".4f"),
+            alt.Tooltip("observed_rate:Q", title="Observed rate", format=".4f"),
+        ],
+    )
+    bars = base.mark_rule(strokeWidth=1.5).encode(
+        y=alt.Y("observed_ci_low:Q", title="Observed rate", scale=alt.Scale(domain=[0, top])),
+        y2="observed_ci_high:Q",
+    )
+    points = base.mark_line(point=alt.OverlayMarkDef(filled=True, size=60)).encode(
+        y="observed_rate:Q"
+    )
+    diagonal = (
+        alt.Chart(pd.DataFrame({"x": [0.0, top], "y": [0.0, top]}))
+        .mark_line(color="#444444", strokeDash=[4, 4])
+        .encode(x="x:Q", y="y:Q")
+    )
+    return (diagonal + bars + points).properties(height=320)
+
+
+def segment_auc_chart(segments: pd.DataFrame) -> alt.LayerChart:
+    """AUC per segment value with its 95% interval, model and popularity side by side."""
+    frame = segments.dropna(subset=["auc"]).copy()
+    frame["who"] = frame["scorer"].map(RANKER_LABELS).fillna(frame["scorer"])
+    base = alt.Chart(frame).encode(
+        x=alt.X("value:N", title=None, axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("who:N", sort=list(SCORER_COLORS)),
+        color=_color(SCORER_COLORS, "Scorer", frame["who"]),
+        tooltip=[
+            alt.Tooltip("value:N", title="Segment"),
+            alt.Tooltip("who:N", title="Scorer"),
+            alt.Tooltip("auc:Q", title="AUC", format=".3f"),
+            alt.Tooltip("auc_ci_low:Q", title="95% CI low", format=".3f"),
+            alt.Tooltip("auc_ci_high:Q", title="95% CI high", format=".3f"),
+            alt.Tooltip("rows:Q", title="Rows", format=","),
+            alt.Tooltip("positives:Q", title="Positives", format=","),
+        ],
+    )
+    bars = base.mark_rule(strokeWidth=2).encode(
+        y=alt.Y("auc_ci_low:Q", title="AUC", scale=alt.Scale(zero=False)), y2="auc_ci_high:Q"
+    )
+    points = base.mark_point(filled=True, size=80).encode(y="auc:Q")
+    half = alt.Chart(pd.DataFrame({"half": [0.5]})).mark_rule(strokeDash=[4, 4]).encode(y="half:Q")
+    return (half + bars + points).properties(height=280)
+
+
+def training_curve_chart(curves: pd.DataFrame) -> alt.Chart:
+    """Mean training loss per epoch, one line per model."""
+    return (
+        alt.Chart(curves.dropna(subset=["loss"]))
+        .mark_line(point=alt.OverlayMarkDef(filled=True, size=60))
+        .encode(
+            x=alt.X("epoch:O", title="Epoch", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("loss:Q", title="Training loss", scale=alt.Scale(zero=False)),
+            color=alt.Color("model_id:N", title="Model", legend=alt.Legend(orient="bottom")),
+            tooltip=[
+                alt.Tooltip("model_id:N", title="Model"),
+                alt.Tooltip("epoch:O", title="Epoch"),
+                alt.Tooltip("loss:Q", title="Loss", format=".4f"),
+            ],
+        )
+        .properties(height=260)
+    )
+
+
+def row_count_chart(label_rates: pd.DataFrame) -> alt.Chart:
+    """Example rows per day, stacked by split."""
+    rows = label_rates.drop_duplicates(["date", "split"]).copy()
+    rows["day"] = pd.to_datetime(rows["date"]).dt.strftime("%Y-%m-%d")
+    return (
+        alt.Chart(rows)
+        .mark_bar()
+        .encode(
+            x=alt.X("day:O", title="Day", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("rows:Q", title="Rows", stack="zero"),
+            color=alt.Color("split:N", title="Split", legend=alt.Legend(orient="bottom")),
+            tooltip=[
+                alt.Tooltip("day:O", title="Day"),
+                alt.Tooltip("split:N", title="Split"),
+                alt.Tooltip("rows:Q", title="Rows", format=","),
+            ],
+        )
+        .properties(height=260)
+    )
+
+
+def label_rate_chart(label_rates: pd.DataFrame) -> alt.Chart:
+    """Positive rate of each label per day (one split)."""
+    frame = label_rates.copy()
+    frame["day"] = pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d")
+    return (
+        alt.Chart(frame)
+        .mark_line(point=alt.OverlayMarkDef(filled=True, size=50))
+        .encode(
+            x=alt.X("day:O", title="Day", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("rate:Q", title="Positive rate", axis=alt.Axis(format="%")),
+            color=alt.Color("label:N", title="Label", legend=alt.Legend(orient="bottom")),
+            tooltip=[
+                alt.Tooltip("day:O", title="Day"),
+                alt.Tooltip("label:N", title="Label"),
+                alt.Tooltip("rate:Q", title="Rate", format=".2%"),
+                alt.Tooltip("positives:Q", title="Positives", format=","),
+                alt.Tooltip("rows:Q", title="Rows", format=","),
+            ],
+        )
+        .properties(height=260)
+    )
+
+
+def dwell_threshold_chart(thresholds: pd.DataFrame) -> alt.Chart:
+    """Long-dwell threshold per day, one line per content type × platform (one position
+    bucket)."""
+    frame = thresholds.copy()
+    frame["day"] = pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d")
+    return (
+        alt.Chart(frame)
+        .mark_line(point=alt.OverlayMarkDef(filled=True, size=40))
+        .encode(
+            x=alt.X("day:O", title="Day", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("threshold_seconds:Q", title="Threshold (s)", scale=alt.Scale(zero=False)),
+            color=alt.Color("content_type:N", title="Content", legend=alt.Legend(orient="bottom")),
+            strokeDash=alt.StrokeDash(
+                "platform:N", title="Platform", legend=alt.Legend(orient="bottom")
+            ),
+            tooltip=[
+                alt.Tooltip("day:O", title="Day"),
+                alt.Tooltip("content_type:N", title="Content"),
+                alt.Tooltip("platform:N", title="Platform"),
+                alt.Tooltip("threshold_seconds:Q", title="Threshold (s)", format=".1f"),
+                alt.Tooltip("sample_count:Q", title="Rows behind it", format=","),
+                alt.Tooltip("level:N", title="Level"),
+            ],
+        )
+        .properties(height=300)
+    )
+
+
+def ablation_chart(ablation: pd.DataFrame) -> alt.LayerChart:
+    """Each ablation step's difference from the previous row (`diff_vs_previous`) with its
+    95% interval, in the ladder's order, over a dashed rule at zero."""
+    frame = ablation.dropna(subset=["diff_vs_previous"]).copy()
+    order = list(dict.fromkeys(frame["variant"]))
+    has_ci = {"diff_ci_low", "diff_ci_high"} <= set(frame.columns)
+    base = alt.Chart(frame).encode(
+        y=alt.Y("variant:N", title=None, sort=order),
+        tooltip=[
+            alt.Tooltip("variant:N", title="Variant"),
+            alt.Tooltip("diff_vs_previous:Q", title="vs previous", format="+.4f"),
+        ],
+    )
+    points = base.mark_point(filled=True, size=80, color="#0a66c2").encode(
+        x=alt.X("diff_vs_previous:Q", title="Difference vs the previous row")
+    )
+    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(strokeDash=[4, 4]).encode(x="zero:Q")
+    layers = [zero]
+    if has_ci:
+        layers.append(
+            base.mark_rule(strokeWidth=2, color="#0a66c2").encode(
+                x="diff_ci_low:Q", x2="diff_ci_high:Q"
+            )
+        )
+    return alt.layer(*layers, points).properties(height=max(120, 36 * len(order)))

@@ -63,3 +63,23 @@ def sentence(text: str) -> str:
 def count(n: int, noun: str) -> str:
     """2, 'day' → '2 days'; 1, 'day' → '1 day'; thousands separated."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def gap(value: float | None, low: float | None, high: float | None, digits: int = 1) -> str:
+    """A difference and its interval in points (× 100): (-0.022, -0.03, -0.014) →
+    '-2.2 points [-3.0, -1.4]'."""
+    if _missing(value):
+        return "—"
+    text = f"{value * 100:+.{digits}f} points"
+    if _missing(low) or _missing(high):
+        return text
+    return f"{text} [{low * 100:+.{digits}f}, {high * 100:+.{digits}f}]"
+
+
+def verdict_headline(
+    verdict: str, value: float | None, low: float | None, high: float | None
+) -> str:
+    """The verdict in words with the difference that decided it:
+    'model LOSES to production', -0.022, -0.03, -0.014 →
+    'Model LOSES to production: -2.2 points [-3.0, -1.4]'."""
+    return f"{sentence(verdict)}: {gap(value, low, high)}"

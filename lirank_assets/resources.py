@@ -300,19 +300,18 @@ class Warehouse(ConfigurableResource):
     def read(self, sql: str, params: list | None = None) -> pd.DataFrame:
         return self._call(lambda conn: conn.execute(sql, params or []).df())
 
-    def table_or_empty(self, table: str) -> pd.DataFrame:
+    def table_or_empty(self, table: str, order_by: str | None = "date") -> pd.DataFrame:
+        """Every row of `table` ordered by `order_by` (None: as stored); empty when the
+        warehouse or the table does not exist yet."""
         if not Path(self.database).is_file():
             return pd.DataFrame()
+        order = f" ORDER BY {order_by}" if order_by else ""
 
         def read(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             exists = conn.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
             ).fetchone()[0]
-            return (
-                conn.execute(f"SELECT * FROM {table} ORDER BY date").df()
-                if exists
-                else pd.DataFrame()
-            )
+            return conn.execute(f"SELECT * FROM {table}{order}").df() if exists else pd.DataFrame()
 
         return self._call(read)
 

@@ -12,10 +12,12 @@ from lirank_assets.automation import DAILY_REFRESH
 from lirank_assets.metadata import frame_metadata, frame_table, rounded
 from lirank_assets.partitions import PREVIOUS_DAY, DailyCalendar, partition_date
 from lirank_assets.resources import GROUND_TRUTH, DataRoot, LogSource, Warehouse
-from models.evaluation.offline import evaluate_offline
+from models.evaluation.offline import evaluate_offline_detail
 from models.evaluation.protocol import DEFAULT_PROTOCOL, evaluation_days
 from models.evaluation.replay_eval import evaluate_replay
-from models.reporting.review import write_review_snapshot
+from models.reporting.data_health import data_health
+from models.reporting.model_records import read_model_records
+from models.reporting.review import ABLATION_TABLE, write_review_snapshot
 from models.training.promotion import require_promoted_model
 
 EVALUATION = {"group_name": "evaluation", "automation_condition": DAILY_REFRESH}
@@ -49,10 +51,11 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
         warehouse: Warehouse,
     ) -> MaterializeResult:
         """AUC, log loss and calibration (observed / expected) per head on the day's traffic,
-        for the model (+ popularity random effects) and the popularity baseline."""
+        for the model (+ popularity random effects) and the popularity baseline; also by
+        segment (`segment_metrics`) and as reliability diagrams (`calibration_curves`)."""
         days = evaluation_days(partition_date(context.partition_key), config.protocol)
         layout = data_root.layout
-        metrics = evaluate_offline(
+        evaluation = evaluate_offline_detail(
             require_promoted_model(layout.feed_model(days.ranked_by).parent, days.ranked_by),
             layout.random_effects(days.ranked_by),
             layout.training_examples(days.evaluated),
@@ -60,7 +63,10 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
             baseline_examples_dir=layout.training_examples(days.ranked_by),
             splits=days.splits,
         )
+        metrics = evaluation.metrics
         warehouse.replace_partition("offline_metrics", days.evaluated, metrics)
+        warehouse.replace_partition("segment_metrics", days.evaluated, evaluation.segments)
+        warehouse.replace_partition("calibration_curves", days.evaluated, evaluation.calibration)
         mean_auc = metrics.groupby("scorer")["auc"].mean()
         return MaterializeResult(
             metadata={
@@ -128,13 +134,27 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
         context: AssetExecutionContext, data_root: DataRoot, warehouse: Warehouse
     ) -> MaterializeResult:
         """The review snapshot: a separate DuckDB file, swapped in atomically, that the dashboard
-        opens read-only, so it never holds a lock the pipeline needs."""
+        opens read-only, so it never holds a lock the pipeline needs. Besides the warehouse's
+        tables it carries each model directory's lineage and gate verdict and the data's health
+        through the day (`models.reporting.model_records`, `models.reporting.data_health`)."""
+        layout, date = data_root.layout, partition_date(context.partition_key)
+        through = [day for day in calendar.days if day <= date]
+        details = {
+            **{t: warehouse.table_or_empty(t) for t in ("segment_metrics", "calibration_curves")},
+            ABLATION_TABLE: warehouse.table_or_empty(ABLATION_TABLE, order_by=None),
+            **read_model_records(layout.feed_model(date).parent).tables(),
+            **data_health(
+                {day: layout.training_examples(day) for day in through},
+                {day: layout.dwell_thresholds(day) for day in through},
+            ).tables(),
+        }
         path = write_review_snapshot(
-            data_root.layout.review_snapshot,
+            layout.review_snapshot,
             models=warehouse.table_or_empty("models"),
             offline_metrics=warehouse.table_or_empty("offline_metrics"),
             replay_metrics=warehouse.table_or_empty("replay_metrics"),
             paired_differences=warehouse.table_or_empty("paired_differences"),
+            details=details,
         )
         return MaterializeResult(
             metadata={"snapshot": MetadataValue.path(str(path)), "through": context.partition_key}

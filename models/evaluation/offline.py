@@ -4,11 +4,13 @@ Which rows are evaluated and which data fits the baseline is the caller's choice
 next-day evaluation scores every non-replay row of day D (`splits=("train", "holdout")`, none of
 which the model trained through D−1 has seen) with the baseline fit on day D−1's training rows;
 same-day evaluation scores day D's held-out sessions with the baseline fit on day D's training
-rows.
+rows. `evaluate_offline_detail` also cuts the same scores by segment and into reliability diagrams
+(`models.evaluation.segments`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -17,8 +19,33 @@ import pandas as pd
 from models.evaluation.baselines import popularity_scores
 from models.evaluation.metrics import HEAD_METRIC_COLUMNS, head_metrics
 from models.evaluation.scoring import model_probabilities, read_partition
+from models.evaluation.segments import (
+    CALIBRATION_CURVE_COLUMNS,
+    SEGMENT_METRIC_COLUMNS,
+    calibration_curves,
+    segment_metrics,
+)
 from models.registry import load_model, model_id_of
 from spark.schemas import LABELS
+
+
+@dataclasses.dataclass(frozen=True)
+class OfflineEvaluation:
+    """One day's offline evaluation, each table led by (date, model_id, scorer).
+
+    Args:
+        metrics: one row per scorer and head, `HEAD_METRIC_COLUMNS` (the `offline_metrics`
+            table).
+        segments: per scorer, segment value and head, `SEGMENT_METRIC_COLUMNS`: AUC with its
+            95% interval and observed / expected by content type, platform, position and new vs
+            known members, and overall (segment 'all').
+        calibration: per scorer and head, the reliability diagram's bins,
+            `CALIBRATION_CURVE_COLUMNS`.
+    """
+
+    metrics: pd.DataFrame
+    segments: pd.DataFrame
+    calibration: pd.DataFrame
 
 
 def evaluate_offline(
@@ -50,6 +77,31 @@ def evaluate_offline(
         FileNotFoundError: an upstream partition is missing.
         ValueError: the day has no rows of `splits`.
     """
+    return evaluate_offline_detail(
+        model_dir,
+        effects_dir,
+        examples_dir,
+        date,
+        baseline_examples_dir=baseline_examples_dir,
+        splits=splits,
+        detail=False,
+    ).metrics
+
+
+def evaluate_offline_detail(
+    model_dir: Path,
+    effects_dir: Path,
+    examples_dir: Path,
+    date: dt.date,
+    *,
+    baseline_examples_dir: Path | None = None,
+    splits: tuple[str, ...] = ("holdout",),
+    detail: bool = True,
+    calibration_bins: int = 10,
+) -> OfflineEvaluation:
+    """`evaluate_offline`'s per-head metrics plus, from the same scored rows, the segment
+    metrics and reliability diagrams of both scorers (`models.evaluation.segments`); with
+    `detail` False those two tables are empty. Arguments and errors as `evaluate_offline`."""
     examples = read_partition(examples_dir)
     evaluated = examples[examples["split"].isin(splits)].reset_index(drop=True)
     baseline_rows = read_partition(baseline_examples_dir or examples_dir)
@@ -60,18 +112,33 @@ def evaluate_offline(
         )
     labels = {head: evaluated[head].to_numpy() for head in LABELS}
     feed_model, _ = load_model(model_dir)
-    model = head_metrics(
-        labels, model_probabilities(feed_model, effects_dir, evaluated, rank_at_top=False)
-    )
-    baseline_probs = {
-        head: popularity_scores(
-            train["post_id"].to_numpy(), train[head].to_numpy(), evaluated["post_id"].to_numpy()
-        )
-        for head in LABELS
+    scores = {
+        "model": model_probabilities(feed_model, effects_dir, evaluated, rank_at_top=False),
+        "popularity_baseline": {
+            head: popularity_scores(
+                train["post_id"].to_numpy(), train[head].to_numpy(), evaluated["post_id"].to_numpy()
+            )
+            for head in LABELS
+        },
     }
-    baseline = head_metrics(labels, baseline_probs)
-    frames = [model.assign(scorer="model"), baseline.assign(scorer="popularity_baseline")]
-    out = pd.concat(frames, ignore_index=True)
-    out.insert(0, "model_id", model_id_of(model_dir))
-    out.insert(0, "date", date)
-    return out[["date", "model_id", "scorer", *HEAD_METRIC_COLUMNS]]
+    keys = {"date": date, "model_id": model_id_of(model_dir)}
+
+    def table(compute, columns: tuple[str, ...]) -> pd.DataFrame:
+        frames = [compute(probs).assign(scorer=scorer) for scorer, probs in scores.items()]
+        out = pd.concat(frames, ignore_index=True).assign(**keys)
+        return out[["date", "model_id", "scorer", *columns]]
+
+    metrics = table(lambda probs: head_metrics(labels, probs), HEAD_METRIC_COLUMNS)
+    if not detail:
+        empty = pd.DataFrame()
+        return OfflineEvaluation(metrics=metrics, segments=empty, calibration=empty)
+    return OfflineEvaluation(
+        metrics=metrics,
+        segments=table(
+            lambda probs: segment_metrics(evaluated, labels, probs), SEGMENT_METRIC_COLUMNS
+        ),
+        calibration=table(
+            lambda probs: calibration_curves(labels, probs, calibration_bins),
+            CALIBRATION_CURVE_COLUMNS,
+        ),
+    )

@@ -9,14 +9,24 @@ import pandas as pd
 import pytest
 
 from models.reporting.review import (
+    ABLATION_TABLE,
+    CALIBRATION_CURVES_SCHEMA,
+    DATA_CHECKS_SCHEMA,
+    DWELL_THRESHOLDS_SCHEMA,
+    GATE_CHECKS_SCHEMA,
+    GATE_VERDICTS_SCHEMA,
+    LABEL_RATES_SCHEMA,
+    MODEL_LINEAGE_SCHEMA,
     MODELS_SCHEMA,
     OFFLINE_METRICS_SCHEMA,
     PAIRED_DIFFERENCES_SCHEMA,
     REPLAY_METRICS_SCHEMA,
+    SEGMENT_METRICS_SCHEMA,
+    TRAINING_CURVES_SCHEMA,
     write_review_snapshot,
 )
 
-DAY1, DAY2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
+DAY1, DAY2, DAY3 = dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = REPO_ROOT / "dashboards" / "app.py"
 
@@ -90,11 +100,179 @@ PAIRED = pd.DataFrame(
 )
 
 
+def _segments() -> pd.DataFrame:
+    """Per day, scorer, segment and head: AUC with interval and O/E. The model's click AUC on
+    DAY2 is 0.7200 [0.7000, 0.7400] overall, and 0.6500 [0.6000, 0.7000] on new members."""
+    values = {
+        "all": ["all"],
+        "content_type": ["article", "image"],
+        "platform": ["android", "web"],
+        "position": ["0", "1"],
+        "member": ["known", "new"],
+    }
+    overall = OFFLINE.set_index(["date", "scorer", "head"])["auc"]
+    rows = []
+    for (day, scorer, head), auc in overall.items():
+        model_id = f"feed-{day.isoformat()}"
+        for segment, names in values.items():
+            for index, value in enumerate(names):
+                point, half = (auc, 0.02) if segment == "all" else (auc - 0.07 * index, 0.05)
+                rows.append(
+                    (day, model_id, scorer, segment, value, head, 9100 // (index + 1), 400)
+                    + (410.0, point, point - half, point + half, 1.02 - 0.05 * index)
+                )
+    return pd.DataFrame(rows, columns=list(SEGMENT_METRICS_SCHEMA))
+
+
+def _calibration() -> pd.DataFrame:
+    rows = []
+    for day, model_id in ((DAY1, "feed-2024-03-01"), (DAY2, "feed-2024-03-02")):
+        for scorer in ("model", "popularity_baseline"):
+            for head in ("click", "like"):
+                for index, predicted in enumerate((0.02, 0.06, 0.11, 0.2, 0.35)):
+                    observed = predicted * (1.1 if scorer == "model" else 0.8)
+                    rows.append(
+                        (day, model_id, scorer, head, index, 1820, predicted, observed)
+                        + (observed * 0.8, observed * 1.2)
+                    )
+    return pd.DataFrame(rows, columns=list(CALIBRATION_CURVES_SCHEMA))
+
+
+# Three candidates: DAY1 and DAY2 pass and are promoted; DAY3's fails the gate on log loss, so
+# feed-2024-03-02 keeps serving.
+LOG_LOSS_REASON = (
+    "log_loss_vs_previous[all]: mean per-row log loss 1.2342 vs previous promoted 1.1968: "
+    "difference +0.0374, one-sided 95% lower bound +0.0175"
+)
+GATE_VERDICTS = pd.DataFrame(
+    [
+        (DAY1, "feed-2024-03-01", True, True, True, "feed-2024-03-01", None, "", "t1"),
+        (DAY2, "feed-2024-03-02", True, True, True, "feed-2024-03-02", "feed-2024-03-01", "", "t2"),
+        (
+            DAY3,
+            "feed-2024-03-03",
+            True,
+            False,
+            False,
+            "feed-2024-03-02",
+            "feed-2024-03-02",
+            LOG_LOSS_REASON,
+            "t3",
+        ),
+    ],
+    columns=list(GATE_VERDICTS_SCHEMA),
+)
+GATE_CHECKS = pd.DataFrame(
+    [
+        (day, model_id, "final_loss", "all", 0.4, "<= 10 x first", True, "final epoch loss 0.4")
+        for day, model_id in zip(GATE_VERDICTS["date"], GATE_VERDICTS["model_id"], strict=True)
+    ]
+    + [
+        (DAY3, "feed-2024-03-03", "auc_vs_popularity", "click", 0.71, ">= 0", True, "AUC ok"),
+        (DAY3, "feed-2024-03-03", "ece", "vote", None, "", None, "not judged: 3 positives"),
+        (
+            DAY3,
+            "feed-2024-03-03",
+            "log_loss_vs_previous",
+            "all",
+            0.0374,
+            "<= 0.0012",
+            False,
+            LOG_LOSS_REASON,
+        ),
+    ],
+    columns=list(GATE_CHECKS_SCHEMA),
+)
+LINEAGE = pd.DataFrame(
+    [
+        (DAY1, "feed-2024-03-01", "cold", None, "2024-02-28, 2024-02-29, 2024-03-01", 120_000)
+        + (2, "in-process", '{"interaction": "dcn_v2", "tower": "mlp"}', '{"epochs": 2}'),
+        (DAY2, "feed-2024-03-02", "incremental", "feed-2024-03-01", "2024-03-02", 41_000)
+        + (2, "in-process", '{"interaction": "dcn_v2", "tower": "mlp"}', '{"epochs": 2}'),
+        (DAY3, "feed-2024-03-03", "incremental", "feed-2024-03-02", "2024-03-03", 40_500)
+        + (2, "in-process", '{"interaction": "dcn_v2", "tower": "mlp"}', '{"epochs": 2}'),
+    ],
+    columns=list(MODEL_LINEAGE_SCHEMA),
+)
+TRAINING_CURVES = pd.DataFrame(
+    [
+        (day, model_id, epoch, loss)
+        for day, model_id, losses in (
+            (DAY1, "feed-2024-03-01", (0.52, 0.412)),
+            (DAY2, "feed-2024-03-02", (0.41, 0.398)),
+            (DAY3, "feed-2024-03-03", (0.43, 0.421)),
+        )
+        for epoch, loss in enumerate(losses, start=1)
+    ],
+    columns=list(TRAINING_CURVES_SCHEMA),
+)
+LABEL_RATES = pd.DataFrame(
+    [
+        (day, split, label, rows, round(rows * rate), round(rows * rate) / rows)
+        for day, scale in ((DAY1, 1.0), (DAY2, 1.05), (DAY3, 1.1))
+        for split, rows in (("holdout", int(1000 * scale)), ("train", int(9000 * scale)))
+        for label, rate in (("click", 0.1), ("like", 0.045), ("long_dwell", 0.1))
+    ],
+    columns=list(LABEL_RATES_SCHEMA),
+)
+DATA_CHECKS = pd.DataFrame(
+    [
+        (DAY1, "training_examples_quality", True, "label rates within bounds"),
+        (DAY2, "training_examples_quality", True, "label rates within bounds"),
+        (DAY3, "training_examples_quality", False, "long_dwell rate 0.2400 outside (0.05, 0.2)"),
+    ],
+    columns=list(DATA_CHECKS_SCHEMA),
+)
+DWELL_THRESHOLDS = pd.DataFrame(
+    [
+        (
+            day,
+            bucket,
+            content,
+            platform,
+            30.0 + 5 * bucket + shift + (8 if content == "article" else 0),
+        )
+        + (400, "cluster", 0.9, 33.0)
+        for day, shift in ((DAY1, 0.0), (DAY2, 1.5), (DAY3, 2.5))
+        for bucket in (0, 1)
+        for content in ("article", "image")
+        for platform in ("android", "web")
+    ],
+    columns=list(DWELL_THRESHOLDS_SCHEMA),
+)
+ABLATION = pd.DataFrame(
+    {
+        "run_id": ["r1", "r1", "r1"],
+        "row": [0, 1, 2],
+        "variant": ["dot", "+ residual DCN", "+ isotonic + gating"],
+        "expected_contributions": [0.3718, 0.3704, 0.3671],
+        "diff_vs_previous": [None, -0.0014, -0.0033],
+        "diff_ci_low": [None, -0.0041, -0.0062],
+        "diff_ci_high": [None, 0.0013, -0.0004],
+        "replay_rate": [0.41, 0.40, 0.39],
+        "mean_auc": [0.79, 0.80, 0.80],
+    }
+)
+DETAILS = {
+    "segment_metrics": _segments(),
+    "calibration_curves": _calibration(),
+    "model_lineage": LINEAGE,
+    "gate_verdicts": GATE_VERDICTS,
+    "gate_checks": GATE_CHECKS,
+    "training_curves": TRAINING_CURVES,
+    "label_rates": LABEL_RATES,
+    "data_checks": DATA_CHECKS,
+    "dwell_thresholds": DWELL_THRESHOLDS,
+    ABLATION_TABLE: ABLATION,
+}
+
+
 @pytest.fixture
 def snapshot(tmp_path, monkeypatch) -> Path:
-    """A fixture snapshot, and `LIRANK_REVIEW_SNAPSHOT` pointing at it."""
+    """A fixture snapshot with every detail table (and an ablation ladder), and
+    `LIRANK_REVIEW_SNAPSHOT` pointing at it."""
     path = write_review_snapshot(
-        tmp_path / "review" / "review.duckdb", MODELS, OFFLINE, REPLAY, PAIRED
+        tmp_path / "review" / "review.duckdb", MODELS, OFFLINE, REPLAY, PAIRED, details=DETAILS
     )
     monkeypatch.setenv("LIRANK_REVIEW_SNAPSHOT", str(path))
     return path
@@ -102,7 +280,8 @@ def snapshot(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def snapshot_without_truth(tmp_path, monkeypatch) -> Path:
-    """The fixture snapshot as a run without a ground truth writes it (no paired differences)."""
+    """The fixture snapshot as a run without a ground truth writes it (no paired differences), and
+    with no detail tables (no gate records, segments, data health or ablation)."""
     path = write_review_snapshot(tmp_path / "review" / "review.duckdb", MODELS, OFFLINE, REPLAY)
     monkeypatch.setenv("LIRANK_REVIEW_SNAPSHOT", str(path))
     return path

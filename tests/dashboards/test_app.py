@@ -28,51 +28,52 @@ def _metrics(app: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in app.metric}
 
 
-def test_leaderboard_opens_with_the_verdict_vs_production(snapshot):
+def test_overview_states_the_verdict_in_words_with_its_interval(snapshot):
     overview = read_review_snapshot(snapshot)["overview"].set_index("reference")
     production = overview.loc["production"]
+    assert round(production["truth_difference"] * 100, 1) == -0.8
     app = _run()
-    assert app.title[0].value == "Model leaderboard"
+    assert app.title[0].value == "Overview"
+    assert "Promoted model now: **`feed-2024-03-02`**" in app.markdown[0].value
     assert app.subheader[0].value == "Verdict over 2 evaluated days"
-    # The truth's verdict, stated plainly, comes first; replay alone would not see the loss.
+    # The truth's verdict comes first, in words, with the difference and interval that decided it.
     assert [e.value for e in app.error] == [
-        "**Model LOSES to production** (ground truth, 4,100 paired sessions over 2 days)."
+        "**Model LOSES to production: -0.8 points [-1.0, -0.7]**  \nexpected contributions per "
+        "session of the #1 pick (ground truth), paired over 4,100 sessions on 2 days"
     ]
-    assert [s.value for s in app.success] == [
-        "**Model beats popularity** (ground truth, 4,100 paired sessions over 2 days)."
+    assert [s.value.split("**")[1] for s in app.success] == [
+        "Model beats popularity: +12.4 points [+12.2, +12.6]"
     ]
-    assert any("Replay alone says no significant difference" in c.value for c in app.caption)
-    metrics = {m.label: m for m in app.metric}
-    truth = metrics["Ground truth vs production"]
-    assert truth.value == f"{production['truth_difference']:+.4f}" == "-0.0085"
-    assert truth.delta == "95% CI -0.0097 to -0.0073"
-    assert metrics["Replay vs production"].value == "+5.4 pp"
-    assert metrics["Replay vs production"].delta == "95% CI -0.9 pp to +11.7 pp"
-    assert metrics["Ground truth vs popularity baseline"].value == "+0.1243"
-    assert metrics["Replay vs popularity baseline"].delta == "95% CI +8.9 pp to +17.4 pp"
+    # Replay is the secondary line, and says when it alone would not see the loss.
+    assert any(
+        c.value.startswith(
+            "Replay: +5.4 points [-0.9, +11.7] over 1 day; replay alone says no "
+            "significant difference"
+        )
+        for c in app.caption
+    )
 
 
-def test_leaderboard_per_day_figures_have_no_lift(snapshot):
+def test_overview_per_day_figures_are_secondary_and_rounded(snapshot):
     app = _run()
+    assert app.subheader[1].value == "Per day"
     metrics = {m.label: m for m in app.metric}
-    assert metrics["Replay contribution rate"].value == "34.38%"
-    assert metrics["Replay contribution rate"].delta == "95% CI 29.91% – 39.13%"
-    assert metrics["Mean AUC over heads"].value == "0.7350"
+    assert metrics["Replay contribution rate"].value == "34.4%"
+    assert metrics["Replay contribution rate"].delta == "95% CI 29.9% – 39.1%"
+    assert metrics["Mean AUC over heads"].value == "0.735"
     assert metrics["Training"].value == "Incremental"
     assert not any("lift" in label.lower() for label in metrics)
-    assert not any("%" in (m.delta or "") and "CI" not in m.delta for m in app.metric)
     table = app.dataframe[0].value
     assert list(table["Day"]) == ["2024-03-02", "2024-03-01"]
     latest = table.iloc[0]
-    assert latest["Production (truth)"] == "-0.0080 [-0.0097, -0.0063]"
-    assert latest["Production (replay, pp)"] == "+5.4 [-0.9, +11.7]"
-    assert latest["Popularity (truth)"] == "+0.1350 [+0.1320, +0.1380]"
-    assert table.iloc[1]["Production (replay, pp)"] == "—"  # not replayed on day 1
-    assert latest["Replay rate"] == "34.38% [29.91%, 39.13%]"
-    assert not any("lift" in name.lower() for name in table.columns)
+    assert latest["Production (truth, points)"] == "-0.8 [-1.0, -0.6]"
+    assert latest["Production (replay, points)"] == "+5.4 [-0.9, +11.7]"
+    assert latest["Popularity (truth, points)"] == "+13.5 [+13.2, +13.8]"
+    assert table.iloc[1]["Production (replay, points)"] == "—"  # not replayed on day 1
+    assert latest["Replay rate"] == "34.4% [29.9%, 39.1%]"
 
 
-def test_leaderboard_charts_switch_reference(snapshot):
+def test_overview_charts_switch_reference(snapshot):
     app = _run()
 
     def headings() -> list[str]:
@@ -85,28 +86,129 @@ def test_leaderboard_charts_switch_reference(snapshot):
     assert headings() == ["**Ground truth: model − popularity baseline, 95% interval**"]
 
 
-def test_leaderboard_without_ground_truth_says_replay_only(snapshot_without_truth):
+def test_overview_without_ground_truth_says_replay_only(snapshot_without_truth):
     app = _run()
     assert "No ground truth: replay only." in [i.value for i in app.info]
     assert not app.error
-    assert [s.value for s in app.success] == ["**Model beats popularity** (replay over 2 days)."]
-    assert "**No significant difference from production** (replay over 1 day)." in [
-        i.value for i in app.info
+    assert [s.value.split("**")[1] for s in app.success] == [
+        "Model beats popularity: +13.2 points [+8.9, +17.4]"
     ]
-    assert not any(m.label.startswith("Ground truth") for m in app.metric)
+    assert any(
+        i.value.startswith("**No significant difference from production: +5.4 points")
+        for i in app.info
+    )
+    assert "Latest model evaluated: **`feed-2024-03-02`**" in [m.value for m in app.markdown]
 
 
-def test_heads_page_switches_head(snapshot):
-    app = _run("pages/heads.py")
-    assert app.title[0].value == "Per-head offline metrics"
+def test_model_detail_shows_heads_with_intervals_segments_and_lineage(snapshot):
+    app = _run("pages/model.py")
+    assert app.title[0].value == "Model detail"
+    assert app.selectbox(key="day").value == "2024-03-02"
+    heads = app.dataframe[0].value.set_index("Head")
+    assert heads.loc["click", "AUC [95% CI]"] == "0.720 [0.700, 0.740]"
+    assert heads.loc["click", "Popularity AUC [95% CI]"] == "0.610 [0.590, 0.630]"
+    assert heads.loc["click", "Log loss"] == "0.298" and heads.loc["click", "O/E"] == "1.02"
+    assert heads.loc["like", "Rows"] == 9100
     assert app.selectbox(key="head").options == ["click", "like"]
-    metrics = _metrics(app)
-    assert metrics == {"AUC": "0.7200", "Log loss": "0.2980", "Calibration (O/E)": "1.0210"}
-    auc_card = next(m for m in app.metric if m.label == "AUC")
-    assert auc_card.delta == "+0.1100 vs popularity"
+    markdown = [m.value for m in app.markdown]
+    assert "**Reliability diagram: `click`**" in markdown
+    assert "**Training loss per epoch (2 epochs)**" in markdown
+    lineage = next(m for m in markdown if m.startswith("**Lineage**"))
+    assert "warm-started from `feed-2024-03-01`" in lineage and "trained on 2024-03-02" in lineage
+    # Segments: content type first; new vs known members one click away.
+    assert app.radio(key="segment").value == "content_type"
+    app.radio(key="segment").set_value("member").run()
+    members = app.dataframe[1].value.set_index("New vs known members")
+    assert members.loc["new", "AUC [95% CI]"] == "0.650 [0.600, 0.700]"
+    assert members.loc["known", "O/E"] == "1.02"
+
+
+def test_model_detail_switches_day_and_head(snapshot):
+    app = _run("pages/model.py")
+    app.selectbox(key="day").select("2024-03-01").run()
+    assert "`feed-2024-03-01` on 2024-03-01" in app.subheader[0].value
+    assert app.dataframe[0].value.set_index("Head").loc["click", "AUC [95% CI]"] == (
+        "0.710 [0.690, 0.730]"
+    )
+    assert any("Cold start" in m.value for m in app.markdown)
     app.selectbox(key="head").select("like").run()
-    assert _metrics(app)["AUC"] == "0.7500"
-    assert "`like`" in app.subheader[0].value
+    assert not app.exception
+    assert "`like` over days" in app.subheader[-1].value
+
+
+def test_model_detail_without_details_says_what_is_missing(snapshot_without_truth):
+    app = _run("pages/model.py")
+    assert [i.value for i in app.info] == [
+        "No reliability diagram for this model in the snapshot.",
+        "No segment metrics for this model in the snapshot.",
+        "No training curve for this model in the snapshot.",
+        "No lineage for this model in the snapshot.",
+    ]
+    assert app.dataframe[0].value.set_index("Head").loc["click", "AUC [95% CI]"] == "0.720"
+
+
+def test_gate_page_shows_each_verdict_and_who_serves(snapshot):
+    app = _run("pages/gate.py")
+    assert app.title[0].value == "Model gate"
+    assert [s.value for s in app.success] == [
+        "**Promoted model now: `feed-2024-03-02`** (as of 2024-03-03)"
+    ]
+    assert len(app.error) == 1
+    assert app.error[0].value.startswith(
+        "**`feed-2024-03-03` failed the gate and was NOT promoted**; "
+        "`feed-2024-03-02` kept serving."
+    )
+    assert "log_loss_vs_previous[all]" in app.error[0].value
+    table = app.dataframe[0].value.set_index("Model")
+    assert list(table.index) == ["feed-2024-03-03", "feed-2024-03-02", "feed-2024-03-01"]
+    assert table.loc["feed-2024-03-03", "Gate"] == "FAILED"
+    assert table.loc["feed-2024-03-01", "Judged against"] == "popularity only (cold start)"
+    assert table.loc["feed-2024-03-03", "Serving after the day"] == "feed-2024-03-02"
+    assert not table.loc["feed-2024-03-03", "Promoted"] and table.loc["feed-2024-03-02", "Promoted"]
+    checks = app.dataframe[1].value
+    assert app.selectbox(key="gate_model").value == "feed-2024-03-03"
+    assert dict(zip(checks["Check"], checks["Result"], strict=True)) == {
+        "auc_vs_popularity": "pass",
+        "ece": "not judged",
+        "final_loss": "pass",
+        "log_loss_vs_previous": "FAIL",
+    }
+
+
+def test_data_health_page_shows_checks_rates_and_thresholds(snapshot):
+    app = _run("pages/data_health.py")
+    assert app.title[0].value == "Data health"
+    assert [e.value for e in app.error] == [
+        "**training_examples_quality FAILED on 2024-03-03**: long_dwell rate 0.2400 outside "
+        "(0.05, 0.2)"
+    ]
+    checks = app.dataframe[0].value
+    assert list(checks["Result"]) == ["FAIL", "pass", "pass"]
+    latest = app.dataframe[1].value.set_index("split")
+    assert latest.loc["train", "rows"] == 9900
+    assert latest.loc["train", "click"] == pytest.approx(0.1)
+    assert app.selectbox(key="split").value == "train"
+    thresholds = app.dataframe[2].value
+    assert len(thresholds) == 4  # 2 content types x 2 platforms, latest day, position bucket 0
+    assert thresholds["threshold_seconds"].max() == pytest.approx(40.5)
+    app.selectbox(key="bucket").select(1).run()
+    assert app.dataframe[2].value["threshold_seconds"].max() == pytest.approx(45.5)
+
+
+def test_ablation_page_renders_the_ladder(snapshot):
+    app = _run("pages/ablation.py")
+    assert app.title[0].value == "Ablation"
+    assert not app.info
+    table = app.dataframe[0].value
+    assert list(table["variant"]) == ["dot", "+ residual DCN", "+ isotonic + gating"]
+    assert list(table.columns)[:3] == ["run_id", "row", "variant"]
+    assert "**Each step vs the row above (95% interval)**" in [m.value for m in app.markdown]
+
+
+def test_ablation_page_says_how_to_fill_it(snapshot_without_truth):
+    app = _run("pages/ablation.py")
+    assert len(app.info) == 1 and "run `make ablation` to fill this" in app.info[0].value
+    assert not app.dataframe
 
 
 def test_replay_page_shows_each_ranker_with_interval(snapshot):
@@ -125,7 +227,17 @@ def test_replay_page_shows_each_ranker_with_interval(snapshot):
     assert "Ground truth" in markdown
 
 
-@pytest.mark.parametrize("page", [None, "pages/heads.py", "pages/replay.py"])
+PAGES = [
+    None,
+    "pages/model.py",
+    "pages/gate.py",
+    "pages/replay.py",
+    "pages/data_health.py",
+    "pages/ablation.py",
+]
+
+
+@pytest.mark.parametrize("page", PAGES)
 def test_missing_snapshot_shows_a_friendly_message(tmp_path, monkeypatch, page):
     missing = tmp_path / "nowhere" / "review.duckdb"
     monkeypatch.setenv("LIRANK_REVIEW_SNAPSHOT", str(missing))

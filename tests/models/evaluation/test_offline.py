@@ -62,3 +62,26 @@ def test_next_day_scores_every_unseen_row_with_the_baseline_of_the_day_before(
     )
     got = metrics[metrics["scorer"] == "popularity_baseline"][list(HEAD_METRIC_COLUMNS)]
     pd.testing.assert_frame_equal(got.reset_index(drop=True), baseline)
+
+
+def test_detail_adds_segments_and_reliability_from_the_same_scores(day):
+    from models.evaluation.offline import evaluate_offline_detail
+    from models.evaluation.segments import CALIBRATION_CURVE_COLUMNS, SEGMENT_METRIC_COLUMNS
+
+    evaluation = evaluate_offline_detail(
+        day.model_dir, day.effects_dir, day.examples_dir, day.date, calibration_bins=4
+    )
+    metrics = evaluation.metrics
+    pd.testing.assert_frame_equal(
+        metrics, evaluate_offline(day.model_dir, day.effects_dir, day.examples_dir, day.date)
+    )
+    segments = evaluation.segments
+    assert list(segments.columns) == ["date", "model_id", "scorer", *SEGMENT_METRIC_COLUMNS]
+    assert set(segments["segment"]) == {"all", "content_type", "platform", "position", "member"}
+    overall = segments[segments["segment"] == "all"].reset_index(drop=True)
+    pd.testing.assert_series_equal(overall["auc"], metrics["auc"], check_names=False)
+    for _, group in segments.groupby(["scorer", "segment", "head"]):
+        assert group["rows"].sum() == metrics["rows"].iloc[0]  # each segment splits every row
+    curves = evaluation.calibration
+    assert list(curves.columns) == ["date", "model_id", "scorer", *CALIBRATION_CURVE_COLUMNS]
+    assert len(curves) == 2 * len(LABELS) * 4

@@ -18,6 +18,10 @@ from models.reporting.leaderboard import (
     verdict,
 )
 from models.reporting.review import (
+    ABLATION_TABLE,
+    DETAIL_SCHEMAS,
+    GATE_CHECKS_SCHEMA,
+    GATE_VERDICTS_SCHEMA,
     MODELS_SCHEMA,
     OFFLINE_METRICS_SCHEMA,
     PAIRED_DIFFERENCES_SCHEMA,
@@ -93,7 +97,7 @@ def test_round_trip_with_types(tmp_path):
     assert path == tmp_path / "review" / "review.duckdb"
     assert sorted(p.name for p in path.parent.iterdir()) == ["review.duckdb"]  # no temp left
     tables = read_review_snapshot(path)
-    assert tuple(tables) == SNAPSHOT_TABLES
+    assert tuple(tables) == (*SNAPSHOT_TABLES, ABLATION_TABLE)
     assert set(tables) == {
         "models",
         "offline_metrics",
@@ -101,7 +105,10 @@ def test_round_trip_with_types(tmp_path):
         "paired_differences",
         "leaderboard",
         "overview",
+        *DETAIL_SCHEMAS,
+        ABLATION_TABLE,
     }
+    assert all(tables[table].empty for table in (*DETAIL_SCHEMAS, ABLATION_TABLE))
     assert list(tables["replay_metrics"].columns) == list(REPLAY_METRICS_SCHEMA)
     assert len(tables["offline_metrics"]) == 7
     models = tables["models"].set_index("model_id")
@@ -260,6 +267,38 @@ def test_missing_column_and_bad_values_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"'paired_differences'.*\['variance'\]"):
         write_review_snapshot(tmp_path / "r.duckdb", **frames)
     assert not any(tmp_path.iterdir())
+
+
+def test_detail_tables_and_the_ablation_ladder_round_trip(tmp_path):
+    day = dt.date(2024, 3, 1)
+    gates = pd.DataFrame(
+        [(day, "m1", True, False, False, None, "m0", "log_loss_vs_previous[all]: worse", None)],
+        columns=list(GATE_VERDICTS_SCHEMA),
+    )
+    checks = pd.DataFrame(
+        [(day, "m1", "ece", "vote", None, "", None, "not judged")],
+        columns=list(GATE_CHECKS_SCHEMA),
+    )
+    ablation = pd.DataFrame({"row": [1, 0], "variant": ["+ dcn", "dot"], "new_column": [2.0, 1.0]})
+    path = write_review_snapshot(
+        tmp_path / "r.duckdb",
+        **_frames(),
+        details={"gate_verdicts": gates, "gate_checks": checks, ABLATION_TABLE: ablation},
+    )
+    tables = read_review_snapshot(path)
+    assert tables["gate_verdicts"]["reasons"].tolist() == ["log_loss_vs_previous[all]: worse"]
+    assert pd.isna(tables["gate_verdicts"]["serving_model_id"].iloc[0])
+    assert tables["gate_checks"]["check"].tolist() == ["ece"]  # a reserved word, quoted
+    assert pd.isna(tables["gate_checks"]["passed"].iloc[0])
+    # free-form: every column kept, ordered by row
+    assert tables[ABLATION_TABLE]["variant"].tolist() == ["dot", "+ dcn"]
+    assert list(tables[ABLATION_TABLE].columns) == ["row", "variant", "new_column"]
+    assert tables["segment_metrics"].empty
+    with pytest.raises(ValueError, match=r"unknown detail table\(s\) \['nope'\]"):
+        write_review_snapshot(tmp_path / "x.duckdb", **_frames(), details={"nope": ablation})
+    gates.loc[0, "model_id"] = None
+    with pytest.raises(ValueError, match=r"'gate_verdicts' column 'model_id' has 1 missing"):
+        write_review_snapshot(tmp_path / "x.duckdb", **_frames(), details={"gate_verdicts": gates})
 
 
 def test_empty_inputs_give_empty_tables(tmp_path):
