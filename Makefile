@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 HOROVOD_ENV := CMAKE_POLICY_VERSION_MINIMUM=3.5 HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 \
 	HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 HOROVOD_WITHOUT_MPI=1
 
-.PHONY: install browser demo test ui dashboard bench lint clean
+.PHONY: install browser demo test ui dashboard bench ablation lint clean
 
 # A Dagster instance for the demo and the UI: telemetry off, run monitoring on. The daemon of
 # `make ui` then fails a run stuck in STARTING, or cancels one stuck in CANCELING, after 3 minutes,
@@ -63,6 +63,14 @@ bench: install
 	$(BIN)/python bench/demo.py
 	$(BIN)/python bench/world.py
 	$(BIN)/python bench/models.py
+
+# The Table 6 ablation ladder (bench/ablation.py) into the warehouse's `ablation_results`, which
+# the dashboard's Ablation page shows after the next review snapshot. The default preset takes
+# about 20 minutes on 2 cores; `make ablation ABLATION_ARGS="--preset large"` runs two seeds and
+# the paper's 4 x 3500 LMLP, `ABLATION_ARGS=--quick` the first three rows.
+ABLATION_ARGS ?=
+ablation: install
+	$(BIN)/python bench/ablation.py $(ABLATION_ARGS)
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

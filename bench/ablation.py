@@ -1,29 +1,51 @@
-"""Feed-model ablation on the simulated world, paper Table 6 style (prints a table, then one JSON
-line).
+"""Feed-model ablation ladder on the simulated world, paper Table 6 (prints a table, one JSON
+line, and stores the rows in the warehouse table `ablation_results`).
 
-Run: `.venv/bin/python bench/ablation.py` (about 35 minutes on 2 cores for 12 variants × 2 seeds;
-`--quick` runs 3 variants with one seed, about 5 minutes; `--variant NAME` and `--seeds N` pick).
-It measures what the graph would get with each block configuration:
+Run: `make ablation` or `.venv/bin/python bench/ablation.py` (`--preset default`: the demo world,
+one seed, the LMLP row at 4 × 512, about 20 minutes on 2 cores: the world ~1–3 minutes the first
+time, then per row from ~35 s (row 0) to ~170 s (row 9, measured); `--preset large`: two seeds and
+the paper's 4 × 3500 LMLP, for a bigger machine; `--quick`: the first 3 rows, one seed, to check
+the setup; `--rows N`: the first N rows). The world is `LIRANK_WORLD` (default `demo`).
+
+The ladder (paper Table 6, in its development order; each row adds one block to the row above,
+so every row from the third on is a combination):
+
+    0 baseline: flat MLP, no ID embeddings (every ID hashes into one bucket), mean history
+    1 + 30-dim ID embeddings (member, actor, hashtag tables)          Table 6: +1.89%
+    2 + isotonic calibration layer                                    +1.08%
+    3 + large MLP ("LMLP", wider towers)                              +1.23%
+    4 + dense gating                                                  +1.00%
+    5 + low-rank DCNv2                                                +1.26%
+    6 + TransAct: history Transformer over post IDs and actions,
+        early fusion of the candidate post                            +1.66%
+    7 + residual DCN (in place of low-rank DCNv2)                     +2.15%
+    8 + MMoE (experts and per-tower gates, paper §9)                  (Table 1: +1.19%)
+    9 + PLE (in place of MMoE)                                        (Table 1: +1.34%)
+
+How each row is measured (what the graph does, per row and seed):
 
 1. Features: the graph's own Dagster jobs (`raw_logs_job`, `features_job`) materialize the world
-   preset (`LIRANK_WORLD`, default `demo`) into `--data-root`; existing partitions are reused.
-2. Per variant and seed, exactly the graph's ranking and evaluation functions: a cold start on the
-   first `cold_start_days` days (`run_training` of a `TrainingPlan`, reading the Avro shards
-   through ATDS as the graph does), then one incremental day at a time (paper §5); for every
-   model day its popularity random effects, and each day after the cold start evaluated next-day
-   (the graph's protocol): the previous day's model and effects on that day's unseen rows
-   (offline AUC) and random bucket (replay; `evaluate_offline`, `evaluate_replay`).
-3. Reported per variant: the pooled replay contribution rate @1 over every evaluated day with its
-   95% Wilson interval (paper §15; noisy: only ~1/10 of the random-bucket sessions match), the
-   ground-truth expected contributions of the ranker's #1 per session (the simulator knows the
-   true probabilities, so this values every session's pick, not only the matched ones: a far less
-   noisy measure of the same thing), the mean AUC over heads and days, and training seconds.
-   With several seeds, the ± after the expected contributions is the spread (std) over seeds;
-   "lift" is the relative change of the expected contributions against the previous default.
+   into `--data-root`; existing partitions of the current example schema are reused.
+2. A cold start on the first `cold_start_days` days (`run_training` of a `TrainingPlan`, reading
+   the Avro shards through ATDS as the graph does), then one incremental day at a time (paper
+   §5); for every model day its popularity random effects, and each day after the cold start
+   evaluated next-day (the graph's protocol): the previous day's model and effects on that day's
+   unseen rows (offline AUC) and random bucket (replay; `evaluate_offline`, `evaluate_replay`).
+3. Per row: the ground-truth expected contributions of the model's #1 pick per random-bucket
+   session (the simulator knows the true probabilities, so every session's pick is valued, not
+   only the matched ones), and its paired difference from the row above: per session
+   d_s = value(this row's pick) − value(the previous row's pick) on the same sessions, the same
+   seed and day, pooled over days and seeds (`intervals.pooled_paired_interval`; seeds are
+   pooled like extra days: the interval covers the sessions' sampling, not the training
+   randomness of one run; with one seed a row's interval can exclude 0 while a rerun with
+   another seed moves it: read small differences with `--seeds 2` or more). Also the pooled
+   replay contribution rate @1 with its 95% Wilson interval (paper §15; noisy: few sessions
+   match), the mean AUC over heads and days, and training seconds (mean over seeds).
 
-Each variant adds one block to the previous graph default ("dot"), except the last rows, which
-combine blocks (Table 6 rows "LDCNv2 + TransAct", "RDCN + TransAct"). The paper's LMLP (4 × 3500)
-is left out: on 2 CPU cores it alone would take longer than the demo budget.
+Results go to `ablation_results` in the project's warehouse (`--warehouse-root`, default
+`$LIRANK_DATA_ROOT`, else the repository's `.lirank/`: `DataLayout.warehouse`), one row per
+ladder row, keyed by `run_id` (a rerun with the same id replaces its rows); the review snapshot,
+hence the dashboard's Ablation page, carries them from the next evaluation on.
 """
 
 from __future__ import annotations
@@ -48,44 +70,83 @@ sys.path.insert(0, str(_HERE.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from models.evaluation.intervals import wilson_interval  # noqa: E402
+from models.evaluation.intervals import (  # noqa: E402
+    paired_difference_stats,
+    pooled_paired_interval,
+    wilson_interval,
+)
 from models.evaluation.offline import evaluate_offline  # noqa: E402
 from models.evaluation.replay_eval import evaluate_replay  # noqa: E402
-from models.feed import FeedModelConfig  # noqa: E402
+from models.feed import LARGE_TOWER_UNITS, FeedModelConfig  # noqa: E402
 from models.popularity import fit_popularity_effects  # noqa: E402
 from models.training.config import TrainingConfig, TrainingPlan  # noqa: E402
 from models.training.job import run_training  # noqa: E402
 from spark.world import FeedWorld, expected_top1_contributions  # noqa: E402
 
-BASE = FeedModelConfig(id_hash="murmur")  # the graph default before this ablation
-# (variant, FeedModelConfig overrides): one block at a time, then combinations (Table 6 order)
-VARIANTS: tuple[tuple[str, dict], ...] = (
-    ("dot (previous default)", {}),
-    ("no interaction (flat MLP)", {"interaction": "none"}),
+# the ladder's starting point: the graph's string IDs, no interaction block, mean history pooling
+BASE = FeedModelConfig(id_hash="murmur", interaction="none", history_pooling="mean")
+NO_IDS = {"member_buckets": 1, "actor_buckets": 1, "hashtag_buckets": 1}
+LMLP = "lmlp"  # placeholder in LADDER for the preset's large-MLP width
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A scale of the ladder: training seeds and the width of the large-MLP row."""
+
+    seeds: int
+    large_tower_units: tuple[int, ...]
+
+
+PRESETS: dict[str, Preset] = {
+    # under 30 minutes on 2 CPU cores (the demo world, 8 days)
+    "default": Preset(seeds=1, large_tower_units=(512, 512, 512, 512)),
+    # the paper's LMLP and two seeds: for a machine with more cores
+    "large": Preset(seeds=2, large_tower_units=LARGE_TOWER_UNITS),
+}
+# (row name, what the row changes from the row above); row 0 is BASE with NO_IDS
+LADDER: tuple[tuple[str, dict], ...] = (
+    ("baseline (flat MLP, no ID embeddings)", NO_IDS),
+    ("+ 30-dim ID embeddings", {name: getattr(BASE, name) for name in NO_IDS}),
     ("+ isotonic calibration", {"calibration": "isotonic"}),
+    ("+ large MLP", {"tower_units": LMLP}),
     ("+ dense gating", {"tower": "gated"}),
-    ("+ task grouping (by rate)", {"task_grouping": "by_rate"}),
     ("+ low-rank DCNv2", {"interaction": "cross"}),
-    ("+ low-rank DCNv2 + task grouping", {"interaction": "cross", "task_grouping": "by_rate"}),
+    (
+        "+ TransAct (post IDs + actions, early fusion)",
+        {"history_pooling": "transformer", "history_items": "posts"},
+    ),
     ("+ residual DCN", {"interaction": "residual_dcn"}),
-    ("+ transformer history", {"history_pooling": "transformer"}),
-    ("+ QR ids", {"id_embedding": "qr"}),
-    (
-        "RDCN + isotonic + gating",
-        {"interaction": "residual_dcn", "calibration": "isotonic", "tower": "gated"},
-    ),
-    (
-        "RDCN + transformer + isotonic + gating",
-        {
-            "interaction": "residual_dcn",
-            "history_pooling": "transformer",
-            "calibration": "isotonic",
-            "tower": "gated",
-        },
-    ),
+    ("+ MMoE", {"multitask": "mmoe"}),
+    ("+ PLE (instead of MMoE)", {"multitask": "ple"}),
 )
-REFERENCE = "dot (previous default)"  # the lifts are relative to it (Table 6 style)
-QUICK = ("dot (previous default)", "+ residual DCN", "RDCN + isotonic + gating")
+QUICK_ROWS = 3
+ABLATION_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "row",
+    "variant",
+    "expected_contributions",
+    "diff_vs_previous",
+    "diff_ci_low",
+    "diff_ci_high",
+    "replay_rate",
+    "replay_ci_low",
+    "replay_ci_high",
+    "mean_auc",
+    "train_seconds",
+)
+
+
+def ladder_configs(preset: Preset) -> list[tuple[str, FeedModelConfig]]:
+    """Each row's name and model config: BASE with the changes of every row up to it."""
+    configs, overrides = [], {}
+    for name, change in LADDER:
+        change = {
+            key: preset.large_tower_units if value == LMLP else value
+            for key, value in change.items()
+        }
+        overrides = {**overrides, **change}
+        configs.append((name, dataclasses.replace(BASE, **overrides)))
+    return configs
 
 
 def prepare_world(root: Path, num_days: int | None) -> tuple[list[dt.date], object, int]:
@@ -101,7 +162,7 @@ def prepare_world(root: Path, num_days: int | None) -> tuple[list[dt.date], obje
     settings = settings_from_env()
     days = [settings.world.date_of(d) for d in range(settings.world.num_days)][:num_days]
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    missing = [day for day in days if not any(_avro_examples(root, day).glob("part-*.avro"))]
+    missing = [day for day in days if not _current_shards(_avro_examples(root, day))]
     if missing:
         defs = build_definitions(settings, str(root))
         instance = DagsterInstance.ephemeral()
@@ -112,6 +173,20 @@ def prepare_world(root: Path, num_days: int | None) -> tuple[list[dt.date], obje
                 )
             print(f"prepared {day}", flush=True)
     return days, settings.world, settings.cold_start_days
+
+
+def _current_shards(directory: Path) -> bool:
+    """Whether `directory` holds Avro shards of the current schema (older ones are rebuilt:
+    the features are recomputed from the day's raw logs)."""
+    from spark.avro_shards import check_schema_version
+
+    shards = sorted(directory.glob("part-*.avro"))
+    try:
+        for shard in shards[:1]:
+            check_schema_version(shard)
+    except ValueError:
+        return False
+    return bool(shards)
 
 
 def _examples(root: Path, day: dt.date) -> Path:
@@ -137,9 +212,10 @@ def run_variant(
     seed: int,
 ) -> dict:
     """Cold start, incremental days, and the next-day evaluation of each day after the cold
-    start by the previous day's model: pooled figures."""
+    start by the previous day's model: pooled figures, and per evaluated day the ground-truth
+    value of the model's #1 pick per session (`values`: day -> Series by session_id)."""
     models_root = work / "models"
-    replay, offline, seconds = [], [], 0.0
+    replay, offline, values, seconds = [], [], {}, 0.0
     previous = previous_effects = None
     first = cold_start_days - 1
     for index in range(first, len(days)):
@@ -174,41 +250,71 @@ def run_variant(
                     splits=("train", "holdout"),
                 )
             )
-            replay.append(
-                evaluate_replay(
-                    previous,
-                    previous_effects,
-                    _partition(root, "features", "replay_candidates", day),
-                    _examples(root, days[index - 1]),
-                    day,
-                    expected_top1=functools.partial(
-                        expected_top1_contributions,
-                        pd.read_parquet(_partition(root, "raw", "feed_ground_truth", day)),
-                        curve=FeedWorld(world).position_curve(),
-                    ),
-                ).rates
+            evaluation = evaluate_replay(
+                previous,
+                previous_effects,
+                _partition(root, "features", "replay_candidates", day),
+                _examples(root, days[index - 1]),
+                day,
+                expected_top1=functools.partial(
+                    expected_top1_contributions,
+                    pd.read_parquet(_partition(root, "raw", "feed_ground_truth", day)),
+                    curve=FeedWorld(world).position_curve(),
+                ),
             )
+            replay.append(evaluation.rates)
+            values[day] = evaluation.values["model"]
         previous_effects = effects
         previous = out
     replay_rows = pd.concat(replay, ignore_index=True)
     offline_rows = pd.concat(offline, ignore_index=True)
     model_replay = replay_rows[replay_rows["ranker"] == "model"]
-    matched, hits = int(model_replay["matched"].sum()), int(model_replay["contributions"].sum())
-    low, high = wilson_interval(hits, matched)
-    weights = model_replay["sessions"].to_numpy(dtype=float)
-    expected = float(np.average(model_replay["expected_contributions"], weights=weights))
     model_offline = offline_rows[offline_rows["scorer"] == "model"]
     return {
-        "matched": matched,
-        "contributions": hits,
-        "rate": hits / matched if matched else float("nan"),
-        "ci_low": low,
-        "ci_high": high,
-        "expected": expected,
+        "matched": int(model_replay["matched"].sum()),
+        "contributions": int(model_replay["contributions"].sum()),
         "mean_auc": float(model_offline["auc"].mean()),
         "train_seconds": seconds,
+        "values": values,
         "replay_rows": replay_rows,
     }
+
+
+def ladder_row(run_id: str, row: int, name: str, runs: list[dict], previous: list[dict] | None):
+    """One `ABLATION_COLUMNS` row from a ladder row's runs (one per seed) and those of the row
+    above (None for the first row)."""
+    matched = sum(r["matched"] for r in runs)
+    hits = sum(r["contributions"] for r in runs)
+    low, high = wilson_interval(hits, matched)
+    pooled = pd.concat([value for r in runs for value in r["values"].values()])
+    diff = diff_low = diff_high = float("nan")
+    if previous is not None:
+        stats = [
+            _paired(current["values"][day], before["values"][day])
+            for current, before in zip(runs, previous, strict=True)  # same seed
+            for day in current["values"]
+        ]
+        diff, diff_low, diff_high = pooled_paired_interval(*zip(*stats, strict=True))
+    return {
+        "run_id": run_id,
+        "row": row,
+        "variant": name,
+        "expected_contributions": float(pooled.mean()),
+        "diff_vs_previous": diff,
+        "diff_ci_low": diff_low,
+        "diff_ci_high": diff_high,
+        "replay_rate": hits / matched if matched else float("nan"),
+        "replay_ci_low": low,
+        "replay_ci_high": high,
+        "mean_auc": float(np.mean([r["mean_auc"] for r in runs])),
+        "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
+    }
+
+
+def _paired(current: pd.Series, before: pd.Series) -> tuple[int, float, float]:
+    """Paired difference stats of two rows' per-session values on the sessions both value."""
+    current, before = current.align(before, join="inner")
+    return paired_difference_stats(current.to_numpy(), before.to_numpy())
 
 
 def _baselines(replay_rows: pd.DataFrame) -> dict[str, float]:
@@ -219,29 +325,51 @@ def _baselines(replay_rows: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def store_results(rows: pd.DataFrame, warehouse_root: Path) -> Path:
+    """Replace the run's rows of `ablation_results` in the warehouse under `warehouse_root`."""
+    from lirank_assets.resources import DataRoot, Warehouse
+    from models.reporting.review import ABLATION_TABLE
+
+    warehouse = Warehouse(data_root=DataRoot(path=str(warehouse_root)))
+    Path(warehouse.database).parent.mkdir(parents=True, exist_ok=True)
+    warehouse.replace_rows(ABLATION_TABLE, "run_id", rows["run_id"].iloc[0], rows)
+    return Path(warehouse.database)
+
+
 def main() -> None:
+    from spark.storage import DATA_ROOT_ENV, DEFAULT_DATA_ROOT
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--data-root", type=Path, default=Path(tempfile.gettempdir()) / "lirank-ablation"
     )
-    parser.add_argument("--quick", action="store_true", help=f"only {QUICK}, one seed")
-    parser.add_argument("--seeds", type=int, default=2, help="training seeds per variant")
+    parser.add_argument(
+        "--warehouse-root",
+        type=Path,
+        default=Path(os.environ.get(DATA_ROOT_ENV) or _HERE.parent / DEFAULT_DATA_ROOT),
+        help="data root whose warehouse.duckdb gets `ablation_results` (default: the project's)",
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    parser.add_argument("--quick", action="store_true", help=f"the first {QUICK_ROWS} rows, 1 seed")
+    parser.add_argument("--rows", type=int, default=None, help="run only the first N rows")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds (default: the preset's)")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one")
     parser.add_argument("--days", type=int, default=None, help="use only the first N days")
-    parser.add_argument("--variant", action="append", help="run only these variants (by name)")
+    parser.add_argument("--run-id", default=None, help="rows with this id are replaced")
     args = parser.parse_args()
+    preset = PRESETS[args.preset]
+    rows_wanted = QUICK_ROWS if args.quick else (args.rows or len(LADDER))
+    if not 1 <= rows_wanted <= len(LADDER):
+        raise SystemExit(f"--rows must be in [1, {len(LADDER)}]. Received: {rows_wanted}")
+    num_seeds = 1 if args.quick else (args.seeds or preset.seeds)
+    seeds = range(args.first_seed, args.first_seed + num_seeds)
+    run_id = args.run_id or (
+        f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{'quick' if args.quick else args.preset}"
+    )
     root = args.data_root.resolve()
     days, world, cold_start_days = prepare_world(root, args.days)
-    names = list(args.variant or (QUICK if args.quick else [name for name, _ in VARIANTS]))
-    unknown = sorted(set(names) - {name for name, _ in VARIANTS})
-    if unknown:
-        raise SystemExit(f"unknown variants {unknown}; known: {[n for n, _ in VARIANTS]}")
-    seeds = range(args.first_seed, args.first_seed + (1 if args.quick else args.seeds))
-    rows, baselines = [], {}
-    for name, overrides in VARIANTS:
-        if name not in names:
-            continue
-        model = dataclasses.replace(BASE, **overrides)
+    rows, baselines, previous = [], {}, None
+    for index, (name, model) in enumerate(ladder_configs(preset)[:rows_wanted]):
         runs = []
         for seed in seeds:
             work = Path(tempfile.mkdtemp(prefix="ablation-"))
@@ -250,45 +378,29 @@ def main() -> None:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         baselines = baselines or _baselines(runs[0]["replay_rows"])
-        matched = sum(r["matched"] for r in runs)
-        hits = sum(r["contributions"] for r in runs)
-        low, high = wilson_interval(hits, matched)
-        expected = [r["expected"] for r in runs]
-        rows.append(
-            {
-                "variant": name,
-                "overrides": overrides,
-                "matched": matched,
-                "rate": hits / matched if matched else float("nan"),
-                "ci_low": low,
-                "ci_high": high,
-                "expected": float(np.mean(expected)),
-                "expected_sd": float(np.std(expected)),
-                "mean_auc": float(np.mean([r["mean_auc"] for r in runs])),
-                "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
-            }
-        )
-        reference = next((r for r in rows if r["variant"] == REFERENCE), rows[0])
-        rows[-1]["expected_lift"] = rows[-1]["expected"] / reference["expected"] - 1.0
+        rows.append(ladder_row(run_id, index, name, runs, previous))
         print_row(rows[-1], flush=True)
+        previous = runs
+    table = pd.DataFrame(rows, columns=list(ABLATION_COLUMNS))
+    database = store_results(table, args.warehouse_root.resolve())
     print(
         f"\n{len(days)} days ({days[0]}..{days[-1]}), cold start on {cold_start_days}, "
-        f"{len(seeds)} seed(s) per variant; replay pooled over seeds and the evaluated days "
-        f"{days[cold_start_days]}..{days[-1]}."
+        f"{len(seeds)} seed(s) per row; pooled over seeds and the evaluated days "
+        f"{days[cold_start_days]}..{days[-1]}. Stored run {run_id} in {database} "
+        "(ablation_results)."
     )
     print(
         "Ground-truth expected contributions of other rankers' #1 (same sessions): "
         + ", ".join(f"{k} {v:.4f}" for k, v in sorted(baselines.items()) if k != "model")
     )
-    best = max(rows, key=lambda r: r["expected"])
     print(
         json.dumps(
             {
+                "run_id": run_id,
                 "days": len(days),
                 "seeds": len(seeds),
                 "baselines_expected": baselines,
-                "best_by_expected": best["variant"],
-                "variants": rows,
+                "rows": rows,
             }
         )
     )
@@ -297,16 +409,19 @@ def main() -> None:
 def print_row(row: dict, flush: bool = False) -> None:
     if not getattr(print_row, "header", False):
         print(
-            f"{'variant':<40}{'replay rate ± 95% CI':>28}{'matched':>9}"
-            f"{'expected (± sd)':>20}{'lift':>8}{'mean AUC':>10}{'train s':>9}"
+            f"{'row':<48}{'expected':>10}{'vs previous [95% CI]':>30}"
+            f"{'replay rate [95% CI]':>26}{'mean AUC':>10}{'train s':>9}"
         )
         print_row.header = True
-    ci = f"{row['rate']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
-    expected = f"{row['expected']:.4f} ± {row['expected_sd']:.4f}"
+    diff = (
+        f"{row['diff_vs_previous']:+.4f} [{row['diff_ci_low']:+.4f}, {row['diff_ci_high']:+.4f}]"
+        if np.isfinite(row["diff_vs_previous"])
+        else "-"
+    )
+    replay = f"{row['replay_rate']:.3f} [{row['replay_ci_low']:.3f}, {row['replay_ci_high']:.3f}]"
     print(
-        f"{row['variant']:<40}{ci:>28}{row['matched']:>9}{expected:>20}"
-        f"{row['expected_lift']:>+8.1%}"
-        f"{row['mean_auc']:>10.4f}{row['train_seconds']:>9.1f}",
+        f"{row['row']:>2} {row['variant']:<45}{row['expected_contributions']:>10.4f}{diff:>30}"
+        f"{replay:>26}{row['mean_auc']:>10.4f}{row['train_seconds']:>9.1f}",
         flush=flush,
     )
 

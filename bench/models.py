@@ -67,6 +67,8 @@ def _feed_data(rng: np.random.Generator, n: int) -> tuple[dict, dict]:
         "member_id": rng.integers(0, 2**31 - 1, n),
         "author_id": rng.integers(0, 2**31 - 1, n),
         "hashtag_ids": rng.integers(-1, 5_000, size=(n, MAX_HASHTAGS)),
+        "post_id": rng.integers(0, 2**31 - 1, n),
+        "hist_post_ids": np.where(history >= 0, history * 3 + 1, -1),
         "hist_author_ids": history,
         "hist_actions": np.where(history >= 0, rng.integers(0, 5, history.shape), -1),
         "dense": rng.normal(size=(n, len(DENSE_FEATURES))).astype("float32"),

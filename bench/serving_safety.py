@@ -61,6 +61,8 @@ def _request(rows: int, long_bytes: int, seed: int = 0) -> dict[str, np.ndarray]
         {
             "member_id": rng.integers(0, 100_000, rows),
             "author_id": rng.integers(0, 5000, rows),
+            "post_id": rng.integers(0, 100_000, rows),
+            "hist_post_ids": [3 * h + 1 for h in history],
             "hist_author_ids": history,
             "hist_actions": [rng.integers(0, 5, len(h)) for h in history],
             "hashtag_ids": [rng.integers(0, 400, k) for k in rng.integers(1, 4, rows)],

@@ -19,6 +19,7 @@ navigation = st.navigation(
         st.Page("pages/gate.py", title="Model gate", icon=":material/verified:"),
         st.Page("pages/replay.py", title="Replay", icon=":material/replay:"),
         st.Page("pages/data_health.py", title="Data health", icon=":material/monitor_heart:"),
+        st.Page("pages/explore.py", title="Explore / exploit", icon=":material/casino:"),
         st.Page("pages/ablation.py", title="Ablation", icon=":material/science:"),
     ]
 )

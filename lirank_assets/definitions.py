@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from lirank_assets.assets.evaluation import build_evaluation_assets
+from lirank_assets.assets.explore import build_explore_assets
 from lirank_assets.assets.features import build_feature_assets
 from lirank_assets.assets.ranking import build_ranking_assets
 from lirank_assets.assets.world import build_raw_log_assets
@@ -109,6 +110,7 @@ def build_definitions(
             build_raw_log_assets(calendar, resources["log_source"].tables),
             *build_feature_assets(calendar),
             *build_ranking_assets(calendar),
+            *build_explore_assets(calendar),
             *build_evaluation_assets(calendar, with_ground_truth=not settings.logs_path),
         ]
     jobs = [

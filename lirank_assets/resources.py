@@ -284,13 +284,18 @@ class Warehouse(ConfigurableResource):
 
     def replace_partition(self, table: str, date: dt.date, rows: pd.DataFrame) -> int:
         """Idempotently replace the rows of `date` in `table` (created from `rows` if new)."""
+        return self.replace_rows(table, "date", date, rows)
+
+    def replace_rows(self, table: str, column: str, value: Any, rows: pd.DataFrame) -> int:
+        """Idempotently replace the rows of `table` whose `column` equals `value` by `rows`, in
+        one transaction (the table is created from `rows` if new; new columns are added)."""
 
         def replace(conn: duckdb.DuckDBPyConnection) -> None:
             conn.register("incoming", rows)
             conn.execute("BEGIN TRANSACTION")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
             _add_missing_columns(conn, table)
-            conn.execute(f"DELETE FROM {table} WHERE date = ?", [date])
+            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", [value])
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
             conn.execute("COMMIT")
 

@@ -16,7 +16,8 @@ only as `boolean`, and no date type. So a `TRAINING_EXAMPLE` row is written as:
 * int64 columns -> `long`, int32 and int8 columns (labels) -> `int`, float32 -> `float`,
   string -> `string`: rank-0 dense features;
 * `date` -> `int`, days since 1970-01-01 (read back as int32);
-* list columns (`hashtag_ids`, `hist_author_ids`, `hist_actions`) -> arrays: varlen features.
+* list columns (`hashtag_ids`, `hist_post_ids`, `hist_author_ids`, `hist_actions`) -> arrays:
+  varlen features.
 
 No `TRAINING_EXAMPLE` column is sparse (index/value pairs), so none uses the sparse layout.
 
@@ -72,8 +73,9 @@ if TYPE_CHECKING:
     import tensorflow as tf
     from pyspark.sql import DataFrame
 
-AVRO_SCHEMA_VERSION = 1
-"""Bump whenever `AVRO_SCHEMA` changes; readers refuse shards of another version."""
+AVRO_SCHEMA_VERSION = 2
+"""Bump whenever `AVRO_SCHEMA` changes; readers refuse shards of another version.
+(2: `hist_post_ids` added.)"""
 
 SCHEMA_VERSION_KEY = "lirank.avro_schema_version"
 """Avro file-metadata key holding the shard's `AVRO_SCHEMA_VERSION`."""
@@ -104,6 +106,7 @@ AVRO_SCHEMA: dict = {
         {"name": "member_industry", "type": "int"},
         {"name": "member_country", "type": "int"},
         {"name": "member_log_connections", "type": "float"},
+        {"name": "hist_post_ids", "type": _array("long")},
         {"name": "hist_author_ids", "type": _array("long")},
         {"name": "hist_actions", "type": _array("int")},
         {"name": "author_id", "type": "long"},
@@ -405,7 +408,9 @@ def check_schema_version(path: Path) -> None:
         raise ValueError(
             f"Avro shard {path} has {found}, but this reader expects {SCHEMA_VERSION_KEY}="
             f"{AVRO_SCHEMA_VERSION}; rewrite the shard with spark.avro_shards.write_avro_shards "
-            "(re-materialize `training_examples` for its date)"
+            "(re-materialize `training_examples_avro` for its date; when its Parquet examples "
+            "predate the example schema too, re-materialize `session_explosion` and "
+            "`training_examples` first: they are rebuilt from the raw logs)"
         )
 
 

@@ -54,6 +54,7 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "member_industry",
     "member_country",
     "member_log_connections",
+    "hist_post_ids",
     "hist_author_ids",
     "hist_actions",
 )

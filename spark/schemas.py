@@ -8,9 +8,12 @@ contract below changes; readers check it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# 2: TRAINING_EXAMPLE carries `hist_post_ids` (the history Transformer's post items, paper §6)
 
 # The actions a member takes on an impression, in the order `hist_actions` indexes them.
 ACTIONS: tuple[str, ...] = ("click", "like", "comment", "share", "vote")
@@ -137,6 +140,8 @@ TRAINING_EXAMPLE = pa.schema(
         ("member_industry", pa.int32()),
         ("member_country", pa.int32()),
         ("member_log_connections", pa.float32()),
+        # the member's history, aligned, oldest first (FEED_SESSIONS's columns)
+        ("hist_post_ids", pa.list_(pa.int64())),
         ("hist_author_ids", pa.list_(pa.int64())),
         ("hist_actions", pa.list_(pa.int32())),
         ("author_id", pa.int64()),
@@ -154,3 +159,29 @@ TRAINING_EXAMPLE = pa.schema(
         ("long_dwell", pa.int8()),
     ]
 )
+
+# TRAINING_EXAMPLE column -> the SCHEMA_VERSION that added it (examples written before lack it)
+EXAMPLE_COLUMNS_ADDED: dict[str, int] = {"hist_post_ids": 2}
+
+
+def check_example_schema(
+    columns: Iterable[str], source: object, required: Iterable[str] = TRAINING_EXAMPLE.names
+) -> None:
+    """Raise ValueError naming the `required` columns missing from `columns` (of `source`, a
+    path or a description); when a later `SCHEMA_VERSION` added them, say that the examples
+    predate it and how to rebuild them from the raw logs."""
+    present = set(columns)
+    missing = [name for name in required if name not in present]
+    if not missing:
+        return
+    added = {name: EXAMPLE_COLUMNS_ADDED[name] for name in missing if name in EXAMPLE_COLUMNS_ADDED}
+    if added:
+        raise ValueError(
+            f"examples of {source} lack {sorted(added)}, added in example schema version "
+            f"{max(added.values())} (this code: {SCHEMA_VERSION}); they were written by an "
+            "older version. Rebuild them from the raw logs: re-materialize `session_explosion`, "
+            "`training_examples` and `training_examples_avro` for those days"
+        )
+    raise ValueError(
+        f"examples of {source} are missing columns {missing}; expected TRAINING_EXAMPLE rows"
+    )

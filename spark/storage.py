@@ -133,6 +133,10 @@ class DataLayout:
         """The day's per-post popularity random effects."""
         return partition_dir(self.models, "popularity_random_effects", date)
 
+    def explore_posterior(self, date: dt.date) -> Path:
+        """The day's last-layer posterior for Thompson sampling (`models.explore`)."""
+        return partition_dir(self.models, "explore_exploit_posterior", date)
+
     # single places
     @property
     def commits(self) -> Path:

@@ -140,7 +140,10 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
         layout, date = data_root.layout, partition_date(context.partition_key)
         through = [day for day in calendar.days if day <= date]
         details = {
-            **{t: warehouse.table_or_empty(t) for t in ("segment_metrics", "calibration_curves")},
+            **{
+                t: warehouse.table_or_empty(t)
+                for t in ("segment_metrics", "calibration_curves", "explore_exploit")
+            },
             ABLATION_TABLE: warehouse.table_or_empty(ABLATION_TABLE, order_by=None),
             **read_model_records(layout.feed_model(date).parent).tables(),
             **data_health(

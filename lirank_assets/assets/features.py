@@ -27,10 +27,12 @@ from spark.dwell import CLUSTER_COLUMNS, DEFAULT_WINDOW_DAYS
 from spark.dwell import dwell_thresholds as compute_dwell_thresholds
 from spark.dwell import long_dwell_labels as attach_long_dwell_labels
 from spark.examples import label_rates_by_split
+from spark.explode import EXAMPLE_COLUMNS
 from spark.explode import explode_session_features as explode_paper_plan
 from spark.io import read_parquet_dirs, write_parquet_dir, write_parquet_dirs_together
 from spark.partition_manifest import example_manifest
 from spark.replay_candidates import random_bucket_candidates
+from spark.schemas import check_example_schema
 
 FEATURE = {"group_name": "features", "automation_condition": DAILY_REFRESH}
 ONE_RUN = BackfillPolicy.single_run()
@@ -158,7 +160,9 @@ def build_feature_assets(calendar: DailyCalendar, window_days: int = DEFAULT_WIN
         label (what random effects and evaluation read; `training_examples_avro` for training)."""
         layout, session = data_root.layout, spark.session()
         for date in partition_dates(context):
-            examples = read_parquet_dirs(session, [layout.exploded_session_features(date)])
+            exploded = layout.exploded_session_features(date)
+            examples = read_parquet_dirs(session, [exploded])
+            check_example_schema(examples.columns, exploded, required=EXAMPLE_COLUMNS)
             thresholds = read_parquet_dirs(session, [layout.dwell_thresholds(date)])
             path = write_parquet_dir(
                 attach_long_dwell_labels(examples, thresholds),
@@ -186,8 +190,10 @@ def build_feature_assets(calendar: DailyCalendar, window_days: int = DEFAULT_WIN
         the Spark tasks: what the model trains on."""
         layout, session = data_root.layout, spark.session()
         for date in partition_dates(context):
+            examples = read_parquet_dirs(session, [layout.training_examples(date)])
+            check_example_schema(examples.columns, layout.training_examples(date))
             shards = write_avro_shards_spark(
-                read_parquet_dirs(session, [layout.training_examples(date)]),
+                examples,
                 layout.training_examples_avro(date),
                 num_shards=config.avro_shards or None,
                 codec=config.avro_codec,

@@ -64,10 +64,14 @@ class ReplayEvaluation:
             rate, ci_low, ci_high, expected_contributions.
         paired: one row per reference ranker (`PAIRED_COLUMNS`): the model minus that ranker's
             ground-truth expected contributions over the same sessions; empty without a truth.
+        values: ranker -> the ground-truth expected contributions of its #1 pick, one value per
+            session (indexed by session_id); empty without a truth. Pair two models' `values`
+            on the same sessions to compare them (`intervals.paired_difference_stats`).
     """
 
     rates: pd.DataFrame
     paired: pd.DataFrame
+    values: dict[str, pd.Series] = dataclasses.field(default_factory=dict)
 
 
 def evaluate_replay(
@@ -149,7 +153,9 @@ def evaluate_replay(
         if values
     ]
     return ReplayEvaluation(
-        rates=pd.DataFrame(rows), paired=pd.DataFrame(paired, columns=list(PAIRED_COLUMNS))
+        rates=pd.DataFrame(rows),
+        paired=pd.DataFrame(paired, columns=list(PAIRED_COLUMNS)),
+        values=values,
     )
 
 

@@ -3,9 +3,11 @@
 - `config`: `FeedModelConfig` (validated, JSON round trip, learned vocabularies), `TASK_GROUPINGS`
 - `presets`: `GRAPH_FEED_MODEL`, the test configs, `config_for` (vocabularies from a frame)
 - `sparse`: `SparseArch`, `EmbeddingTable`, `ID_EMBEDDINGS`
-- `history`: `HISTORY_POOLINGS` (mean, target attention, Transformer)
+- `history`: `HISTORY_POOLINGS` (mean, target attention, Transformer), `HISTORY_ITEMS`
+  (authors, posts, both)
 - `dense`: `DenseArch`, `AFFINITY_ARCHS`
 - `interactions`: `INTERACTIONS` (none, dot, DCNv2 cross, residual DCN)
+- `multitask`: `MULTITASKS` (hard sharing, MMoE, PLE)
 - `towers`: `Tower`, `TOWERS`, `LARGE_TOWER_UNITS`
 - `calibration`: `CALIBRATIONS` (none, isotonic)
 - `score`: `FeedScore`, the final post score
@@ -24,6 +26,7 @@ from models.feed.config import (
 )
 from models.feed.dense import AFFINITY_ARCHS, DenseArch
 from models.feed.history import (
+    HISTORY_ITEMS,
     HISTORY_POOLINGS,
     MeanHistory,
     TargetAttentionHistory,
@@ -44,6 +47,7 @@ from models.feed.model import (
     feed_inputs,
     predict_probabilities,
 )
+from models.feed.multitask import MULTITASKS, PLE, MMoE, SharedBottom
 from models.feed.presets import EVERY_BLOCK, GRAPH_FEED_MODEL, TINY_FEED_MODEL, config_for
 from models.feed.score import CONTRIBUTION_SCORE_WEIGHTS, FeedScore
 from models.feed.sparse import ID_EMBEDDINGS, EmbeddingTable, SparseArch
@@ -60,10 +64,12 @@ __all__ = [
     "EVERY_BLOCK",
     "FEED_TASKS",
     "GRAPH_FEED_MODEL",
+    "HISTORY_ITEMS",
     "HISTORY_POOLINGS",
     "ID_EMBEDDINGS",
     "INTERACTIONS",
     "LARGE_TOWER_UNITS",
+    "MULTITASKS",
     "SPARSE_FEATURES",
     "TASK_GROUPINGS",
     "TINY_FEED_MODEL",
@@ -77,9 +83,12 @@ __all__ = [
     "FeedScore",
     "FlatInteraction",
     "IsotonicHeads",
+    "MMoE",
     "MeanHistory",
     "NoCalibration",
+    "PLE",
     "ResidualDCNInteraction",
+    "SharedBottom",
     "SparseArch",
     "TargetAttentionHistory",
     "Tower",

@@ -20,8 +20,14 @@ from collections.abc import Iterable, Mapping
 
 from models.feed.calibration import CALIBRATIONS
 from models.feed.dense import AFFINITY_ARCHS
-from models.feed.history import HISTORY_POOLINGS, TRANSFORMER_HEADS, TRANSFORMER_LAST_STEPS
+from models.feed.history import (
+    HISTORY_ITEMS,
+    HISTORY_POOLINGS,
+    TRANSFORMER_HEADS,
+    TRANSFORMER_LAST_STEPS,
+)
 from models.feed.interactions import INTERACTIONS
+from models.feed.multitask import MULTITASKS
 from models.feed.score import CONTRIBUTION_SCORE_WEIGHTS, FeedScore
 from models.feed.sparse import ID_EMBEDDINGS
 from models.feed.towers import TOWERS
@@ -55,6 +61,9 @@ _POSITIVE_INTS = frozenset(
         "calibration_buckets",
         "qr_collisions",
         "history_max_length",
+        "experts",
+        "task_experts",
+        "expert_units",
     }
 )
 _VOCABULARIES = ("content_types", "platforms")
@@ -74,6 +83,8 @@ class FeedModelConfig:
         member_buckets: hash buckets of the viewer (member_id) table.
         actor_buckets: hash buckets of the actor table shared by author_id and hist_author_ids.
         hashtag_buckets: hash buckets of the hashtag table.
+        post_buckets: hash buckets of the post table shared by post_id and hist_post_ids (only
+            built when `history_items` uses posts).
         content_types, platforms: the vocabularies of the `content_type` and `platform` columns,
             learned from the training data (`with_vocabularies`). Their tables have
             len(vocabulary) + 1 rows: row 0 is the out-of-vocabulary bucket, value i of the
@@ -84,6 +95,9 @@ class FeedModelConfig:
         dense_mean, dense_variance: per-column normalization constants of `DENSE_FEATURES`,
             from `dense_moments` over the full training examples.
         history_pooling: extra history vectors, a key of `HISTORY_POOLINGS`.
+        history_items: what one history step's item is, a key of `HISTORY_ITEMS` ("authors",
+            "posts" or "posts_and_authors"); other than "authors" only with
+            history_pooling="transformer" (TransAct early fusion, paper §6).
         affinity: candidate-in-history dense features, a key of `AFFINITY_ARCHS`.
         interaction: block between the features and the towers, a key of `INTERACTIONS`.
         cross_layers, cross_projection_dim: layers and rank r of the "cross" and
@@ -99,6 +113,13 @@ class FeedModelConfig:
         history_max_length: longest history the "transformer" pooling accepts (≥ 5, the last
             steps it outputs).
         task_grouping: how the heads are split into towers, a key of `TASK_GROUPINGS`.
+        multitask: what the towers read, a key of `MULTITASKS` (paper §9, Table 1): "shared"
+            (hard sharing: the interaction's output), "mmoe" (one softmax gate per tower over
+            `experts` shared experts) or "ple" (`experts` shared + `task_experts` per-tower
+            experts, one extraction layer).
+        experts: shared experts of "mmoe" and "ple" (NOT CONFIRMED by the paper).
+        task_experts: experts owned by each tower with "ple".
+        expert_units: width of every expert, and of each tower's input with "mmoe" / "ple".
         score_weights: (head, weight) pairs of the final score Σ_h w_h · P(h) (`FeedScore`).
         id_hash: how raw member/author IDs become model IDs, one of `ID_HASHES` ("murmur":
             MurmurHash of "member:1234"-style strings; the served model then takes string IDs).
@@ -109,6 +130,7 @@ class FeedModelConfig:
     member_buckets: int = 50_000
     actor_buckets: int = 20_000
     hashtag_buckets: int = 5_000
+    post_buckets: int = 20_000
     content_types: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ()
     seniority_buckets: int = 16
@@ -120,6 +142,7 @@ class FeedModelConfig:
     dense_mean: tuple[float, ...] = (0.0,) * len(DENSE_FEATURES)
     dense_variance: tuple[float, ...] = (1.0,) * len(DENSE_FEATURES)
     history_pooling: str = "target_attention"
+    history_items: str = "authors"
     affinity: str = "log_counts"
     interaction: str = "dot"
     cross_layers: int = 2
@@ -132,6 +155,10 @@ class FeedModelConfig:
     qr_collisions: int = 1000
     history_max_length: int = 100
     task_grouping: str = "click_contribution"
+    multitask: str = "shared"
+    experts: int = 4
+    task_experts: int = 2
+    expert_units: int = 64
     score_weights: tuple[tuple[str, float], ...] = CONTRIBUTION_SCORE_WEIGHTS
     id_hash: str = "none"
 
@@ -162,12 +189,14 @@ class FeedModelConfig:
             )
         for name, choices in (
             ("history_pooling", HISTORY_POOLINGS),
+            ("history_items", HISTORY_ITEMS),
             ("affinity", AFFINITY_ARCHS),
             ("interaction", INTERACTIONS),
             ("calibration", CALIBRATIONS),
             ("tower", TOWERS),
             ("id_embedding", ID_EMBEDDINGS),
             ("task_grouping", TASK_GROUPINGS),
+            ("multitask", MULTITASKS),
             ("id_hash", ID_HASHES),
         ):
             if getattr(self, name) not in choices:
@@ -194,13 +223,20 @@ class FeedModelConfig:
                 "`calibration_step` must be positive and finite. "
                 f"Received: calibration_step={self.calibration_step}"
             )
-        if self.id_embedding == "qr" and self.qr_collisions > min(
-            self.member_buckets, self.actor_buckets
-        ):
+        if self.history_items != "authors" and self.history_pooling != "transformer":
             raise ValueError(
-                "`qr_collisions` must not exceed `member_buckets` or `actor_buckets` with "
-                f'id_embedding="qr". Received: qr_collisions={self.qr_collisions}, '
-                f"member_buckets={self.member_buckets}, actor_buckets={self.actor_buckets}"
+                f'`history_items` other than "authors" needs history_pooling="transformer" (the '
+                f"other poolings attend over author embeddings). Received: history_items="
+                f"{self.history_items!r}, history_pooling={self.history_pooling!r}"
+            )
+        id_tables = {"member_buckets": self.member_buckets, "actor_buckets": self.actor_buckets}
+        if self.uses_post_ids:
+            id_tables["post_buckets"] = self.post_buckets
+        if self.id_embedding == "qr" and self.qr_collisions > min(id_tables.values()):
+            raise ValueError(
+                f"`qr_collisions` must not exceed {' or '.join(f'`{k}`' for k in id_tables)} "
+                f'with id_embedding="qr". Received: qr_collisions={self.qr_collisions}, '
+                + ", ".join(f"{k}={v}" for k, v in id_tables.items())
             )
         if self.history_pooling == "transformer":
             if self.history_max_length < TRANSFORMER_LAST_STEPS:
@@ -214,6 +250,11 @@ class FeedModelConfig:
                     f"`embedding_dim` must be divisible by {TRANSFORMER_HEADS} with "
                     f'history_pooling="transformer". Received: embedding_dim={self.embedding_dim}'
                 )
+
+    @property
+    def uses_post_ids(self) -> bool:
+        """Whether the model embeds post IDs (the history items include posts)."""
+        return any(c == "post_id" for c, _ in HISTORY_ITEMS[self.history_items])
 
     @property
     def final_score(self) -> FeedScore:

@@ -8,9 +8,10 @@ forward pass is a composition of named blocks (TorchRec DLRM style), each chosen
 2. `DenseArch` z-normalizes the dense features with frozen constants; the affinity block adds
    the candidate-in-history counts.
 3. The interaction block crosses the features (paper §2: DCNv2 / DLRM dot products).
-4. The `Tower`s give one logit per head (paper §1: a click tower for click and long_dwell, a
+4. The multi-task block gives each tower its input (paper §9: hard sharing, MMoE or PLE).
+5. The `Tower`s give one logit per head (paper §1: a click tower for click and long_dwell, a
    contribution tower for like, comment, share and vote; `task_grouping` picks another split).
-5. The calibration block maps each logit through a co-trained isotonic layer (paper §3).
+6. The calibration block maps each logit through a co-trained isotonic layer (paper §3).
 
 The model maps an inputs dict (`models.inputs.spec`, built with `feed_inputs`) to
 ``{head: logit}`` with shape [batch]; `FEED_TASKS` is its training loss. The final post score is
@@ -39,8 +40,9 @@ from keras import ops
 from models.feed.calibration import CALIBRATION_FEATURES, CALIBRATIONS
 from models.feed.config import TASK_GROUPINGS, FeedModelConfig
 from models.feed.dense import AFFINITY_ARCHS, DenseArch
-from models.feed.history import HISTORY_POOLINGS
+from models.feed.history import HISTORY_ITEMS, HISTORY_POOLINGS, history_items
 from models.feed.interactions import INTERACTIONS
+from models.feed.multitask import MULTITASKS
 from models.feed.sparse import EmbeddingTable, SparseArch
 from models.feed.towers import TOWERS, Tower
 from models.inputs.spec import DENSE_FEATURES, INPUT_KEYS, examples_to_inputs
@@ -70,8 +72,14 @@ def embedding_tables(config: FeedModelConfig) -> tuple[EmbeddingTable, ...]:
     """The tables of `config`: member and actor tables of kind `id_embedding` (paper A.1: the
     actor table embeds the post's author and the history authors), one row per vocabulary
     value plus the out-of-vocabulary row 0 for content type and platform, small plain tables
-    for the other categorical features."""
+    for the other categorical features; a post table (candidate and history posts) last, only
+    when `history_items` uses posts (so author-history models keep their weights)."""
     qr = config.qr_collisions if config.id_embedding == "qr" else None
+    posts = (
+        EmbeddingTable(
+            "post", config.post_buckets, ("post_id", "hist_post_ids"), config.id_embedding, qr
+        ),
+    )
     return (
         EmbeddingTable("member_id", config.member_buckets, ("member_id",), config.id_embedding, qr),
         EmbeddingTable("content_type", len(config.content_types) + 1, ("content_type",)),
@@ -90,15 +98,18 @@ def embedding_tables(config: FeedModelConfig) -> tuple[EmbeddingTable, ...]:
         ),
         EmbeddingTable("hashtag", config.hashtag_buckets, ("hashtag_ids",)),
         EmbeddingTable("action", config.action_buckets, ("hist_actions",)),
+        *(posts if config.uses_post_ids else ()),
     )
 
 
 def _history_arch(config: FeedModelConfig) -> keras.layers.Layer:
-    """The `history_pooling` block; only the Transformer takes arguments."""
+    """The `history_pooling` block; only the Transformer takes arguments (its items are
+    `history_items`: one embedding per ID of a step's item)."""
     arguments = {
         "transformer": {
             "embedding_dim": config.embedding_dim,
             "max_length": config.history_max_length,
+            "item_dim": config.embedding_dim * len(HISTORY_ITEMS[config.history_items]),
         }
     }
     block = HISTORY_POOLINGS[config.history_pooling]
@@ -111,6 +122,21 @@ def _interaction_arch(config: FeedModelConfig) -> keras.layers.Layer:
     arguments = {"cross": cross, "residual_dcn": cross}
     block = INTERACTIONS[config.interaction]
     return block(**arguments.get(config.interaction, {}), name="interaction_arch")
+
+
+def _multitask_arch(config: FeedModelConfig) -> keras.layers.Layer:
+    """The `multitask` block: one input per tower of `task_grouping`."""
+    num_tasks = len(TASK_GROUPINGS[config.task_grouping])
+    arguments = {
+        "mmoe": {"num_experts": config.experts, "expert_units": config.expert_units},
+        "ple": {
+            "num_shared_experts": config.experts,
+            "num_task_experts": config.task_experts,
+            "expert_units": config.expert_units,
+        },
+    }
+    block = MULTITASKS[config.multitask]
+    return block(num_tasks, **arguments.get(config.multitask, {}), name="multitask_arch")
 
 
 def _calibration_arch(config: FeedModelConfig) -> keras.layers.Layer:
@@ -146,6 +172,7 @@ class FeedModel(keras.Model):
         self.dense_arch = DenseArch(config.dense_mean, config.dense_variance, name="dense_arch")
         self.affinity_dim, self.affinity_arch = AFFINITY_ARCHS[config.affinity]
         self.interaction_arch = _interaction_arch(config)
+        self.multitask_arch = _multitask_arch(config)
         # one attribute per tower, `<group>_tower`: the weight paths of saved models stay stable
         names = []
         for group, heads in TASK_GROUPINGS[config.task_grouping]:
@@ -164,20 +191,44 @@ class FeedModel(keras.Model):
         flat = self.num_vectors * dim + len(DENSE_FEATURES) + self.affinity_dim
         self.interaction_arch.build(self.num_vectors, flat)
         width = self.interaction_arch.output_dim(self.num_vectors, flat)
+        self.multitask_arch.build((None, width))
+        width = self.multitask_arch.output_dim(width)
         for tower in self.towers:
             tower.build((None, width))
         self.calibration_arch.build(len(CALIBRATION_FEATURES) * dim)
 
     def call(self, inputs, training=False):
-        pooled, sequences = self.sparse_arch(inputs)
-        (history, mask), (actions, _) = sequences["hist_author_ids"], sequences["hist_actions"]
-        vectors = [pooled[feature] for feature in SPARSE_FEATURES]
-        vectors += self.history_arch(pooled["author_id"], history, mask, actions)
-        dense = [self.dense_arch(inputs["dense"]), *self.affinity_arch(inputs["affinity"])]
-        features = self.interaction_arch(vectors, ops.concatenate([*vectors, *dense], axis=-1))
-        logits = {head: logit for tower in self.towers for head, logit in tower(features).items()}
+        pooled, tower_inputs = self._tower_inputs(inputs)
+        logits = {
+            head: logit
+            for tower, x in zip(self.towers, tower_inputs, strict=True)
+            for head, logit in tower(x).items()
+        }
         calibration = ops.concatenate([pooled[f] for f in CALIBRATION_FEATURES], axis=-1)
         return self.calibration_arch({head: logits[head] for head in LABELS}, calibration)
+
+    def _tower_inputs(self, inputs):
+        """The pooled sparse vectors and each tower's input (everything below the towers)."""
+        pooled, sequences = self.sparse_arch(inputs)
+        candidate, items, mask = history_items(self.config.history_items, pooled, sequences)
+        vectors = [pooled[feature] for feature in SPARSE_FEATURES]
+        vectors += self.history_arch(candidate, items, mask, sequences["hist_actions"][0])
+        dense = [self.dense_arch(inputs["dense"]), *self.affinity_arch(inputs["affinity"])]
+        features = self.interaction_arch(vectors, ops.concatenate([*vectors, *dense], axis=-1))
+        return pooled, self.multitask_arch(features)
+
+    def last_layer_inputs(self, inputs, heads: tuple[str, ...]):
+        """Z(x) of paper §7: the last hidden layer of every tower holding one of `heads`, in
+        tower order, concatenated [batch, Σ width] (the input of those heads' last layer)."""
+        _, tower_inputs = self._tower_inputs(inputs)
+        parts = []
+        for tower, x in zip(self.towers, tower_inputs, strict=True):
+            if set(tower.heads) & set(heads):
+                parts.append(tower.hidden_output(x))
+        if not parts:
+            raise ValueError(f"no tower holds any of the heads {heads}; towers: "
+                             f"{[t.heads for t in self.towers]}")  # fmt: skip
+        return ops.concatenate(parts, axis=-1)
 
     @property
     def num_vectors(self) -> int:

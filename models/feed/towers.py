@@ -61,10 +61,14 @@ class Tower(keras.layers.Layer):
         self.logits.build((None, width))
 
     def call(self, x):
+        logits = self.logits(self.hidden_output(x))
+        return {head: logits[:, i] for i, head in enumerate(self.heads)}
+
+    def hidden_output(self, x):
+        """h_L: the last hidden layer's output, the input of the logits layer."""
         for layer in self.hidden:
             x = layer(x)
-        logits = self.logits(x)
-        return {head: logits[:, i] for i, head in enumerate(self.heads)}
+        return x
 
     def get_config(self) -> dict:
         return {

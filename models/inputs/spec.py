@@ -6,13 +6,14 @@ SavedModel's serving signature (`models.serving.saved_model`) and the pandas pat
 
 | input key | dtype | shape | how (from the column of the same name unless said) |
 |---|---|---|---|
-| member_id, author_id | int64 | [n] | `ID_COLUMNS`: as given, or Murmur-hashed |
+| member_id, author_id, post_id | int64 | [n] | `ID_COLUMNS`: as given, or Murmur-hashed |
 | content_type, platform | int32 | [n] | 1 + index in the learned vocabulary, 0 = OOV |
 | seniority, industry, country | int32 | [n] | member_seniority, member_industry, member_country |
 | position, hour | int32 | [n] | as given |
 | hashtag_ids | int64 | [n, max_hashtags] | the first `max_hashtags`, -1 padded at the end |
-| hist_author_ids | int64 | [n, history_length] | the last `history_length`, -1 padded in front |
-| hist_actions | int32 | [n, history_length] | aligned with hist_author_ids |
+| hist_post_ids | int64 | [n, history_length] | the last `history_length`, -1 padded in front |
+| hist_author_ids | int64 | [n, history_length] | aligned with hist_post_ids, hashed like IDs |
+| hist_actions | int32 | [n, history_length] | aligned with hist_post_ids |
 | dense | float32 | [n, 4] | `DENSE`: each declared transform, computed in float64 |
 | affinity | float32 | [n, 4] | `AFFINITY_FEATURES`: the candidate author in the history |
 
@@ -39,8 +40,9 @@ over the kept history (padding never matches),
     author_recency_in_history    = Σ_j m_j · 0.8^(steps from the most recent entry)
     log1p_history_length         = log1p(Σ_j [hist_author_ids_j ≥ 0])
 
-String IDs (paper §11, A.7): with ``id_hash="murmur"`` the member, author and history-author IDs
-are namespaced strings (``"member:1234"``, ``"actor:77"``; integer IDs are written that way first)
+String IDs (paper §11, A.7): with ``id_hash="murmur"`` the member, author, post and history IDs
+are namespaced strings (``"member:1234"``, ``"actor:77"``, ``"post:9"``; integer IDs are written
+that way first)
 hashed with MurmurHash3 (`models.inputs.murmur`, the first 64 bits), keeping the low 31 bits:
 
     model_id = murmur64("<namespace>:<id>") & (2^31 - 1)        (padding stays -1)
@@ -60,7 +62,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from spark.schemas import CATEGORICAL_COLUMNS, LABELS
+from spark.schemas import CATEGORICAL_COLUMNS, LABELS, check_example_schema
 
 PAD_ID = -1
 # history steps and hashtags the model sees by default (training, evaluation and serving share them)
@@ -94,15 +96,17 @@ DENSE: tuple[DenseFeature, ...] = (
 DENSE_FEATURES: tuple[str, ...] = tuple(feature.name for feature in DENSE)
 
 # input key -> (column, namespace of its string IDs); authors and history authors share the actor
-# namespace, as they share the actor table (paper A.1)
+# namespace, as they share the actor table (paper A.1); posts and history posts the post namespace
 ID_COLUMNS: dict[str, tuple[str, str]] = {
     "member_id": ("member_id", "member"),
     "author_id": ("author_id", "actor"),
+    "post_id": ("post_id", "post"),
 }
-HISTORY_ID_NAMESPACE = "actor"
+# history ID list column -> namespace of its string IDs (aligned with `hist_actions`)
+HISTORY_ID_COLUMNS: dict[str, str] = {"hist_post_ids": "post", "hist_author_ids": "actor"}
 ID_NAMESPACES: dict[str, str] = {
     **{key: namespace for key, (_, namespace) in ID_COLUMNS.items()},
-    "hist_author_ids": HISTORY_ID_NAMESPACE,
+    **HISTORY_ID_COLUMNS,
 }
 # input key -> column, for the single-valued int32 features
 SCALAR_COLUMNS: dict[str, str] = {
@@ -115,7 +119,7 @@ SCALAR_COLUMNS: dict[str, str] = {
 # input key -> categorical column (its vocabulary is `InputSpec.vocabulary(key)`)
 CATEGORICAL: dict[str, str] = {column: column for column in CATEGORICAL_COLUMNS}
 # list columns: hashtags keep the first items, the history its last (most recent) ones
-LIST_COLUMNS: tuple[str, ...] = ("hashtag_ids", "hist_author_ids", "hist_actions")
+LIST_COLUMNS: tuple[str, ...] = ("hashtag_ids", *HISTORY_ID_COLUMNS, "hist_actions")
 
 AFFINITY_FEATURES: tuple[str, ...] = (
     "log1p_author_in_history",
@@ -260,9 +264,7 @@ def examples_to_inputs(df: pd.DataFrame, spec: InputSpec) -> dict[str, np.ndarra
 
 def check_example_columns(df: pd.DataFrame) -> None:
     """Raise ValueError naming missing columns, null IDs and non-finite dense values of `df`."""
-    missing = [c for c in RAW_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"examples are missing columns {missing}; expected TRAINING_EXAMPLE rows")
+    check_example_schema(df.columns, "this frame", required=RAW_COLUMNS)
     for column in (*(c for c, _ in ID_COLUMNS.values()), *SCALAR_COLUMNS.values()):
         nulls = int(df[column].isna().sum())
         if nulls:

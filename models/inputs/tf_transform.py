@@ -12,8 +12,9 @@ Every list column is first made ragged without its padding, so the three give id
   (``id_hash="none"``) or written as ``"<namespace>:<id>"`` and hashed (``"murmur"``).
 * categorical columns: 1 + the index of the value in the spec's vocabulary, 0 when it is not in
   it (the out-of-vocabulary bucket; unseen content types or platforms train and serve).
-* hashtags: the first `max_hashtags`, -1 padded at the end; history: the last `history_length`
-  steps, -1 padded in front.
+* hashtags: the first `max_hashtags`, -1 padded at the end; history (post IDs, author IDs, hashed
+  like the IDs of their namespace, and actions): the last `history_length` steps, -1 padded in
+  front.
 * dense: each `DenseFeature`'s transform in float64, then float32.
 * affinity: `history_affinity` of the candidate author against the kept history.
 """
@@ -30,8 +31,9 @@ from models.inputs.murmur import hash_string_ids
 from models.inputs.spec import (
     CATEGORICAL,
     DENSE,
-    HISTORY_ID_NAMESPACE,
+    HISTORY_ID_COLUMNS,
     ID_COLUMNS,
+    LIST_COLUMNS,
     OOV_INDEX,
     PAD_ID,
     RECENCY_DECAY,
@@ -65,9 +67,10 @@ def raw_to_inputs(
         inputs[key] = tf.cast(raw[column], tf.int32)
     hashtags, mask = padded(raw["hashtag_ids"])
     inputs["hashtag_ids"] = compact(tf.cast(hashtags, tf.int64), mask, spec.max_hashtags, "first")
-    history, mask = padded(raw["hist_author_ids"])
-    history = model_ids(history, HISTORY_ID_NAMESPACE, murmur)
-    inputs["hist_author_ids"] = compact(history, mask, spec.history_length, "last")
+    for column, namespace in HISTORY_ID_COLUMNS.items():
+        history, mask = padded(raw[column])
+        history = model_ids(history, namespace, murmur)
+        inputs[column] = compact(history, mask, spec.history_length, "last")
     actions, mask = padded(raw["hist_actions"])
     inputs["hist_actions"] = compact(tf.cast(actions, tf.int32), mask, spec.history_length, "last")
     inputs["dense"] = dense_matrix(raw, validate)
@@ -201,7 +204,7 @@ def raw_from_frame(df: pd.DataFrame) -> dict[str, RawColumn]:
         raw[column] = tf.constant(values.astype(str).to_numpy(dtype=object).astype(bytes))
     for column in SCALAR_COLUMNS.values():
         raw[column] = tf.constant(df[column].to_numpy(np.int64))
-    for column in ("hashtag_ids", "hist_author_ids", "hist_actions"):
+    for column in LIST_COLUMNS:
         raw[column] = ragged_from_lists(df[column])
     for feature in DENSE:
         raw[feature.column] = tf.constant(df[feature.column].to_numpy(np.float64))

@@ -201,6 +201,21 @@ DWELL_THRESHOLDS_SCHEMA: dict[str, str] = {
     "global_threshold_seconds": "DOUBLE",
 }
 """The columns of `spark.dwell.THRESHOLD_COLUMNS` with the day."""
+EXPLORE_EXPLOIT_SCHEMA: dict[str, str] = {
+    "date": "DATE",
+    "model_id": "VARCHAR",
+    "carried_over": "BOOLEAN",
+    "day_rows": "BIGINT",
+    "rows": "BIGINT",
+    "dim": "INTEGER",
+    "noise_variance": "DOUBLE",
+    "mean_weight_std": "DOUBLE",
+    "top_slot_changed": "DOUBLE",
+    "sessions": "BIGINT",
+    "prior_scale": "DOUBLE",
+    "explore_share": "DOUBLE",
+}
+"""The `explore_exploit_posterior` asset's row per model day (`models.explore.update`)."""
 
 # Columns that may hold NULL; every other column must be filled.
 NULLABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -225,6 +240,7 @@ NULLABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "label_rates": ("rate",),
     "data_checks": ("detail",),
     "dwell_thresholds": ("sample_count", "level", "percentile", "global_threshold_seconds"),
+    "explore_exploit": ("noise_variance", "mean_weight_std", "top_slot_changed"),
 }
 SNAPSHOT_SCHEMAS: dict[str, dict[str, str]] = {
     "models": MODELS_SCHEMA,
@@ -255,6 +271,7 @@ DETAIL_SCHEMAS: dict[str, dict[str, str]] = {
     "label_rates": LABEL_RATES_SCHEMA,
     "data_checks": DATA_CHECKS_SCHEMA,
     "dwell_thresholds": DWELL_THRESHOLDS_SCHEMA,
+    "explore_exploit": EXPLORE_EXPLOIT_SCHEMA,
 }
 ABLATION_TABLE = "ablation_results"
 """Free-form: copied with the columns `bench/ablation.py` gave it (ordered by run and row)."""

@@ -44,6 +44,11 @@ Policy (documented, and tested in tests/reliability/test_serving_safety.py):
 | 14 | 16384 | content_type | over 256 bytes |
 | 15 | 32768 | platform | over 256 bytes |
 | 16 | 65536 | (model output) | a head probability or the score came out NaN or infinite |
+| 17 | 131072 | post_id | string: "" or over 256 bytes; integer: negative |
+| 18 | 262144 | hist_post_ids | string: an entry over 256 bytes; integer: an entry below -1 |
+
+Bits are never renumbered (a status logged by an older export keeps its meaning): the post ID
+checks came with the post-ID history (example schema version 2), so they take the next bits.
 
 The ranges are generous bounds of what the log contract can hold (log counts are log1p of
 counts, so ≥ 0; 50 is log1p of 5e21), not the simulator's ranges: a user's logs may legitimately
@@ -64,7 +69,15 @@ from collections.abc import Iterable, Mapping
 
 import tensorflow as tf
 
-from models.inputs.spec import CATEGORICAL, DENSE, ID_COLUMNS, OOV_INDEX, PAD_ID, SCALAR_COLUMNS
+from models.inputs.spec import (
+    CATEGORICAL,
+    DENSE,
+    HISTORY_ID_COLUMNS,
+    ID_COLUMNS,
+    OOV_INDEX,
+    PAD_ID,
+    SCALAR_COLUMNS,
+)
 from spark.schemas import ACTIONS
 
 # longest string (bytes) a row may hold in an ID or category; longer strings are cut to it before
@@ -89,6 +102,9 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 }
 HIST_ACTION_RANGE: tuple[int, int] = (PAD_ID, len(ACTIONS) - 1)
 NON_FINITE_OUTPUT = "(model output)"
+# ID columns checked by the bits after NON_FINITE_OUTPUT (added later; bits are never renumbered)
+_LATER_IDS: tuple[str, ...] = ("post_id",)
+_LATER_HISTORY_IDS: tuple[str, ...] = ("hist_post_ids",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +123,9 @@ class RowRule:
 
 def _rules() -> tuple[RowRule, ...]:
     ids = f'string: "" or over {MAX_STRING_BYTES} bytes; integer: negative'
+    history_ids = (
+        f"string: an entry over {MAX_STRING_BYTES} bytes; integer: an entry below {PAD_ID}"
+    )
     rules = [
         *(
             f"{column}: NaN, infinite, or outside [{lo:g}, {hi:g}]"
@@ -118,11 +137,16 @@ def _rules() -> tuple[RowRule, ...]:
         ),
         f"hist_actions: an entry outside [{HIST_ACTION_RANGE[0]}, {HIST_ACTION_RANGE[1]}]",
         f"hashtag_ids: an entry below {PAD_ID}",
-        *(f"{column}: {ids}" for column, _ in ID_COLUMNS.values()),
-        f"hist_author_ids: string: an entry over {MAX_STRING_BYTES} bytes; integer: an entry "
-        f"below {PAD_ID}",
+        *(f"{column}: {ids}" for column, _ in ID_COLUMNS.values() if column not in _LATER_IDS),
+        *(
+            f"{column}: {history_ids}"
+            for column in HISTORY_ID_COLUMNS
+            if column not in _LATER_HISTORY_IDS
+        ),
         *(f"{column}: over {MAX_STRING_BYTES} bytes" for column in CATEGORICAL.values()),
         f"{NON_FINITE_OUTPUT}: a head probability or the score is NaN or infinite",
+        *(f"{column}: {ids}" for column in _LATER_IDS),
+        *(f"{column}: {history_ids}" for column in _LATER_HISTORY_IDS),
     ]
     return tuple(RowRule(bit, *text.split(": ", 1)) for bit, text in enumerate(rules))
 
@@ -135,6 +159,9 @@ def _check_declarations() -> None:
             f"FLOAT_RANGES must declare a range for each DENSE column {sorted(floats)}. "
             f"Received: {sorted(FLOAT_RANGES)}"
         )
+    ids = {column for column, _ in ID_COLUMNS.values()} | set(HISTORY_ID_COLUMNS)
+    if not set(_LATER_IDS) | set(_LATER_HISTORY_IDS) <= ids:
+        raise ValueError(f"the later ID rules must name ID columns {sorted(ids)}")
     if set(INT_RANGES) != set(SCALAR_COLUMNS.values()):
         raise ValueError(
             f"INT_RANGES must declare a range for each scalar column "
@@ -185,11 +212,12 @@ def row_status(raw: Mapping[str, tf.Tensor]) -> tf.Tensor:
             flag(column, tf.equal(length, 0) | (length > MAX_STRING_BYTES))
         else:
             flag(column, ids < 0)
-    history = raw["hist_author_ids"]
-    if history.dtype == tf.string:
-        flag("hist_author_ids", tf.strings.length(history) > MAX_STRING_BYTES)
-    else:
-        flag("hist_author_ids", history < PAD_ID)
+    for column in HISTORY_ID_COLUMNS:
+        history = raw[column]
+        if history.dtype == tf.string:
+            flag(column, tf.strings.length(history) > MAX_STRING_BYTES)
+        else:
+            flag(column, history < PAD_ID)
     for column in CATEGORICAL.values():
         flag(column, tf.strings.length(raw[column]) > MAX_STRING_BYTES)
     return status

@@ -26,9 +26,11 @@ Raw features (one row per candidate; the TRAINING_EXAMPLE column names):
 
 | key | dtype | shape |
 |---|---|---|
-| member_id, author_id | string ("member:1234", "actor:77") if id_hash="murmur", else int64 | [n] |
-| hist_author_ids | as the IDs above, "" / -1 padded (in front), most recent last | [n, L] |
-| hist_actions | int32 index into `ACTIONS`, -1 padded like hist_author_ids | [n, L] |
+| member_id, author_id, post_id | string ("member:1234", "actor:77", "post:9") with | [n] |
+| | id_hash="murmur", else int64 | |
+| hist_post_ids, hist_author_ids | as the IDs above, aligned, "" / -1 padded (in front), | [n, L] |
+| | most recent last | |
+| hist_actions | int32 index into `ACTIONS`, -1 padded like the history IDs | [n, L] |
 | hashtag_ids | int64, -1 padded at the end | [n, H] |
 | content_type, platform | string (outside the model's vocabulary: the OOV bucket) | [n] |
 | member_seniority, member_industry, member_country, position, hour | int32 | [n] |
@@ -90,6 +92,8 @@ def raw_signature(config) -> dict[str, tf.TensorSpec]:
     spec = {
         "member_id": tf.TensorSpec([None], id_dtype, name="member_id"),
         "author_id": tf.TensorSpec([None], id_dtype, name="author_id"),
+        "post_id": tf.TensorSpec([None], id_dtype, name="post_id"),
+        "hist_post_ids": tf.TensorSpec([None, None], id_dtype, name="hist_post_ids"),
         "hist_author_ids": tf.TensorSpec([None, None], id_dtype, name="hist_author_ids"),
         "hist_actions": tf.TensorSpec([None, None], tf.int32, name="hist_actions"),
         "hashtag_ids": tf.TensorSpec([None, None], tf.int64, name="hashtag_ids"),
@@ -104,8 +108,8 @@ def raw_signature(config) -> dict[str, tf.TensorSpec]:
 def raw_features(df: pd.DataFrame, config) -> dict[str, np.ndarray]:
     """Raw serving features of TRAINING_EXAMPLE rows: what a client would send for them.
 
-    IDs become "member:1234" / "actor:77" strings when `config.id_hash` is "murmur"; list columns
-    are padded to their longest row (histories in front, hashtags at the end).
+    IDs become "member:1234" / "actor:77" / "post:9" strings when `config.id_hash` is "murmur";
+    list columns are padded to their longest row (histories in front, hashtags at the end).
     """
     murmur = config.id_hash == "murmur"
 
@@ -128,6 +132,8 @@ def raw_features(df: pd.DataFrame, config) -> dict[str, np.ndarray]:
     raw = {
         "member_id": ids(df["member_id"].to_numpy(), "member_id"),
         "author_id": ids(df["author_id"].to_numpy(), "author_id"),
+        "post_id": ids(df["post_id"].to_numpy(), "post_id"),
+        "hist_post_ids": ids(pad("hist_post_ids", True, np.int64), "hist_post_ids"),
         "hist_author_ids": ids(pad("hist_author_ids", True, np.int64), "hist_author_ids"),
         "hist_actions": pad("hist_actions", True, np.int32),
         "hashtag_ids": pad("hashtag_ids", False, np.int64),

@@ -253,7 +253,24 @@ ABLATION = pd.DataFrame(
         "mean_auc": [0.79, 0.80, 0.80],
     }
 )
+EXPLORE = pd.DataFrame(
+    {
+        "date": pd.to_datetime(["2024-03-01", "2024-03-02", "2024-03-03"]).date,
+        "model_id": ["feed-2024-03-01", "feed-2024-03-02", "feed-2024-03-02"],
+        "carried_over": [False, True, True],
+        "day_rows": [9000, 3100, 2900],
+        "rows": [9000, 12100, 15000],
+        "dim": [101, 101, 101],
+        "noise_variance": [0.071, 0.069, 0.070],
+        "mean_weight_std": [0.0312, 0.0271, 0.0244],
+        "top_slot_changed": [0.42, 0.37, 0.33],
+        "sessions": [310, 305, 298],
+        "prior_scale": [1.0, 1.0, 1.0],
+        "explore_share": [0.1, 0.1, 0.1],
+    }
+)
 DETAILS = {
+    "explore_exploit": EXPLORE,
     "segment_metrics": _segments(),
     "calibration_curves": _calibration(),
     "model_lineage": LINEAGE,

@@ -211,6 +211,23 @@ def test_ablation_page_says_how_to_fill_it(snapshot_without_truth):
     assert not app.dataframe
 
 
+def test_explore_page_shows_the_posteriors_uncertainty_and_reach(snapshot):
+    app = _run("pages/explore.py")
+    assert app.title[0].value == "Explore / exploit"
+    metrics = _metrics(app)
+    assert metrics["Rows in the posterior"] == "15,000 rows"
+    assert metrics["Top slot changed by a draw"] == "33.0%"
+    assert metrics["Sessions explored when serving"] == "10%"
+    assert not app.warning  # the latest posterior was carried over from the day before
+    table = app.dataframe[0].value
+    assert list(table["Updated from"]) == ["yesterday", "yesterday", "prior"]
+
+
+def test_explore_page_without_a_posterior_says_how_to_get_one(snapshot_without_truth):
+    app = _run("pages/explore.py")
+    assert len(app.info) == 1 and "explore_exploit_posterior" in app.info[0].value
+
+
 def test_replay_page_shows_each_ranker_with_interval(snapshot):
     replay = read_review_snapshot(snapshot)["replay_metrics"]
     latest = replay[replay["date"] == replay["date"].max()].set_index("ranker")
@@ -234,6 +251,7 @@ PAGES = [
     "pages/replay.py",
     "pages/data_health.py",
     "pages/ablation.py",
+    "pages/explore.py",
 ]
 
 

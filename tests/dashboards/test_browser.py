@@ -183,6 +183,7 @@ PAGES: dict[str, tuple[tuple[str, ...], int, tuple[str, ...]]] = {
         ("Long-dwell thresholds by cluster", "Label rates, train rows"),
     ),
     "ablation": (("Ablation", "Each step vs the row above"), 1, ("+ residual DCN",)),
+    "explore": (("Explore / exploit", "Top slot changed by a draw"), 2, ("33.0%", "15,000 rows")),
 }
 SCREENSHOTS_ENV = "LIRANK_DASHBOARD_SCREENSHOTS"
 """A folder to copy each page's screenshot into (e.g. `docs/` for the README's)."""

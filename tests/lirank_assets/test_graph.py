@@ -64,7 +64,7 @@ def graph(tmp_path_factory, spark):
 def test_every_asset_partition_is_materialized(graph):
     defs, instance, _ = graph
     keys = defs.resolve_asset_graph().get_all_asset_keys()
-    ranking = {"feed_ranking_model", "popularity_random_effects"}
+    ranking = {"feed_ranking_model", "popularity_random_effects", "explore_exploit_posterior"}
     evaluation = {"offline_metrics", "replay_metrics", "model_review"}
     for key in keys:
         first = 1 if key.path[0] in ranking else 2 if key.path[0] in evaluation else 0
@@ -81,6 +81,28 @@ def test_cold_start_then_incremental_from_the_previous_day(graph):
     assert list(models["mode"]) == ["cold", "incremental"]
     assert models["train_days"].tolist() == [2, 1]
     assert models.loc[1, "base_model_id"] == models.loc[0, "model_id"]
+
+
+def test_the_posterior_is_updated_day_by_day_not_refit(graph):
+    """Day 2's posterior starts from day 1's (its model warm-started from day 1's) and holds the
+    training rows of both days; the review snapshot carries one row per model day."""
+    from models.explore.posterior import LastLayerPosterior
+
+    _, _, root = graph
+    layout = DataLayout(root.resolve())
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT date, carried_over, day_rows, rows, top_slot_changed FROM explore_exploit "
+            "ORDER BY date"
+        ).df()
+    assert rows["carried_over"].tolist() == [False, True]
+    assert rows["rows"].tolist() == [rows["day_rows"][0], rows["day_rows"].sum()]
+    train_day2 = pq.read_table(layout.training_examples(DATES[2])).column("split")
+    assert rows["day_rows"][1] == train_day2.to_pylist().count("train")
+    assert ((rows["top_slot_changed"] >= 0) & (rows["top_slot_changed"] <= 1)).all()
+    posterior = LastLayerPosterior.load(layout.explore_posterior(DATES[2]))
+    assert posterior.rows == rows["rows"].iloc[1]
+    assert len(read_review_snapshot(layout.review_snapshot)["explore_exploit"]) == 2
 
 
 def test_the_models_train_from_the_avro_shards_of_their_days(graph):

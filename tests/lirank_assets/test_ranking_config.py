@@ -68,3 +68,26 @@ def test_the_choice_is_generated_from_every_architecture_field():
     assert choice.tower_units == list(GRAPH_FEED_MODEL.tower_units)
     assert choice.score_weights == dict(GRAPH_FEED_MODEL.score_weights)
     assert FeedModelChoice(qr_collisions=7).to_feed_model_config().qr_collisions == 7
+
+
+def test_the_multitask_and_history_item_choices_flow_through():
+    choice = FeedModelChoice(
+        multitask="ple",
+        experts=3,
+        task_experts=1,
+        expert_units=32,
+        history_pooling="transformer",
+        history_items="posts_and_authors",
+        post_buckets=5000,
+    )
+    config = choice.to_feed_model_config()
+    assert (config.multitask, config.experts, config.task_experts, config.expert_units) == (
+        "ple",
+        3,
+        1,
+        32,
+    )
+    assert (config.history_items, config.post_buckets) == ("posts_and_authors", 5000)
+    assert FeedModelChoice().multitask == GRAPH_FEED_MODEL.multitask == "shared"
+    with pytest.raises(ValueError, match="multitask='moe'"):
+        FeedModelChoice(multitask="moe").to_feed_model_config()

@@ -1,6 +1,7 @@
-"""Builds every LiRank layer and every model family (Feed with its default and with every block,
-Ads, Jobs) with fixed weights under $KERAS_BACKEND, runs a forward pass and one SGD step
-(`train_on_batch`), and prints the results as one JSON line (used by test_jax_backend)."""
+"""Builds every LiRank layer and every model family (Feed with its default, with every block, with
+MMoE and with PLE over a post-ID history; Ads, Jobs) with fixed weights under $KERAS_BACKEND, runs
+a forward pass and one SGD step (`train_on_batch`), and prints the results as one JSON line (used
+by test_jax_backend)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ from models.layers import (
 )
 
 BATCH = 4
+# the multi-task expert blocks and the post-ID history (not in EVERY_BLOCK, whose goldens predate
+# them)
+EXPERTS_AND_POSTS = {
+    "multitask": "ple",
+    "history_pooling": "transformer",
+    "history_items": "posts_and_authors",
+    "id_hash": "murmur",
+    "post_buckets": 300,
+}
 
 
 def _cases(rng: np.random.Generator) -> dict:
@@ -94,7 +104,12 @@ def _model_cases(rng: np.random.Generator) -> dict:
     """(model, inputs, labels) of each model family, on deterministic numpy data."""
     examples = synthetic_examples(8, seed=0)
     feed = {}
-    for name, blocks in (("feed", {}), ("feed_every_block", EVERY_BLOCK)):
+    for name, blocks in (
+        ("feed", {}),
+        ("feed_every_block", EVERY_BLOCK),
+        ("feed_experts_and_posts", EXPERTS_AND_POSTS),
+        ("feed_mmoe", {"multitask": "mmoe"}),
+    ):
         model = FeedModel(config_for(examples, TINY_FEED_MODEL, **blocks))
         feed[name] = (model, feed_inputs(examples, model.config), labels_from(examples))
     ads_inputs = {key: rng.integers(0, 100, 8).astype("int64") for key in ADS_ID_FEATURES}

@@ -45,6 +45,10 @@ def synthetic_examples(n: int, seed: int = 0) -> pd.DataFrame:
         return (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
 
     dwell = rng.exponential(20.0, n).astype(np.float32)
+    # history posts from their own stream, so the other columns (and golden numbers) are
+    # those of the frames drawn before posts were carried
+    post_rng = np.random.default_rng([seed, 1])
+    hist_posts = [post_rng.integers(0, 2000, len(h)).astype(np.int64) for h in hist_authors]
     return pd.DataFrame(
         {
             "date": [dt.date(2026, 1, 1)] * n,
@@ -59,6 +63,7 @@ def synthetic_examples(n: int, seed: int = 0) -> pd.DataFrame:
             "member_industry": rng.integers(0, 30, n).astype(np.int32),
             "member_country": rng.integers(0, 20, n).astype(np.int32),
             "member_log_connections": rng.normal(5.0, 1.0, n).astype(np.float32),
+            "hist_post_ids": hist_posts,
             "hist_author_ids": [h.astype(np.int64) for h in hist_authors],
             "hist_actions": hist_actions,
             "author_id": author_id.astype(np.int64),

@@ -517,6 +517,7 @@ def _training_examples(n: int, seed: int = 0) -> pa.Table:
         "member_industry": [2] * n,
         "member_country": [3] * n,
         "member_log_connections": rng.random(n).astype(np.float32),
+        "hist_post_ids": [[70, 80][: i % 3] for i in range(n)],
         "hist_author_ids": [[7, 8][: i % 3] for i in range(n)],
         "hist_actions": [[1, 0][: i % 3] for i in range(n)],
         "author_id": [900 + i % 5 for i in range(n)],

@@ -56,6 +56,8 @@ def candidate_rows(n: int, seed: int = 0) -> pd.DataFrame:
         {
             "member_id": rng.integers(0, 400, n),
             "author_id": rng.integers(0, 60, n),
+            "post_id": np.arange(n) + 5000,
+            "hist_post_ids": [3 * h + 1 for h in history],
             "hist_author_ids": history,
             "hist_actions": [rng.integers(0, 5, len(h)) for h in history],
             "hashtag_ids": [rng.integers(0, 40, k) for k in rng.integers(1, 4, n)],
@@ -110,18 +112,21 @@ BAD_ROWS = {
     8: ("content_type", b"hologram", None),
     9: ("platform", b"", None),
     10: ("member_seniority", -3, "member_seniority"),
+    13: ("post_id", b"", "post_id"),
 }
 
 
 def bad_request(clean: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     raw = {key: value.copy() for key, value in clean.items()}
-    for key in ("member_id", "author_id", "content_type", "platform"):
+    for key in ("member_id", "author_id", "post_id", "content_type", "platform"):
         raw[key] = raw[key].astype(object)  # room for the 1 MB id
     for row, (column, value, _) in BAD_ROWS.items():
         raw[column][row] = value
     raw["hist_actions"][11, -1] = 7  # not an action
     raw["hist_author_ids"] = raw["hist_author_ids"].astype(object)
     raw["hist_author_ids"][12, -1] = b"actor:" + b"1" * 300  # oversized history id
+    raw["hist_post_ids"] = raw["hist_post_ids"].astype(object)
+    raw["hist_post_ids"][14, -1] = b"post:" + b"2" * 300  # oversized history post id
     return raw
 
 
@@ -133,6 +138,7 @@ def test_bad_rows_are_rejected_alone_sort_last_and_never_fail_the_batch(served, 
     status = {row: RULE_OF_COLUMN[rule].value for row, (_, _, rule) in BAD_ROWS.items() if rule}
     status[11] = RULE_OF_COLUMN["hist_actions"].value
     status[12] = RULE_OF_COLUMN["hist_author_ids"].value
+    status[14] = RULE_OF_COLUMN["hist_post_ids"].value
     want = np.zeros(ROWS, np.int32)
     want[list(status)] = list(status.values())
     np.testing.assert_array_equal(out[STATUS_OUTPUT], want)
@@ -150,7 +156,7 @@ def test_bad_rows_are_rejected_alone_sort_last_and_never_fail_the_batch(served, 
     assert set(ranking[-rejected.sum() :]) == set(np.flatnonzero(rejected))
 
     untouched = ~rejected & (imputed == 0)
-    assert untouched.sum() == ROWS - len(BAD_ROWS) - 2
+    assert untouched.sum() == ROWS - len(BAD_ROWS) - 3  # and the history rows 11, 12, 14
     for key in (*LABELS, SCORE_OUTPUT):
         np.testing.assert_array_equal(out[key][untouched], expected[key][untouched], err_msg=key)
     assert np.std(expected[SCORE_OUTPUT]) > 0  # the rows are told apart

@@ -139,3 +139,19 @@ def test_a_snapshot_is_a_consistent_copy_readers_can_keep_open(warehouse, tmp_pa
     assert copied_rows["auc"].tolist() == pytest.approx([0.70, 0.71])  # as of the snapshot
     assert len(warehouse.table_or_empty("offline_metrics")) == 4
     assert not list(copy.parent.glob(".*staging"))
+
+
+def test_replace_rows_replaces_only_the_rows_of_its_key(warehouse):
+    """`replace_rows` (what the ablation ladder stores its runs with) swaps the rows of one key."""
+
+    def run(run_id: str, values: list[float]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"run_id": run_id, "row": range(len(values)), "diff_vs_previous": values}
+        )
+
+    assert warehouse.replace_rows("ablation_results", "run_id", "a", run("a", [0.1, 0.2])) == 2
+    warehouse.replace_rows("ablation_results", "run_id", "b", run("b", [0.3]))
+    warehouse.replace_rows("ablation_results", "run_id", "a", run("a", [0.5]))
+    table = warehouse.table_or_empty("ablation_results", order_by="run_id, row")
+    assert table[["run_id", "diff_vs_previous"]].values.tolist() == [["a", 0.5], ["b", 0.3]]
+    assert len(warehouse.table_or_empty("offline_metrics")) == 2  # other tables untouched

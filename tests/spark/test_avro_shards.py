@@ -41,7 +41,8 @@ def _examples(n: int = 5) -> pa.Table:
             "member_industry": 7 * i,
             "member_country": 3,
             "member_log_connections": 1.25 * i,
-            "hist_author_ids": [2**33 + j for j in range(i)],  # row 0: empty history
+            "hist_post_ids": [2**41 + j for j in range(i)],  # row 0: empty history
+            "hist_author_ids": [2**33 + j for j in range(i)],
             "hist_actions": [j % 5 for j in range(i)],
             "author_id": 500 + i,
             "content_type": ("text", "video", "poll")[i % 3],
@@ -131,7 +132,8 @@ def test_reader_names_the_shard_with_another_schema_version(tmp_path, metadata):
     stale = tmp_path / "stale.avro"
     with open(stale, "wb") as out:
         fastavro.writer(out, fastavro.parse_schema(AVRO_SCHEMA), records, metadata=metadata)
-    with pytest.raises(ValueError, match=rf"{stale}.*expects {SCHEMA_VERSION_KEY}=1"):
+    expected = rf"{stale}.*expects {SCHEMA_VERSION_KEY}={AVRO_SCHEMA_VERSION}"
+    with pytest.raises(ValueError, match=expected):
         atds_dataset([good, stale], batch_size=2)
 
 

@@ -41,6 +41,7 @@ def _examples(spark, frame: pd.DataFrame):
         "member_industry": F.lit(1),
         "member_country": F.lit(1),
         "member_log_connections": F.lit(1.0).cast("float"),
+        "hist_post_ids": F.array(F.lit(5).cast("long")),
         "hist_author_ids": F.array(F.lit(1).cast("long")),
         "hist_actions": F.array(F.lit(0)),
         "author_id": F.lit(1).cast("long"),

@@ -123,6 +123,7 @@ def test_examples_are_impressions_with_the_right_labels_and_features(logs):
         "random_bucket",
     )
     assert rows[1, 101].hist_author_ids == [10, 20]
+    assert rows[1, 101].hist_post_ids == [1, 2]  # carried, aligned with the authors
     assert rows[1, 101].date == DAY
 
 
@@ -216,3 +217,14 @@ def test_both_plans_give_the_same_rows_on_a_simulated_world(spark, tmp_path):
     assert paper.count() == naive.count() == impressions.count() > 500
     assert paper.exceptAll(naive).isEmpty() and naive.exceptAll(paper).isEmpty()
     assert paper.where(F.size("hist_author_ids") > 0).count() > 0  # day 1 has histories
+
+
+def test_examples_of_an_older_schema_name_what_to_rebuild():
+    from spark.schemas import SCHEMA_VERSION, check_example_schema
+
+    old = [name for name in EXAMPLE_COLUMNS if name != "hist_post_ids"]
+    check_example_schema(EXAMPLE_COLUMNS, "today", required=EXAMPLE_COLUMNS)  # current: passes
+    with pytest.raises(ValueError, match=rf"lack \['hist_post_ids'\].*version 2.*{SCHEMA_VERSION}"):
+        check_example_schema(old, "date=2026-01-01", required=EXAMPLE_COLUMNS)
+    with pytest.raises(ValueError, match=r"missing columns \['long_dwell'\]"):
+        check_example_schema(EXAMPLE_COLUMNS, "date=2026-01-01")

@@ -73,6 +73,12 @@ def test_paired_differences_are_per_session_differences_of_the_picks(day):
     )
     assert production["mean_difference"] == pytest.approx(expected_gap)
     assert (paired["model_id"] == "feed-2026-01-03").all()
+    # the per-session values the paired rows summarize, for pairing two models (the ablation)
+    pd.testing.assert_series_equal(replay.values["model"], model_value, check_names=False)
+    assert replay.values["model"].mean() == pytest.approx(
+        scores.loc["model", "expected_contributions"]
+    )
+    assert evaluate_replay(*args).values == {}
 
 
 def _scored_by_model(day, replay) -> pd.DataFrame:

@@ -51,6 +51,7 @@ def _examples(n: int = 300, seed: int = 0) -> pa.Table:
                 "member_industry": int(rng.integers(0, 30)),
                 "member_country": int(rng.integers(0, 10)),
                 "member_log_connections": float(rng.normal(5, 1)),
+                "hist_post_ids": [int(2**36 + (7 * i + j) % 3000) for j in range(history)],
                 "hist_author_ids": [int(a) for a in rng.choice(authors, history)],
                 "hist_actions": [int(a) for a in rng.integers(0, 5, history)],
                 "author_id": author,

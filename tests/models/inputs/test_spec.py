@@ -60,6 +60,29 @@ def test_history_keeps_most_recent_at_the_end_and_pads_in_front(make_examples):
     )
 
 
+def test_history_posts_stay_aligned_with_authors_and_hash_in_the_post_namespace(make_examples):
+    from models.inputs.murmur import murmur_int64
+
+    df = make_examples(2)
+    df["hist_post_ids"] = [[91, 92, 93, 94, 95, 96], [97]]
+    df["hist_author_ids"] = [[1, 2, 3, 4, 5, 6], [7]]
+    df["hist_actions"] = [[0, 1, 2, 3, 4, 0], [3]]
+    df["post_id"] = [500, 501]
+    inputs = examples_to_inputs(df, InputSpec(history_length=4))
+    np.testing.assert_array_equal(inputs["hist_post_ids"], [[93, 94, 95, 96], [-1, -1, -1, 97]])
+    np.testing.assert_array_equal(inputs["post_id"], [500, 501])
+    hashed = examples_to_inputs(df, InputSpec(history_length=4, id_hash="murmur"))
+    assert hashed["hist_post_ids"][1, -1] == murmur_int64("post:97") & (2**31 - 1)
+    assert hashed["post_id"][0] == murmur_int64("post:500") & (2**31 - 1)
+    np.testing.assert_array_equal(hashed["hist_post_ids"] < 0, inputs["hist_post_ids"] < 0)
+
+
+def test_examples_written_before_post_histories_name_the_rebuild(make_examples):
+    df = make_examples(2).drop(columns=["hist_post_ids"])
+    with pytest.raises(ValueError, match=r"lack \['hist_post_ids'\].*session_explosion"):
+        examples_to_inputs(df, SPEC)
+
+
 def test_hashtags_keep_the_first_and_pad_at_the_end(make_examples):
     df = make_examples(2)
     df["hashtag_ids"] = [[9, 8, 7, 6], [5]]

@@ -40,6 +40,7 @@ def examples(make_examples):
     df = make_examples(40, seed=5)
     df.at[0, "hashtag_ids"] = np.array([5, 6, 7, 8, 9])  # more than MAX_HASHTAGS
     df.at[1, "hist_author_ids"] = np.arange(30)  # longer than HISTORY_LENGTH
+    df.at[1, "hist_post_ids"] = np.arange(30) + 100
     df.at[1, "hist_actions"] = np.arange(30) % 5
     return df
 
@@ -107,6 +108,41 @@ def test_saved_model_serves_raw_rows_like_the_keras_model(exported, examples):
     assert np.std(outputs["like"]) > 0  # the rows are told apart
     score = model.config.final_score.score(expected)
     np.testing.assert_allclose(outputs[SCORE_OUTPUT], score, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        {"multitask": "mmoe", "experts": 3},
+        {
+            "multitask": "ple",
+            "history_pooling": "transformer",
+            "history_items": "posts_and_authors",
+            "post_buckets": 300,
+            "id_hash": "murmur",
+        },
+    ],
+    ids=["mmoe", "ple+post_history"],
+)
+def test_expert_and_post_history_models_serve_like_the_keras_model(
+    blocks, examples, tmp_path, fixed_weights
+):
+    keras.utils.set_random_seed(4)
+    model = FeedModel(dataclasses.replace(TINY, **blocks))
+    fixed_weights(model, seed=4, scale=0.1)
+    served = tf.saved_model.load(str(export_saved_model(model, tmp_path / "saved_model")))
+    signature = served.signatures["serving_default"]
+    specs = signature.structured_input_signature[1]
+    assert specs["hist_post_ids"].shape.rank == 2 and specs["post_id"].shape.rank == 1
+    raw = raw_features(examples, model.config)
+    if model.config.id_hash == "murmur":
+        assert raw["hist_post_ids"][1, -1] == b"post:129" and raw["post_id"][0].startswith(b"post:")
+    outputs = signature(**{k: tf.constant(v) for k, v in raw.items()})
+    assert (outputs[STATUS_OUTPUT].numpy() == 0).all()
+    expected = predict_probabilities(model, feed_inputs(examples, model.config))
+    for head in LABELS:
+        np.testing.assert_allclose(outputs[head].numpy(), expected[head], atol=1e-6, err_msg=head)
+    assert np.std(outputs["click"].numpy()) > 0
 
 
 def test_saved_model_export_replaces_the_directory_atomically(exported, tmp_path):
