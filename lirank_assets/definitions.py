@@ -19,6 +19,7 @@ from dagster import (
     in_process_executor,
 )
 
+from lirank_assets.assets.compression import build_compression_assets
 from lirank_assets.assets.evaluation import build_evaluation_assets
 from lirank_assets.assets.explore import build_explore_assets
 from lirank_assets.assets.features import build_feature_assets
@@ -111,6 +112,7 @@ def build_definitions(
             *build_feature_assets(calendar),
             *build_ranking_assets(calendar),
             *build_explore_assets(calendar),
+            *build_compression_assets(calendar),
             *build_evaluation_assets(calendar, with_ground_truth=not settings.logs_path),
         ]
     jobs = [

@@ -125,6 +125,10 @@ class DataLayout:
         """The day's feed ranking model directory (Keras model, SavedModel, manifest)."""
         return partition_dir(self.models, "feed_ranking_model", date)
 
+    def compressed_feed_model(self, date: dt.date) -> Path:
+        """The day's quantized feed model directory (Keras model, SavedModel, manifest)."""
+        return partition_dir(self.models, "compressed_feed_model", date)
+
     @property
     def random_effects_root(self) -> Path:
         return self.models / "popularity_random_effects"

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
+from models.compression.schemes import QuantizationScheme
 from models.feed.calibration import CALIBRATION_FEATURES, CALIBRATIONS
 from models.feed.config import TASK_GROUPINGS, FeedModelConfig
 from models.feed.dense import AFFINITY_ARCHS, DenseArch
@@ -159,14 +160,24 @@ class FeedModel(keras.Model):
     Weights are created at construction (shapes depend only on the config), so a fresh model,
     a `from_config` copy and a loaded `.keras` file all have the same variables in the same order.
     Every architecture choice of the config selects one named block from a registry.
+    `embedding_quantization` (None for a trained model) makes a post-training quantized copy:
+    its tables hold int codes, filled by `models.compression.feed.compress_feed_model`.
     """
 
-    def __init__(self, config: FeedModelConfig | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        config: FeedModelConfig | None = None,
+        embedding_quantization: QuantizationScheme | dict | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.config = config or FeedModelConfig()
         config = self.config
         self.sparse_arch = SparseArch(
-            embedding_tables(config), config.embedding_dim, name="sparse_arch"
+            embedding_tables(config),
+            config.embedding_dim,
+            quantization=embedding_quantization,
+            name="sparse_arch",
         )
         self.history_arch = _history_arch(config)
         self.dense_arch = DenseArch(config.dense_mean, config.dense_variance, name="dense_arch")
@@ -246,7 +257,11 @@ class FeedModel(keras.Model):
         return FEED_TASKS
 
     def get_config(self) -> dict:
-        return {"name": self.name, "config": self.config.to_dict()}
+        config = {"name": self.name, "config": self.config.to_dict()}
+        quantization = self.sparse_arch.get_config()["quantization"]
+        if quantization is not None:
+            config["embedding_quantization"] = quantization
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> FeedModel:

@@ -10,7 +10,9 @@ is pooled with a masked mean that ignores the padding:
 Tables are small dataclasses (TorchRec `EmbeddingBagConfig` style): a table may serve several
 features (paper A.1: the Member/Actor table embeds both the post's author and the history
 authors). `kind` picks how the table stores its rows (`ID_EMBEDDINGS`: one row per bucket, or
-quotient-remainder tables, paper §11).
+quotient-remainder tables, paper §11). A post-training quantized copy of a trained arch
+(`quantization`, paper §3.13, filled by `models.compression`) builds every table as its quantized
+twin instead (`QUANTIZED_ID_EMBEDDINGS`: int8 codes, dequantized in the graph).
 
 Example:
 
@@ -29,8 +31,11 @@ from collections.abc import Mapping, Sequence
 
 import keras
 
+from models.compression.schemes import QuantizationScheme
 from models.layers.pooling import hash_ids, masked_mean
 from models.layers.qr_embedding import QREmbedding
+from models.layers.quantized_embedding import QuantizedEmbedding
+from models.layers.quantized_qr_embedding import QuantizedQREmbedding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +105,30 @@ ID_EMBEDDINGS = {
 }
 
 
+def _quantized_hashed_table(
+    table: EmbeddingTable, embedding_dim: int, scheme: QuantizationScheme
+) -> keras.layers.Layer:
+    return QuantizedEmbedding(
+        table.num_buckets, embedding_dim, scheme.bits, scheme.signed, name=f"{table.name}_embedding"
+    )
+
+
+def _quantized_qr_table(
+    table: EmbeddingTable, embedding_dim: int, scheme: QuantizationScheme
+) -> keras.layers.Layer:
+    return QuantizedQREmbedding(
+        table.num_buckets, table.qr_collisions, embedding_dim, bits=scheme.bits,
+        signed=scheme.signed, name=f"{table.name}_embedding",
+    )  # fmt: skip
+
+
+# table kind -> factory of its quantized twin (same lookups, int codes + per-row offset/scale)
+QUANTIZED_ID_EMBEDDINGS = {
+    "hashed": _quantized_hashed_table,
+    "qr": _quantized_qr_table,
+}
+
+
 @keras.saving.register_keras_serializable(package="lirank")
 class SparseArch(keras.layers.Layer):
     """Hashed ID embeddings: inputs dict -> (pooled, sequences).
@@ -111,12 +140,20 @@ class SparseArch(keras.layers.Layer):
     Args:
         tables: the `EmbeddingTable`s (or their `to_dict()`); a feature belongs to one table.
         embedding_dim: width d of every table.
+        quantization: None (float tables), or the `QuantizationScheme` (or its dict) of a
+            post-training quantized copy: every table is its `QUANTIZED_ID_EMBEDDINGS` twin.
     """
 
     def __init__(
-        self, tables: Sequence[EmbeddingTable | Mapping], embedding_dim: int, **kwargs
+        self,
+        tables: Sequence[EmbeddingTable | Mapping],
+        embedding_dim: int,
+        quantization: QuantizationScheme | Mapping | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if isinstance(quantization, Mapping):
+            quantization = QuantizationScheme(**quantization)
         configs = tuple(t if isinstance(t, EmbeddingTable) else EmbeddingTable(**t) for t in tables)
         if type(embedding_dim) is not int or embedding_dim <= 0:
             raise ValueError(
@@ -132,8 +169,14 @@ class SparseArch(keras.layers.Layer):
             )
         self.table_configs = configs
         self.embedding_dim = embedding_dim
+        self.quantization = quantization
         self.tables = {
-            table.name: ID_EMBEDDINGS[table.kind](table, embedding_dim) for table in configs
+            table.name: (
+                ID_EMBEDDINGS[table.kind](table, embedding_dim)
+                if quantization is None
+                else QUANTIZED_ID_EMBEDDINGS[table.kind](table, embedding_dim, quantization)
+            )
+            for table in configs
         }
 
     @property
@@ -163,4 +206,7 @@ class SparseArch(keras.layers.Layer):
             **super().get_config(),
             "tables": [table.to_dict() for table in self.table_configs],
             "embedding_dim": self.embedding_dim,
+            "quantization": (
+                dataclasses.asdict(self.quantization) if self.quantization is not None else None
+            ),
         }

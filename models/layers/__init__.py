@@ -1,7 +1,6 @@
 """LiRank building blocks as backend-agnostic Keras 3 layers (`keras.ops` only).
 
-Imports are lazy so that `models.layers.quantization` stays usable without pulling in Keras or
-TensorFlow.
+Imports are lazy: a layer module is imported when its class is first asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +18,9 @@ _EXPORTS = {
     "large_gated_mlp": "dense_gating",
     "QREmbedding": "qr_embedding",
     "UnlimitedVocabEmbedding": "unlimited_vocab_embedding",
+    "QuantizedEmbedding": "quantized_embedding",
+    "QuantizedQREmbedding": "quantized_qr_embedding",
+    "QuantizedUnlimitedVocabEmbedding": "quantized_unlimited_vocab_embedding",
     "HistoryTransformerEncoder": "history_encoder",
 }
 

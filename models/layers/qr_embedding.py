@@ -122,13 +122,18 @@ class QREmbedding(keras.layers.Layer):
         quotient, remainder = quotient_remainder(
             inputs, self.num_collisions, self.num_quotient_rows
         )
-        q_emb = ops.take(self.quotient_embeddings, quotient, axis=0)
-        r_emb = ops.take(self.remainder_embeddings, remainder, axis=0)
+        q_emb, r_emb = self.rows(quotient, remainder)
         if self.combiner == "concat":
             return ops.concatenate([q_emb, r_emb], axis=-1)
         if self.combiner == "multiply":
             return q_emb * r_emb
         return q_emb + r_emb
+
+    def rows(self, quotient: Any, remainder: Any) -> tuple[Any, Any]:
+        """The rows E_Q[q] and E_R[r] (a quantized twin overrides where they come from)."""
+        q_emb = ops.take(self.quotient_embeddings, quotient, axis=0)
+        r_emb = ops.take(self.remainder_embeddings, remainder, axis=0)
+        return q_emb, r_emb
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (*input_shape, self.output_dim)

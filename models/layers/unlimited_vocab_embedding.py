@@ -96,17 +96,21 @@ class UnlimitedVocabEmbedding(keras.layers.Layer):
         self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
         half_dim = output_dim // 2 if merge == "concat" else output_dim
         self.halves = [
-            QREmbedding(
-                num_buckets=HALF_RANGE,
-                num_collisions=num_collisions,
-                output_dim=half_dim,
-                combiner=qr_combiner,
-                embeddings_initializer=fresh_initializer(self.embeddings_initializer, 10 * i),
-                embeddings_regularizer=embeddings_regularizer,
-                name=name,
-            )
+            self.half_embedding(half_dim, i, name)
             for i, name in enumerate(("high_half", "low_half"))
         ]
+
+    def half_embedding(self, dim: int, index: int, name: str) -> keras.layers.Layer:
+        """The QR tables of half `index` (a quantized twin overrides what they store)."""
+        return QREmbedding(
+            num_buckets=HALF_RANGE,
+            num_collisions=self.num_collisions,
+            output_dim=dim,
+            combiner=self.qr_combiner,
+            embeddings_initializer=fresh_initializer(self.embeddings_initializer, 10 * index),
+            embeddings_regularizer=self.embeddings_regularizer,
+            name=name,
+        )
 
     def build(self, input_shape: tuple) -> None:
         if input_shape[-1] != 2:

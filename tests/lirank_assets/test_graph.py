@@ -64,7 +64,12 @@ def graph(tmp_path_factory, spark):
 def test_every_asset_partition_is_materialized(graph):
     defs, instance, _ = graph
     keys = defs.resolve_asset_graph().get_all_asset_keys()
-    ranking = {"feed_ranking_model", "popularity_random_effects", "explore_exploit_posterior"}
+    ranking = {
+        "feed_ranking_model",
+        "popularity_random_effects",
+        "explore_exploit_posterior",
+        "compressed_feed_model",
+    }
     evaluation = {"offline_metrics", "replay_metrics", "model_review"}
     for key in keys:
         first = 1 if key.path[0] in ranking else 2 if key.path[0] in evaluation else 0
@@ -103,6 +108,26 @@ def test_the_posterior_is_updated_day_by_day_not_refit(graph):
     posterior = LastLayerPosterior.load(layout.explore_posterior(DATES[2]))
     assert posterior.rows == rows["rows"].iloc[1]
     assert len(read_review_snapshot(layout.review_snapshot)["explore_exploit"]) == 2
+
+
+def test_the_compressed_model_serves_the_promoted_model_in_8_bits(graph):
+    """Each model day's promoted model is compressed (middle-max 8-bit by default): the
+    directory holds the Keras model and the SavedModel, and its embeddings take <= 30% of the
+    fp32 bytes (30-wide rows: 30 int8 + two float16 against 120 bytes)."""
+    _, instance, root = graph
+    layout = DataLayout(root.resolve())
+    for date in DATES[1:]:
+        directory = layout.compressed_feed_model(date)
+        assert (directory / "model.keras").is_file()
+        assert (directory / "saved_model" / "saved_model.pb").is_file()
+        manifest = json.loads((directory / "manifest.json").read_text())
+        assert manifest["metadata"]["compressed_from"] == f"feed-{date.isoformat()}"
+    metadata = instance.get_latest_materialization_event(
+        AssetKey("compressed_feed_model")
+    ).asset_materialization.metadata
+    assert metadata["scheme"].value == "middle_max_8bit"
+    assert 0 < metadata["ratio"].value <= 0.30
+    assert metadata["compressed_bytes"].value < 0.30 * metadata["fp32_bytes"].value
 
 
 def test_the_models_train_from_the_avro_shards_of_their_days(graph):

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from models.ads import AdsModelConfig
+from models.compression.rowwise import quantize_rows
 from models.feed import CrossInteraction, EmbeddingTable, FeedModelConfig, TransformerHistory
 from models.heads import CrossMLPHead
 from models.jobs import JobsModelConfig
@@ -24,7 +25,6 @@ from models.layers import (
 )
 from models.layers.dense_gating import DenseGate
 from models.layers.pooling import hash_ids
-from models.layers.quantization import quantize_table
 
 CASES = [
     # negative rank
@@ -66,7 +66,7 @@ CASES = [
     (lambda: FeedModelConfig(history_pooling="max"), "history_pooling='max'"),
     (lambda: FeedModelConfig(task_grouping="ple"), "task_grouping='ple'"),
     (lambda: AdsModelConfig(head_interaction="fm"), "head_interaction='fm'"),
-    (lambda: quantize_table([[0.0, 1.0]], method="log"), "method='log'"),
+    (lambda: quantize_rows([[0.0, 1.0]], method="log"), "method='log'"),
 ]
 
 
