@@ -110,7 +110,7 @@ def quantized_twin(layer: keras.layers.Layer, scheme: QuantizationScheme) -> ker
     if isinstance(layer, UnlimitedVocabEmbedding):
         twin = QuantizedUnlimitedVocabEmbedding(
             layer.output_dim, layer.num_collisions, layer.merge, layer.qr_combiner, bits, signed,
-            name=layer.name,
+            half_buckets=layer.half_buckets, name=layer.name,
         )  # fmt: skip
         twin.build((None, 2))
     elif isinstance(layer, QREmbedding):

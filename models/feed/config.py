@@ -60,6 +60,8 @@ _POSITIVE_INTS = frozenset(
         "cross_projection_dim",
         "calibration_buckets",
         "qr_collisions",
+        "unlimited_collisions",
+        "unlimited_quotient_rows",
         "history_max_length",
         "experts",
         "task_experts",
@@ -108,8 +110,18 @@ class FeedModelConfig:
         tower: tower MLP, a key of `TOWERS` ("gated": Dense Gating on every hidden layer,
             paper §4). For the paper's large MLP use `tower_units=LARGE_TOWER_UNITS`.
         id_embedding: member/actor tables, a key of `ID_EMBEDDINGS` ("qr": quotient-remainder
-            tables, paper §11).
+            tables, paper §11; "unlimited": the unlimited vocabulary of paper A.7, needs
+            id_hash="murmur": each ID's whole 64-bit Murmur hash, as two 32-bit halves, through
+            two sets of QR tables with no modulo before them; the *_buckets of the member,
+            actor and post tables are then unused).
         qr_collisions: m, rows of the QR remainder tables (≤ member and actor buckets).
+        unlimited_collisions: m of "unlimited": rows of each half's remainder table (a power of
+            two in [4, 2^30]).
+        unlimited_quotient_rows: Q of "unlimited": rows of each half's quotient table (a power
+            of two, Q · m ≤ 2^32). A table has 2(Q + m) rows; two IDs share all of them only
+            when both halves agree mod Q · m (probability 1/(Q·m)² per pair; Q · m = 2^32: only
+            equal 64-bit hashes). The defaults, 2^12 each: 16,384 rows a table, a 48-bit
+            fingerprint.
         history_max_length: longest history the "transformer" pooling accepts (≥ 5, the last
             steps it outputs).
         task_grouping: how the heads are split into towers, a key of `TASK_GROUPINGS`.
@@ -153,6 +165,8 @@ class FeedModelConfig:
     tower: str = "mlp"
     id_embedding: str = "hashed"
     qr_collisions: int = 1000
+    unlimited_collisions: int = 2**12
+    unlimited_quotient_rows: int = 2**12
     history_max_length: int = 100
     task_grouping: str = "click_contribution"
     multitask: str = "shared"
@@ -238,6 +252,8 @@ class FeedModelConfig:
                 f'with id_embedding="qr". Received: qr_collisions={self.qr_collisions}, '
                 + ", ".join(f"{k}={v}" for k, v in id_tables.items())
             )
+        if self.id_embedding == "unlimited":
+            self._check_unlimited()
         if self.history_pooling == "transformer":
             if self.history_max_length < TRANSFORMER_LAST_STEPS:
                 raise ValueError(
@@ -251,6 +267,31 @@ class FeedModelConfig:
                     f'history_pooling="transformer". Received: embedding_dim={self.embedding_dim}'
                 )
 
+    def _check_unlimited(self) -> None:
+        """Raise ValueError naming what makes id_embedding="unlimited" impossible."""
+        if self.id_hash != "murmur":
+            raise ValueError(
+                'id_embedding="unlimited" embeds the 64-bit Murmur hash of string IDs; set '
+                f'id_hash="murmur". Received: id_hash={self.id_hash!r}'
+            )
+        m, q = self.unlimited_collisions, self.unlimited_quotient_rows
+        if m & (m - 1) or not 4 <= m <= 2**30:
+            raise ValueError(
+                "`unlimited_collisions` must be a power of two in [4, 2**30]. "
+                f"Received: unlimited_collisions={m}"
+            )
+        if q & (q - 1) or q * m > 2**32:
+            raise ValueError(
+                "`unlimited_quotient_rows` must be a power of two with unlimited_quotient_rows · "
+                f"unlimited_collisions ≤ 2**32. Received: unlimited_quotient_rows={q}, "
+                f"unlimited_collisions={m}"
+            )
+
+    @property
+    def unlimited_half_buckets(self) -> int:
+        """H = Q · m: the range each 32-bit hash half is embedded in with "unlimited"."""
+        return self.unlimited_quotient_rows * self.unlimited_collisions
+
     @property
     def uses_post_ids(self) -> bool:
         """Whether the model embeds post IDs (the history items include posts)."""
@@ -262,9 +303,13 @@ class FeedModelConfig:
         return FeedScore(self.score_weights)
 
     def input_spec(self) -> InputSpec:
-        """What the input pipeline needs from this model: its ID hashing and vocabularies."""
+        """What the input pipeline needs from this model: its ID hashing (the full 64-bit hash
+        as two halves with id_embedding="unlimited") and vocabularies."""
         return InputSpec(
-            id_hash=self.id_hash, content_types=self.content_types, platforms=self.platforms
+            id_hash=self.id_hash,
+            content_types=self.content_types,
+            platforms=self.platforms,
+            id_halves=self.id_embedding == "unlimited",
         )
 
     def with_vocabularies(

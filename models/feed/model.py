@@ -71,18 +71,24 @@ FEED_TASKS = RankingTasks(LABELS)
 
 def embedding_tables(config: FeedModelConfig) -> tuple[EmbeddingTable, ...]:
     """The tables of `config`: member and actor tables of kind `id_embedding` (paper A.1: the
-    actor table embeds the post's author and the history authors), one row per vocabulary
+    actor table embeds the post's author and the history authors; with "unlimited" each takes
+    its hash halves in `unlimited_half_buckets`, whatever its *_buckets), one row per vocabulary
     value plus the out-of-vocabulary row 0 for content type and platform, small plain tables
     for the other categorical features; a post table (candidate and history posts) last, only
     when `history_items` uses posts (so author-history models keep their weights)."""
-    qr = config.qr_collisions if config.id_embedding == "qr" else None
+    kind = config.id_embedding
+    qr = {"qr": config.qr_collisions, "unlimited": config.unlimited_collisions}.get(kind)
+
+    def buckets(hashed: int) -> int:
+        return config.unlimited_half_buckets if kind == "unlimited" else hashed
+
     posts = (
         EmbeddingTable(
-            "post", config.post_buckets, ("post_id", "hist_post_ids"), config.id_embedding, qr
+            "post", buckets(config.post_buckets), ("post_id", "hist_post_ids"), kind, qr
         ),
     )
     return (
-        EmbeddingTable("member_id", config.member_buckets, ("member_id",), config.id_embedding, qr),
+        EmbeddingTable("member_id", buckets(config.member_buckets), ("member_id",), kind, qr),
         EmbeddingTable("content_type", len(config.content_types) + 1, ("content_type",)),
         EmbeddingTable("platform", len(config.platforms) + 1, ("platform",)),
         EmbeddingTable("seniority", config.seniority_buckets, ("seniority",)),
@@ -91,11 +97,7 @@ def embedding_tables(config: FeedModelConfig) -> tuple[EmbeddingTable, ...]:
         EmbeddingTable("position", config.position_buckets, ("position",)),
         EmbeddingTable("hour", config.hour_buckets, ("hour",)),
         EmbeddingTable(
-            "actor",
-            config.actor_buckets,
-            ("author_id", "hist_author_ids"),
-            config.id_embedding,
-            qr,
+            "actor", buckets(config.actor_buckets), ("author_id", "hist_author_ids"), kind, qr
         ),
         EmbeddingTable("hashtag", config.hashtag_buckets, ("hashtag_ids",)),
         EmbeddingTable("action", config.action_buckets, ("hist_actions",)),

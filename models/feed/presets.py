@@ -37,6 +37,8 @@ TINY_FEED_MODEL = FeedModelConfig(
     hashtag_buckets=50,
     cross_projection_dim=4,
     qr_collisions=16,
+    unlimited_collisions=64,
+    unlimited_quotient_rows=64,
     calibration_buckets=40,
     calibration_step=0.4,
 )

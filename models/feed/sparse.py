@@ -9,10 +9,13 @@ is pooled with a masked mean that ignores the padding:
 
 Tables are small dataclasses (TorchRec `EmbeddingBagConfig` style): a table may serve several
 features (paper A.1: the Member/Actor table embeds both the post's author and the history
-authors). `kind` picks how the table stores its rows (`ID_EMBEDDINGS`: one row per bucket, or
-quotient-remainder tables, paper §11). A post-training quantized copy of a trained arch
-(`quantization`, paper §3.13, filled by `models.compression`) builds every table as its quantized
-twin instead (`QUANTIZED_ID_EMBEDDINGS`: int8 codes, dequantized in the graph).
+authors). `kind` picks how the table stores its rows (`ID_EMBEDDINGS`: one row per bucket,
+quotient-remainder tables, paper §11, or "unlimited": the unlimited vocabulary of paper A.7, whose
+IDs arrive as the two 32-bit halves of their 64-bit hash, [..., 2] with padding (-1, -1), and go
+through two sets of QR tables with no modulo, `UnlimitedVocabEmbedding`). A post-training
+quantized copy of a trained arch (`quantization`, paper §3.13, filled by `models.compression`)
+builds every table as its quantized twin instead (`QUANTIZED_ID_EMBEDDINGS`: int8 codes,
+dequantized in the graph).
 
 Example:
 
@@ -32,10 +35,12 @@ from collections.abc import Mapping, Sequence
 import keras
 
 from models.compression.schemes import QuantizationScheme
-from models.layers.pooling import hash_ids, masked_mean
+from models.layers.pooling import hash_ids, id_halves_index, masked_mean
 from models.layers.qr_embedding import QREmbedding
 from models.layers.quantized_embedding import QuantizedEmbedding
 from models.layers.quantized_qr_embedding import QuantizedQREmbedding
+from models.layers.quantized_unlimited_vocab_embedding import QuantizedUnlimitedVocabEmbedding
+from models.layers.unlimited_vocab_embedding import UnlimitedVocabEmbedding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +49,14 @@ class EmbeddingTable:
 
     Args:
         name: the table's name; its layer is `<name>_embedding`.
-        num_buckets: N; an ID x uses bucket x mod N.
+        num_buckets: N; an ID x uses bucket x mod N. For an "unlimited" table, the range H each
+            32-bit half is taken in (a power of two ≤ 2^32; 2^32: no modulo at all).
         features: input keys embedded through this table ([batch] IDs, or [batch, L] -1-padded
-            lists, which are also mean-pooled).
+            lists, which are also mean-pooled; with "unlimited", [batch, 2] and [batch, L, 2]
+            halves, (-1, -1) padded).
         kind: how rows are stored, a key of `ID_EMBEDDINGS`.
-        qr_collisions: m, rows of the remainder table of a "qr" table (≤ `num_buckets`).
+        qr_collisions: m, rows of the remainder table of a "qr" table (≤ `num_buckets`), or of
+            each half's remainder table of an "unlimited" table.
     """
 
     name: str
@@ -74,12 +82,12 @@ class EmbeddingTable:
                 f"`kind` of table `{self.name}` must be one of {sorted(ID_EMBEDDINGS)}. "
                 f"Received: kind={self.kind!r}"
             )
-        if self.kind == "qr" and not (
+        if self.kind in ("qr", "unlimited") and not (
             isinstance(self.qr_collisions, int) and 0 < self.qr_collisions <= self.num_buckets
         ):
             raise ValueError(
-                f"`qr_collisions` of the qr table `{self.name}` must be in [1, num_buckets="
-                f"{self.num_buckets}]. Received: qr_collisions={self.qr_collisions!r}"
+                f"`qr_collisions` of the {self.kind} table `{self.name}` must be in [1, "
+                f"num_buckets={self.num_buckets}]. Received: qr_collisions={self.qr_collisions!r}"
             )
 
     def to_dict(self) -> dict:
@@ -98,11 +106,39 @@ def _qr_table(table: EmbeddingTable, embedding_dim: int) -> keras.layers.Layer:
     )
 
 
+def _unlimited_table(table: EmbeddingTable, embedding_dim: int) -> keras.layers.Layer:
+    """Two 32-bit hash halves, each through its own sum-combined QR tables (paper A.7): 2(H/m + m)
+    rows, H = `num_buckets`, m = `qr_collisions`."""
+    return UnlimitedVocabEmbedding(
+        embedding_dim, table.qr_collisions, half_buckets=table.num_buckets,
+        name=f"{table.name}_embedding",
+    )  # fmt: skip
+
+
 # id_embedding / table kind -> factory of the table's layer
 ID_EMBEDDINGS = {
     "hashed": _hashed_table,
     "qr": _qr_table,
+    "unlimited": _unlimited_table,
 }
+
+
+def _bucket_index(ids, table: EmbeddingTable):
+    return hash_ids(ids, table.num_buckets)
+
+
+def _halves_index(ids, table: EmbeddingTable):
+    return id_halves_index(ids)
+
+
+# table kind -> (ids, table) -> (what its layer looks up, padding mask of the IDs)
+ID_INDEXES = {
+    "hashed": _bucket_index,
+    "qr": _bucket_index,
+    "unlimited": _halves_index,
+}
+# table kind -> the trailing axes of one ID (an unlimited ID is its two hash halves)
+ID_SHAPES: dict[str, tuple[int, ...]] = {"hashed": (), "qr": (), "unlimited": (2,)}
 
 
 def _quantized_hashed_table(
@@ -122,10 +158,20 @@ def _quantized_qr_table(
     )  # fmt: skip
 
 
+def _quantized_unlimited_table(
+    table: EmbeddingTable, embedding_dim: int, scheme: QuantizationScheme
+) -> keras.layers.Layer:
+    return QuantizedUnlimitedVocabEmbedding(
+        embedding_dim, table.qr_collisions, bits=scheme.bits, signed=scheme.signed,
+        half_buckets=table.num_buckets, name=f"{table.name}_embedding",
+    )  # fmt: skip
+
+
 # table kind -> factory of its quantized twin (same lookups, int codes + per-row offset/scale)
 QUANTIZED_ID_EMBEDDINGS = {
     "hashed": _quantized_hashed_table,
     "qr": _quantized_qr_table,
+    "unlimited": _quantized_unlimited_table,
 }
 
 
@@ -185,16 +231,16 @@ class SparseArch(keras.layers.Layer):
         return tuple(feature for table in self.table_configs for feature in table.features)
 
     def build(self, input_shape=None) -> None:
-        for layer in self.tables.values():
-            layer.build((None,))
+        for table in self.table_configs:
+            self.tables[table.name].build((None, *ID_SHAPES[table.kind]))
 
     def call(self, inputs):
         pooled, sequences = {}, {}
         for table in self.table_configs:
             for feature in table.features:
-                index, mask = hash_ids(inputs[feature], table.num_buckets)
+                index, mask = ID_INDEXES[table.kind](inputs[feature], table)
                 embedded = self.tables[table.name](index)
-                if len(index.shape) == 1:
+                if len(mask.shape) == 1:
                     pooled[feature] = embedded
                 else:
                     sequences[feature] = (embedded, mask)

@@ -12,6 +12,14 @@ the first 64 bits are kept as a signed int64. Two implementations, bit-identical
   hash of `hash_to_halves` (the int64 bit-split into two uint32-range halves (B, C), each looked
   up in its own QR tables by `UnlimitedVocabEmbedding`).
 
+Model IDs come in two widths. The hashed and QR tables take the low 31 bits
+(`hash_string_ids`). The unlimited-vocabulary tables (``id_embedding="unlimited"``) take the
+whole 64 bits as two halves (`hash_string_ids(..., full=True)`, then `id_halves`; numpy
+reference `model_id_halves`): (hi, lo) = the upper and lower 32 bits, each read as a
+two's-complement int32 (the paper's bitcast int64 → two int32), so they are exact on every
+backend (JAX without x64 included). Padding is the hash -1, i.e. halves (-1, -1); the one real
+hash equal to -1 (probability 2^-64 per ID) is moved to -2 so that it never reads as padding.
+
 Importing this module does not import TensorFlow; the TF functions import it when called. Hashing
 runs in preprocessing, never inside the model, so the layers stay backend-agnostic.
 """
@@ -29,6 +37,8 @@ _C2 = 0x4CF5AD432745937F
 # model IDs keep the low 31 bits: non-negative and exact in int32 (JAX without x64)
 ID_HASH_MASK = 2**31 - 1
 PAD_ID = -1
+# a full 64-bit hash equal to PAD_ID is moved here, so a real ID never reads as padding
+FULL_HASH_OF_PAD = -2
 
 
 def murmur_int64(strings: Iterable[str | bytes] | str | bytes, seed: int = 0) -> np.ndarray:
@@ -50,6 +60,23 @@ def join_int64(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """Inverse of `split_int64`."""
     bits = (np.asarray(hi, dtype=np.uint64) << np.uint64(32)) | np.asarray(lo, dtype=np.uint64)
     return bits.view(np.int64)
+
+
+def int32_halves(x: np.ndarray | int) -> np.ndarray:
+    """int64 [...] → int64 [..., 2]: (hi, lo), the upper and lower 32 bits of each value, each
+    read as a signed int32 (so -1 → (-1, -1)); `id_halves` in numpy."""
+    x = np.asarray(x, dtype=np.int64)
+    return np.stack([x >> 32, x.astype(np.int32).astype(np.int64)], axis=-1)
+
+
+def model_id_halves(strings: Iterable[str | bytes] | str | bytes) -> np.ndarray:
+    """int64 [..., 2]: the unlimited-vocabulary model IDs of string IDs, as the transform makes
+    them (`hash_string_ids(..., full=True)` then `id_halves`); "" → (-1, -1), padding."""
+    array = np.asarray(strings, dtype=object)
+    hashed = murmur_int64(array)
+    hashed = np.where(hashed == PAD_ID, FULL_HASH_OF_PAD, hashed)
+    empty = np.asarray([len(s) == 0 for s in array.reshape(-1)], dtype=bool)
+    return int32_halves(np.where(empty.reshape(array.shape), PAD_ID, hashed))
 
 
 def hash_to_halves(strings: Iterable[str | bytes] | str | bytes, seed: int = 0) -> np.ndarray:
@@ -134,12 +161,28 @@ def murmur64(strings):
     return tf.reshape(tf.bitcast(h1, tf.int64), tf.shape(strings))
 
 
-def hash_string_ids(strings):
-    """Model IDs of string IDs in TF ops: murmur64 & (2^31 - 1); "" (padding) -> -1."""
+def hash_string_ids(strings, full: bool = False):
+    """Model IDs of string IDs in TF ops: murmur64 & (2^31 - 1), or with `full` the whole
+    murmur64 (a hash equal to -1 becomes -2); "" (padding) -> -1."""
     import tensorflow as tf
 
-    hashed = tf.bitwise.bitwise_and(murmur64(strings), tf.constant(ID_HASH_MASK, tf.int64))
+    hashed = murmur64(strings)
+    if full:
+        hashed = tf.where(tf.equal(hashed, PAD_ID), tf.constant(FULL_HASH_OF_PAD, tf.int64), hashed)
+    else:
+        hashed = tf.bitwise.bitwise_and(hashed, tf.constant(ID_HASH_MASK, tf.int64))
     return tf.where(tf.equal(strings, ""), tf.constant(PAD_ID, tf.int64), hashed)
+
+
+def id_halves(ids):
+    """int64 [...] → int64 [..., 2] in TF ops: (hi, lo), the upper and lower 32 bits of each ID,
+    each read as a signed int32 (an arithmetic shift and a wrapping cast); -1 → (-1, -1)."""
+    import tensorflow as tf
+
+    ids = tf.cast(ids, tf.int64)
+    high = tf.bitwise.right_shift(ids, tf.constant(32, tf.int64))
+    low = tf.cast(tf.cast(ids, tf.int32), tf.int64)
+    return tf.stack([high, low], axis=-1)
 
 
 def string_ids(ids: np.ndarray, namespace: str) -> np.ndarray:

@@ -7,12 +7,14 @@ SavedModel's serving signature (`models.serving.saved_model`) and the pandas pat
 | input key | dtype | shape | how (from the column of the same name unless said) |
 |---|---|---|---|
 | member_id, author_id, post_id | int64 | [n] | `ID_COLUMNS`: as given, or Murmur-hashed |
+| | | [n, 2] | with `id_halves`: the 64-bit hash's two int32 halves |
 | content_type, platform | int32 | [n] | 1 + index in the learned vocabulary, 0 = OOV |
 | seniority, industry, country | int32 | [n] | member_seniority, member_industry, member_country |
 | position, hour | int32 | [n] | as given |
 | hashtag_ids | int64 | [n, max_hashtags] | the first `max_hashtags`, -1 padded at the end |
 | hist_post_ids | int64 | [n, history_length] | the last `history_length`, -1 padded in front |
 | hist_author_ids | int64 | [n, history_length] | aligned with hist_post_ids, hashed like IDs |
+| | | [n, history_length, 2] | both histories with `id_halves` (padding (-1, -1)) |
 | hist_actions | int32 | [n, history_length] | aligned with hist_post_ids |
 | dense | float32 | [n, 4] | `DENSE`: each declared transform, computed in float64 |
 | affinity | float32 | [n, 4] | `AFFINITY_FEATURES`: the candidate author in the history |
@@ -49,6 +51,12 @@ hashed with MurmurHash3 (`models.inputs.murmur`, the first 64 bits), keeping the
 
 31 bits keep the ids non-negative (the model's padding test is ``id >= 0``) and exact in int32,
 the integer width of the JAX backend without x64. ``id_hash="none"`` uses integer IDs as given.
+
+Unlimited vocabulary (paper A.7; ``InputSpec.id_halves``, set by ``id_embedding="unlimited"``,
+with ``id_hash="murmur"``): the whole 64-bit hash is kept and every ID input (member, author,
+post and both histories) becomes int64 [..., 2], its two 32-bit halves each read as an int32
+(`murmur.id_halves`), padding (-1, -1); no modulo, no 31-bit mask. The affinity features compare
+the full hashes, so they are those of the 31-bit path (up to hash collisions).
 
 Position debiasing: `position` is a training feature (it explains the position bias in the logged
 labels); at ranking time every candidate is scored at position 0 (`with_position(inputs, 0)`).
@@ -153,6 +161,8 @@ class InputSpec:
 
     Args:
         id_hash: "none" (integer IDs as given) or "murmur" (namespaced string IDs hashed).
+        id_halves: keep the whole 64-bit Murmur hash of every ID as two int32 halves [..., 2]
+            (the unlimited-vocabulary tables); needs id_hash="murmur".
         content_types: the vocabulary of `content_type`, learned from the training data;
             index 1 + i for `content_types[i]`, 0 for any other value (out of vocabulary).
         platforms: the vocabulary of `platform`, indexed like `content_types`.
@@ -165,9 +175,15 @@ class InputSpec:
     platforms: tuple[str, ...] = ()
     history_length: int = HISTORY_LENGTH
     max_hashtags: int = MAX_HASHTAGS
+    id_halves: bool = False
 
     def __post_init__(self) -> None:
         check_input_arguments(self.history_length, self.max_hashtags, self.id_hash)
+        if self.id_halves and self.id_hash != "murmur":
+            raise ValueError(
+                "`id_halves` (the full 64-bit hash) needs id_hash='murmur'. "
+                f"Received: id_hash={self.id_hash!r}"
+            )
         for column in CATEGORICAL:
             check_vocabulary(column, self.vocabulary(column))
 

@@ -9,7 +9,9 @@ Every list column is first made ragged without its padding, so the three give id
 `raw_to_inputs(raw, spec)`:
 
 * ID columns: string IDs are hashed (`murmur.hash_string_ids`); integer IDs are used as given
-  (``id_hash="none"``) or written as ``"<namespace>:<id>"`` and hashed (``"murmur"``).
+  (``id_hash="none"``) or written as ``"<namespace>:<id>"`` and hashed (``"murmur"``). With the
+  spec's `id_halves` the whole 64-bit hash is kept and every ID input ends as its two int32
+  halves [..., 2] (`murmur.id_halves`), after the affinity features are computed on the hashes.
 * categorical columns: 1 + the index of the value in the spec's vocabulary, 0 when it is not in
   it (the out-of-vocabulary bucket; unseen content types or platforms train and serve).
 * hashtags: the first `max_hashtags`, -1 padded at the end; history (post IDs, author IDs, hashed
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from models.inputs.murmur import hash_string_ids
+from models.inputs.murmur import hash_string_ids, id_halves
 from models.inputs.spec import (
     CATEGORICAL,
     DENSE,
@@ -57,10 +59,10 @@ def raw_to_inputs(
         spec: the model's `InputSpec`.
         validate: fail (InvalidArgumentError naming the feature) on NaN or infinite dense values.
     """
-    murmur = spec.id_hash == "murmur"
+    murmur, full = spec.id_hash == "murmur", spec.id_halves
     inputs: dict[str, tf.Tensor] = {}
     for key, (column, namespace) in ID_COLUMNS.items():
-        inputs[key] = model_ids(raw[column], namespace, murmur)
+        inputs[key] = model_ids(raw[column], namespace, murmur, full)
     for key, column in CATEGORICAL.items():
         inputs[key] = vocabulary_index(raw[column], spec.vocabulary(column))
     for key, column in SCALAR_COLUMNS.items():
@@ -69,27 +71,34 @@ def raw_to_inputs(
     inputs["hashtag_ids"] = compact(tf.cast(hashtags, tf.int64), mask, spec.max_hashtags, "first")
     for column, namespace in HISTORY_ID_COLUMNS.items():
         history, mask = padded(raw[column])
-        history = model_ids(history, namespace, murmur)
+        history = model_ids(history, namespace, murmur, full)
         inputs[column] = compact(history, mask, spec.history_length, "last")
     actions, mask = padded(raw["hist_actions"])
     inputs["hist_actions"] = compact(tf.cast(actions, tf.int32), mask, spec.history_length, "last")
     inputs["dense"] = dense_matrix(raw, validate)
+    history = inputs["hist_author_ids"]
     inputs["affinity"] = history_affinity(
-        inputs["author_id"], inputs["hist_author_ids"], inputs["hist_actions"]
+        inputs["author_id"],
+        history,
+        inputs["hist_actions"],
+        present=tf.not_equal(history, PAD_ID) if full else None,
     )
+    if full:
+        for key in (*ID_COLUMNS, *HISTORY_ID_COLUMNS):
+            inputs[key] = id_halves(inputs[key])
     return inputs
 
 
-def model_ids(values: tf.Tensor, namespace: str, murmur: bool) -> tf.Tensor:
+def model_ids(values: tf.Tensor, namespace: str, murmur: bool, full: bool = False) -> tf.Tensor:
     """int64 model IDs of raw IDs: string IDs hashed; integer IDs as given, or, with `murmur`,
-    written as ``"<namespace>:<id>"`` and hashed (each distinct ID once). Negative IDs and ""
-    are padding and stay -1."""
+    written as ``"<namespace>:<id>"`` and hashed (each distinct ID once); with `full` the hash
+    keeps all 64 bits (`hash_string_ids`). Negative IDs and "" are padding and stay -1."""
     if values.dtype == tf.string:
         if not murmur:
             raise ValueError(
                 "string IDs need a model with id_hash='murmur'; this one takes integer IDs"
             )
-        return hash_string_ids(values)
+        return hash_string_ids(values, full)
     ids = tf.cast(values, tf.int64)
     if not murmur:
         return ids
@@ -99,7 +108,7 @@ def model_ids(values: tf.Tensor, namespace: str, murmur: bool) -> tf.Tensor:
         tf.strings.join([tf.constant(f"{namespace}:"), tf.strings.as_string(unique)]),
         tf.constant(""),
     )
-    return tf.reshape(tf.gather(hash_string_ids(strings), index), tf.shape(ids))
+    return tf.reshape(tf.gather(hash_string_ids(strings, full), index), tf.shape(ids))
 
 
 def vocabulary_index(values: tf.Tensor, vocabulary: tuple[str, ...]) -> tf.Tensor:
@@ -161,7 +170,10 @@ def dense_matrix(raw: Mapping[str, tf.Tensor], validate: bool = False) -> tf.Ten
 
 
 def history_affinity(
-    author_ids: tf.Tensor, hist_author_ids: tf.Tensor, hist_actions: tf.Tensor
+    author_ids: tf.Tensor,
+    hist_author_ids: tf.Tensor,
+    hist_actions: tf.Tensor,
+    present: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """float32 [n, 4] `AFFINITY_FEATURES` (math in float64):
 
@@ -172,10 +184,13 @@ def history_affinity(
         author_ids: int [n], the candidate post's author.
         hist_author_ids: int [n, L], most recent last, -1 padded in front.
         hist_actions: int32 [n, L], aligned with `hist_author_ids` (index into `ACTIONS`).
+        present: bool [n, L], the real history entries; None: the non-negative IDs (full 64-bit
+            hashes are negative half the time, so their caller passes ``ids != -1``).
     """
     hist = tf.cast(hist_author_ids, tf.int64)
     author = tf.expand_dims(tf.cast(author_ids, tf.int64), 1)
-    match = tf.logical_and(tf.equal(hist, author), hist >= 0)
+    present = hist >= 0 if present is None else present
+    match = tf.logical_and(tf.equal(hist, author), present)
     contribution = tf.logical_and(
         match, tf.not_equal(tf.cast(hist_actions, tf.int32), _CLICK_ACTION)
     )
@@ -189,7 +204,7 @@ def history_affinity(
         tf.math.log1p(count(match)),
         tf.math.log1p(count(contribution)),
         tf.reduce_sum(tf.cast(match, tf.float64) * decay, axis=1),
-        tf.math.log1p(count(hist >= 0)),
+        tf.math.log1p(count(present)),
     )
     return tf.cast(tf.stack(columns, axis=1), tf.float32)
 

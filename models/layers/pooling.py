@@ -3,7 +3,7 @@
 Pure `keras.ops` functions (any backend). IDs are non-negative integers; `-1` (any negative ID) is
 padding and is masked out, so a list pools to the same vector whatever its padded length:
 
-    bucket_j = ids_j mod N,   m_j = [ids_j ≥ 0]
+    bucket_j = ids_j mod N,   m_j = [ids_j ≥ 0]       (unlimited vocabulary: `id_halves_index`)
     mean     = Σ_j m_j e_j / max(1, Σ_j m_j)
     attend   = Σ_j α_j e_j,   α = softmax_j(qᵀe_j / √d) over the j with m_j = 1   (DIN, paper §6)
 
@@ -36,6 +36,17 @@ def hash_ids(ids, num_buckets: int):
     mask = ops.greater_equal(ids, 0)
     buckets = ops.where(mask, ops.mod(ids, num_buckets), ops.zeros_like(ids))
     return ops.cast(buckets, "int32"), ops.cast(mask, "float32")
+
+
+def id_halves_index(halves):
+    """(halves, mask) of unlimited-vocabulary IDs: [..., 2] 32-bit halves (their int32 reading, or
+    [0, 2^32) values, which the int32 cast wraps to the same rows) -> int32 [..., 2] with padding
+    (-1, -1) replaced by (0, 0), and float32 mask [...] (0 for padding). No modulo: the
+    `UnlimitedVocabEmbedding` tables take the halves as they are."""
+    halves = ops.cast(halves, "int32")
+    present = ops.logical_not(ops.all(ops.equal(halves, -1), axis=-1))
+    halves = ops.where(ops.expand_dims(present, -1), halves, ops.zeros_like(halves))
+    return halves, ops.cast(present, "float32")
 
 
 def masked_mean(embeddings, mask):

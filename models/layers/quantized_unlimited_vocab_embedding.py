@@ -18,7 +18,8 @@ class QuantizedUnlimitedVocabEmbedding(UnlimitedVocabEmbedding):
         emb(id) = QR_B^q(B) ⊕ QR_C^q(C)
 
     Args:
-        output_dim, num_collisions, merge, qr_combiner: as `UnlimitedVocabEmbedding`.
+        output_dim, num_collisions, merge, qr_combiner, half_buckets: as
+            `UnlimitedVocabEmbedding`.
         bits: 8 or 4.
         signed: True for middle-max codes, False for min-max codes.
         **kwargs: standard `keras.layers.Layer` arguments.
@@ -40,17 +41,20 @@ class QuantizedUnlimitedVocabEmbedding(UnlimitedVocabEmbedding):
         qr_combiner: str = "sum",
         bits: int = 8,
         signed: bool = True,
+        half_buckets: int = HALF_RANGE,
         **kwargs: Any,
     ) -> None:
         kwargs.pop("embeddings_initializer", None)
         kwargs.pop("embeddings_regularizer", None)
         self.bits = bits  # read by `half_embedding` inside the parent's __init__
         self.signed = signed
-        super().__init__(output_dim, num_collisions, merge, qr_combiner, **kwargs)
+        super().__init__(
+            output_dim, num_collisions, merge, qr_combiner, half_buckets=half_buckets, **kwargs
+        )
 
     def half_embedding(self, dim: int, index: int, name: str) -> keras.layers.Layer:
         return QuantizedQREmbedding(
-            HALF_RANGE, self.num_collisions, dim, self.qr_combiner, self.bits, self.signed,
+            self.half_buckets, self.num_collisions, dim, self.qr_combiner, self.bits, self.signed,
             name=name,
         )  # fmt: skip
 

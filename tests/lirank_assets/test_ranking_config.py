@@ -43,6 +43,22 @@ def test_choices_select_the_blocks_and_score_weights():
     assert config == expected
 
 
+def test_the_unlimited_vocabulary_and_its_table_sizes_are_choices():
+    choice = FeedModelChoice(
+        id_embedding="unlimited", unlimited_collisions=2**10, unlimited_quotient_rows=2**14
+    )
+    config = choice.to_feed_model_config()
+    assert config == dataclasses.replace(
+        GRAPH_FEED_MODEL,
+        id_embedding="unlimited",
+        unlimited_collisions=2**10,
+        unlimited_quotient_rows=2**14,
+    )
+    assert config.input_spec().id_halves and config.unlimited_half_buckets == 2**24
+    with pytest.raises(ValueError, match="unlimited_collisions=1000"):
+        FeedModelChoice(id_embedding="unlimited", unlimited_collisions=1000).to_feed_model_config()
+
+
 def test_a_bad_choice_names_the_field_and_value():
     with pytest.raises(ValueError, match="calibration='platt'"):
         FeedModelChoice(calibration="platt").to_feed_model_config()

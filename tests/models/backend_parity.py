@@ -1,7 +1,7 @@
 """Builds every LiRank layer and every model family (Feed with its default, with every block, with
-MMoE and with PLE over a post-ID history; Ads, Jobs) with fixed weights under $KERAS_BACKEND, runs
-a forward pass and one SGD step (`train_on_batch`), and prints the results as one JSON line (used
-by test_jax_backend)."""
+MMoE, with PLE over a post-ID history and with unlimited-vocabulary IDs; Ads, Jobs) with fixed
+weights under $KERAS_BACKEND, runs a forward pass and one SGD step (`train_on_batch`), and prints
+the results as one JSON line (used by test_jax_backend)."""
 
 from __future__ import annotations
 
@@ -109,6 +109,7 @@ def _model_cases(rng: np.random.Generator) -> dict:
         ("feed_every_block", EVERY_BLOCK),
         ("feed_experts_and_posts", EXPERTS_AND_POSTS),
         ("feed_mmoe", {"multitask": "mmoe"}),
+        ("feed_unlimited", {"id_embedding": "unlimited", "id_hash": "murmur"}),
     ):
         model = FeedModel(config_for(examples, TINY_FEED_MODEL, **blocks))
         feed[name] = (model, feed_inputs(examples, model.config), labels_from(examples))

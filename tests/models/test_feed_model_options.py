@@ -1,6 +1,6 @@
 """Tests for the config-selected feed-model options: residual DCN, isotonic calibration, gated
-towers, QR ID tables, the history Transformer, task grouping, Murmur string IDs and the final
-score."""
+towers, QR ID tables, unlimited-vocabulary ID tables, the history Transformer, task grouping,
+Murmur string IDs and the final score."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ from models.training.config import TrainingConfig
 from models.training.loop import train_feed_model
 from spark.schemas import LABELS
 
-OPTIONS = [{field: choice} for field, choice in EVERY_BLOCK.items()] + [EVERY_BLOCK]
+# the unlimited vocabulary (paper A.7): 64-bit Murmur hashes of string IDs, two QR-embedded halves
+UNLIMITED = {"id_embedding": "unlimited", "id_hash": "murmur"}
+OPTIONS = [{field: choice} for field, choice in EVERY_BLOCK.items()] + [EVERY_BLOCK, UNLIMITED]
 # FeedModel(config_for(make_examples(4, seed=0), TINY_FEED_MODEL, **EVERY_BLOCK)) with
 # fixed_weights(seed=0)
 GOLDEN_ALL_ON = {
@@ -170,6 +172,15 @@ def test_untrained_isotonic_heads_are_the_identity_in_range_and_monotone(example
         ({"calibration_step": 0.0}, "calibration_step"),
         ({"calibration_buckets": 0}, "calibration_buckets"),
         ({"id_embedding": "qr", "qr_collisions": 101}, "qr_collisions"),
+        ({"id_embedding": "unlimited"}, "id_hash=\"murmur\". Received: id_hash='none'"),
+        ({**UNLIMITED, "unlimited_collisions": 100}, "unlimited_collisions=100"),
+        ({**UNLIMITED, "unlimited_collisions": 2}, "unlimited_collisions=2"),
+        ({**UNLIMITED, "unlimited_quotient_rows": 3}, "unlimited_quotient_rows=3"),
+        (
+            {**UNLIMITED, "unlimited_quotient_rows": 2**17, "unlimited_collisions": 2**16},
+            "unlimited_quotient_rows=131072",
+        ),
+        ({"unlimited_collisions": 0}, "unlimited_collisions"),
         ({"history_pooling": "transformer", "embedding_dim": 7}, "embedding_dim"),
         ({"history_max_length": 0}, "history_max_length"),
         (
@@ -269,3 +280,56 @@ def test_feed_inputs_hash_ids_as_the_config_says(examples):
     np.testing.assert_array_equal(hashed["hist_author_ids"] < 0, padding)
     # equal raw ids stay equal, so the affinity features do not change
     np.testing.assert_array_equal(hashed["affinity"], plain["affinity"])
+
+
+def test_unlimited_tables_have_no_modulo_and_their_own_sizes(examples):
+    model = _model(examples, **UNLIMITED, post_buckets=7, history_pooling="transformer",
+                   history_items="posts_and_authors")  # fmt: skip
+    shapes = _shapes(model)
+    for table in ("member_id", "actor", "post"):
+        for half in ("high_half", "low_half"):
+            # TINY_FEED_MODEL: Q = m = 64, whatever member_buckets / actor_buckets / post_buckets
+            prefix = f"sparse_arch/{table}_embedding/{half}"
+            assert shapes[f"{prefix}/quotient_embeddings"] == (64, 8)
+            assert shapes[f"{prefix}/remainder_embeddings"] == (64, 8)
+    assert shapes["sparse_arch/hashtag_embedding/embeddings"] == (50, 8)
+    assert model.config.input_spec().id_halves
+    assert not dataclasses.replace(model.config, id_embedding="hashed").input_spec().id_halves
+
+
+def test_unlimited_ids_never_share_all_their_rows():
+    """300,000 distinct member IDs through the transform's hash and the layer's row lookup (the
+    default 2^12 × 2^12 tables: 16,384 rows, a 48-bit fingerprint): every ID has its own tuple
+    of four rows, where the old path (31 bits mod 50,000 buckets) puts most IDs on a shared row."""
+    import tensorflow as tf
+
+    from models.inputs.murmur import hash_string_ids, id_halves
+    from models.layers.pooling import id_halves_index
+    from models.layers.unlimited_vocab_embedding import unlimited_rows
+
+    config = FeedModelConfig(**UNLIMITED)
+    strings = tf.constant([f"member:{i}" for i in range(300_000)])
+    halves, mask = id_halves_index(id_halves(hash_string_ids(strings, full=True)))
+    assert ops.convert_to_numpy(mask).all()
+    rows = ops.convert_to_numpy(
+        unlimited_rows(halves, config.unlimited_collisions, config.unlimited_half_buckets)
+    )
+    assert rows.shape == (300_000, 4) and rows.max() < 2**12
+    assert len(np.unique(rows, axis=0)) == 300_000
+    old = hash_string_ids(strings).numpy() % config.member_buckets
+    _, index, counts = np.unique(old, return_inverse=True, return_counts=True)
+    assert (counts[index] > 1).mean() > 0.99  # the old path: nearly every ID shares its row
+
+
+def test_unlimited_model_learns_the_planted_click_signal(make_examples):
+    df = make_examples(2000, seed=1)
+    train, holdout = df[df["split"] == "train"], df[df["split"] == "holdout"]
+    inputs = feed_inputs(train, config_for(train, TINY_FEED_MODEL, **UNLIMITED))
+    assert inputs["member_id"].shape == (len(train), 2)
+    model = _model(train, seed=0, inputs=inputs, **UNLIMITED)
+    config = TrainingConfig(epochs=2, batch_size=128, learning_rate=1e-2, warmup_fraction=0.2)
+    result = train_feed_model(model, inputs, labels_from(train), config)
+    assert result.epoch_losses[-1] < 0.9 * result.epoch_losses[0]
+    probabilities = predict_probabilities(model, feed_inputs(holdout, model.config))
+    auc = roc_auc_score(holdout["click"], probabilities["click"])
+    assert auc > 0.75, f"held-out click AUC {auc:.3f}"

@@ -55,7 +55,15 @@ LAYERS = [
     "unlimited_vocab_embedding",
     "history_encoder",
 ]
-MODELS = ["feed", "feed_every_block", "feed_experts_and_posts", "feed_mmoe", "ads", "jobs"]
+MODELS = [
+    "feed",
+    "feed_every_block",
+    "feed_experts_and_posts",
+    "feed_mmoe",
+    "feed_unlimited",
+    "ads",
+    "jobs",
+]
 
 
 def test_runs_on_the_requested_backends(backend_results):

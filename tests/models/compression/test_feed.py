@@ -126,3 +126,33 @@ def test_a_quantized_model_is_not_quantized_again(trained):
     compressed = compress_feed_model(trained, SCHEMES["4bit"])
     with pytest.raises(ValueError, match="already quantized"):
         compress_feed_model(compressed.model, SCHEMES["4bit"])
+
+
+def test_an_unlimited_vocabulary_model_compresses_and_serves(examples, tmp_path, fixed_weights):
+    """id_embedding="unlimited": each ID table is four QR tables (two per hash half), each
+    quantized on its own; the copy serves the same raw signature, close to fp32."""
+    config = dataclasses.replace(CONFIG, id_embedding="unlimited")
+    keras.utils.set_random_seed(5)
+    model = FeedModel(config)
+    fixed_weights(model, seed=5, scale=0.1)
+    compressed = compress_feed_model(model, SCHEMES["middle_max_8bit"])
+    tables = set(compressed.tables["table"])
+    assert {
+        f"{name}/{half}/{part}"
+        for name in ("member_id", "actor")
+        for half in ("high_half", "low_half")
+        for part in ("quotient", "remainder")
+    } <= tables
+    assert len(tables) == 4 + 4 + 9 and compressed.ratio == pytest.approx(34 / 120)
+    int8 = tf.saved_model.load(str(export_saved_model(compressed.model, tmp_path / "int8")))
+    served = score_raw(int8, raw_features(examples, config))
+    expected = predict_probabilities(model, feed_inputs(examples, config))
+    keras_outputs = predict_probabilities(compressed.model, feed_inputs(examples, config))
+    for head in LABELS:
+        np.testing.assert_allclose(served[head], expected[head], atol=1e-3, err_msg=head)
+        np.testing.assert_allclose(served[head], keras_outputs[head], atol=1e-6, err_msg=head)
+    save_model(model, tmp_path / "trained", {"source": "test"})
+    write_compressed_model(tmp_path / "trained", tmp_path / "compressed", "4bit", export=False)
+    loaded, _ = load_model(tmp_path / "compressed")
+    assert loaded.config.id_embedding == "unlimited"
+    assert loaded.sparse_arch.quantization == QuantizationScheme("middle_max", 4)

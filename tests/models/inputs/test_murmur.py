@@ -1,5 +1,5 @@
 """murmur: MurmurHash3 x64-128 → int64 (mmh3 and TensorFlow, bit-identical), stable across
-processes; int64 ↔ uint32 halves; 31-bit model IDs."""
+processes; int64 ↔ uint32 halves; 31-bit model IDs; full 64-bit model IDs as int32 halves."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ import tensorflow as tf
 from models.inputs.murmur import (
     hash_string_ids,
     hash_to_halves,
+    id_halves,
+    int32_halves,
     join_int64,
+    model_id_halves,
     murmur64,
     murmur_int64,
     split_int64,
@@ -148,3 +151,29 @@ def test_string_id_hashes_are_31_bit_murmur_and_keep_padding():
     np.testing.assert_array_equal(tf_ids[1], murmur_int64(strings[1]) & (2**31 - 1))
     assert tf_ids[0, 1] == -1 and tf_ids[0, 0] == tf_ids[1, 1]
     assert np.all(tf_ids[strings != ""] >= 0) and np.all(tf_ids < 2**31)
+
+
+def test_int32_halves_by_hand_in_numpy_and_tf():
+    values = np.array([0, -1, 2**32 + 5, -(2**32) + 7, 2**31, -(2**63), 2**63 - 1], np.int64)
+    expected = [[0, 0], [-1, -1], [1, 5], [-1, 7], [0, -(2**31)], [-(2**31), 0],
+                [2**31 - 1, -1]]  # fmt: skip
+    np.testing.assert_array_equal(int32_halves(values), expected)
+    np.testing.assert_array_equal(id_halves(tf.constant(values)).numpy(), expected)
+    # the int32 readings are the uint32 halves of `split_int64`, wrapped: same bits
+    np.testing.assert_array_equal(
+        int32_halves(values).astype(np.uint32), np.stack(split_int64(values), -1).astype(np.uint32)
+    )
+    assert np.all(np.abs(int32_halves(values)) <= 2**31)  # exact in int32 (JAX without x64)
+
+
+def test_full_string_id_hashes_keep_64_bits_and_padding():
+    strings = np.array([["member:1", ""], ["actor:2", "member:1"]], dtype=object)
+    tf_ids = hash_string_ids(tf.constant(strings.astype(bytes)), full=True).numpy()
+    np.testing.assert_array_equal(tf_ids[1], murmur_int64(strings[1]))
+    assert tf_ids[0, 1] == -1 and tf_ids[0, 0] == tf_ids[1, 1]
+    halves = id_halves(tf_ids).numpy()
+    np.testing.assert_array_equal(halves, model_id_halves(strings))
+    np.testing.assert_array_equal(halves[0, 1], [-1, -1])
+    many = [f"member:{i}" for i in range(2000)]
+    full = hash_string_ids(tf.constant(many), full=True).numpy()
+    assert (full < 0).any() and (full >= 2**31).any()  # all 64 bits are kept

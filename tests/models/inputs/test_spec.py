@@ -220,3 +220,37 @@ def test_examples_to_inputs_affinity_matches_history(make_examples):
     affinity = examples_to_inputs(df, SPEC)["affinity"]
     np.testing.assert_allclose(affinity[:, 0], [np.log1p(2), 0.0], rtol=1e-6)
     np.testing.assert_allclose(affinity[:, 1], [np.log1p(1), 0.0], rtol=1e-6)
+
+
+def test_id_halves_keep_the_full_hash_as_two_int32_halves(make_examples):
+    from models.inputs.murmur import model_id_halves
+
+    df = make_examples(12, seed=4)
+    short = examples_to_inputs(df, InputSpec(id_hash="murmur"))
+    full = examples_to_inputs(df, InputSpec(id_hash="murmur", id_halves=True))
+    assert full["member_id"].shape == (12, 2) and full["hist_author_ids"].shape == (12, 20, 2)
+    assert full["post_id"].shape == (12, 2) and full["hist_post_ids"].shape == (12, 20, 2)
+    np.testing.assert_array_equal(
+        full["member_id"], model_id_halves([f"member:{i}" for i in df["member_id"]])
+    )
+    np.testing.assert_array_equal(
+        full["author_id"][0], model_id_halves(f"actor:{df['author_id'][0]}")
+    )
+    # padding stays where it was, as (-1, -1); the other inputs are unchanged
+    np.testing.assert_array_equal(
+        (full["hist_author_ids"] == -1).all(-1), short["hist_author_ids"] < 0
+    )
+    np.testing.assert_array_equal((full["hist_post_ids"] == -1).all(-1), short["hist_post_ids"] < 0)
+    for key in set(short) - {
+        "member_id",
+        "author_id",
+        "post_id",
+        "hist_author_ids",
+        "hist_post_ids",
+    }:
+        np.testing.assert_array_equal(full[key], short[key], err_msg=key)
+
+
+def test_id_halves_need_murmur():
+    with pytest.raises(ValueError, match="id_hash='none'"):
+        InputSpec(id_halves=True)

@@ -45,11 +45,12 @@ def examples(make_examples):
     return df
 
 
-@pytest.mark.parametrize("id_hash", ["none", "murmur"])
+@pytest.mark.parametrize("id_hash", ["none", "murmur", "murmur+unlimited"])
 def test_raw_preprocessing_matches_the_training_inputs(examples, id_hash):
-    config = dataclasses.replace(TINY, id_hash=id_hash)
+    unlimited = {"id_embedding": "unlimited"} if id_hash.endswith("+unlimited") else {}
+    config = dataclasses.replace(TINY, id_hash=id_hash.split("+")[0], **unlimited)
     raw = raw_features(examples, config)
-    assert raw["member_id"].dtype.kind == ("S" if id_hash == "murmur" else "i")
+    assert raw["member_id"].dtype.kind == ("S" if config.id_hash == "murmur" else "i")
     assert raw["hist_author_ids"].shape[1] == 30 and raw["hashtag_ids"].shape[1] == 5
     served = raw_to_inputs(
         {key: tf.constant(value) for key, value in raw.items()}, config.input_spec()
@@ -121,8 +122,14 @@ def test_saved_model_serves_raw_rows_like_the_keras_model(exported, examples):
             "post_buckets": 300,
             "id_hash": "murmur",
         },
+        {
+            "id_embedding": "unlimited",
+            "id_hash": "murmur",
+            "history_pooling": "transformer",
+            "history_items": "posts_and_authors",
+        },
     ],
-    ids=["mmoe", "ple+post_history"],
+    ids=["mmoe", "ple+post_history", "unlimited+post_history"],
 )
 def test_expert_and_post_history_models_serve_like_the_keras_model(
     blocks, examples, tmp_path, fixed_weights
