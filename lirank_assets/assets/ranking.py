@@ -17,7 +17,7 @@ from lirank_assets.code_version import FEED_MODEL_PACKAGES, source_version
 from lirank_assets.metadata import frame_table, parquet_metadata, rounded
 from lirank_assets.model_choice import FeedModelChoice
 from lirank_assets.partitions import PREVIOUS_DAY, DailyCalendar, partition_date, trailing_days
-from lirank_assets.resources import DataRoot, TrainingResource, Warehouse
+from lirank_assets.resources import GROUND_TRUTH, DataRoot, LogSource, TrainingResource, Warehouse
 from models.popularity import effect_spread, fit_popularity_effects
 from models.registry import model_id_of, promoted_model_dir
 from models.training.promotion import models_row, require_promoted_model, train_and_gate
@@ -50,6 +50,7 @@ def build_ranking_assets(calendar: DailyCalendar):
             ),
             AssetDep("feed_ranking_model", partition_mapping=PREVIOUS_DAY),
             "training_examples",  # the day's holdout rows, which the gate judges
+            "replay_candidates",  # the day's random bucket: the gate compares #1 picks on it
         ],
         kinds={"tensorflow", "keras"},
         code_version=FEED_MODEL_CODE_VERSION,
@@ -61,6 +62,7 @@ def build_ranking_assets(calendar: DailyCalendar):
         data_root: DataRoot,
         training: TrainingResource,
         warehouse: Warehouse,
+        log_source: LogSource,
     ) -> MaterializeResult:
         """Multi-task feed ranker (click tower: click, long dwell; contribution tower: like,
         comment, share, vote). Warm-starts from the previous day's model and trains on the new day
@@ -72,7 +74,9 @@ def build_ranking_assets(calendar: DailyCalendar):
 
         "The previous day's model" is the model promoted as of that day: each candidate passes
         the model gate (`models.evaluation.gate`) on the day's held-out rows before `gate.json`
-        promotes it (`models.training.promotion`); one that fails stays in its directory with
+        promotes it (`models.training.promotion`), including its #1 picks on the day's random
+        bucket against the previous promoted model's (ground truth when the log source knows
+        it, else replay); one that fails stays in its directory with
         its reasons (metadata, the `model_gate` check) and the last promoted model keeps
         serving. A diverging run fails here and writes nothing."""
         date = partition_date(context.partition_key)
@@ -87,6 +91,13 @@ def build_ranking_assets(calendar: DailyCalendar):
             compared_with=promoted_model_dir(models_root, date - dt.timedelta(days=1)),
             record=lambda result, verdict: warehouse.replace_partition(
                 "models", date, models_row(result, verdict, date)
+            ),
+            replay_dir=layout.replay_candidates(date),
+            # read only when an incremental day's gate values picks (a simulated world)
+            expected_top1=(
+                (lambda picks: log_source.ground_truth(date)(picks))
+                if GROUND_TRUTH in log_source.tables
+                else None
             ),
         )
         result, verdict = promotion.result, promotion.verdict

@@ -28,6 +28,13 @@ Rules (thresholds in `GateConfig`), each a named check in the verdict's metrics 
    objective) is not significantly worse than the previous promoted model's on the same rows:
    with d_i = LL_candidate,i − LL_previous,i, the one-sided `confidence` lower bound of mean(d)
    must not exceed `log_loss_margin` × mean(LL_previous).
+6. `truth_vs_previous` or `replay_vs_previous`: what the candidate's #1 picks earn on the day's
+   random-bucket sessions (which no model trained on) is not significantly below what the
+   previous promoted model's picks earn (`PickComparison`). With the ground truth (a simulated
+   world), per session d_s = value(candidate's pick) − value(previous's pick) and the one-sided
+   `confidence` upper bound of mean(d) must be ≥ −`pick_margin` × mean(previous); without it,
+   the replay rates' difference with Newcombe's interval (at two-sided 2·confidence − 1), whose
+   upper end must be ≥ −`pick_margin` × the previous rate.
 
 Per-head rules 2–4 judge a head only when the held-out rows hold at least `min_class_rows`
 positives and as many negatives: below that, AUC's standard error exceeds about 0.05 and O/E's
@@ -44,7 +51,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, rankdata
 
-from models.evaluation.intervals import paired_difference_stats, pooled_paired_interval
+from models.evaluation.intervals import (
+    paired_difference_stats,
+    pooled_paired_interval,
+    rate_difference_interval,
+)
 from models.evaluation.metrics import auc, calibration_ratio
 
 GATE_METRIC_COLUMNS: tuple[str, ...] = ("check", "head", "value", "bound", "passed", "detail")
@@ -75,6 +86,8 @@ class GateConfig:
         log_loss_margin: the candidate's mean per-row log loss may be worse than the previous
             promoted model's by this share of the latter before the rule can fail (0.001: on a
             large day any tiny difference is significant; 0.1% is not worth blocking).
+        pick_margin: the candidate's #1 picks may earn less than the previous promoted
+            model's by this share of the latter before rule 6 can fail (0.01: a 1% loss).
         confidence: the one-sided confidence of "significantly worse" (0.95).
         min_class_rows: per-head rules judge a head with at least this many held-out positives
             and negatives (30: see the module docstring).
@@ -86,6 +99,7 @@ class GateConfig:
     max_ece: float = 0.1
     ece_bins: int = 10
     log_loss_margin: float = 0.001
+    pick_margin: float = 0.01
     confidence: float = 0.95
     min_class_rows: int = 30
 
@@ -105,10 +119,10 @@ class GateConfig:
         for name in ("ece_bins", "min_class_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1. Received: {getattr(self, name)}")
-        if self.auc_tolerance < 0 or self.log_loss_margin < 0:
+        if self.auc_tolerance < 0 or self.log_loss_margin < 0 or self.pick_margin < 0:
             raise ValueError(
-                "`auc_tolerance` and `log_loss_margin` must be >= 0. Received: "
-                f"{self.auc_tolerance}, {self.log_loss_margin}"
+                "`auc_tolerance`, `log_loss_margin` and `pick_margin` must be >= 0. Received: "
+                f"{self.auc_tolerance}, {self.log_loss_margin}, {self.pick_margin}"
             )
 
     def to_dict(self) -> dict:
@@ -118,6 +132,19 @@ class GateConfig:
 
 
 DEFAULT_GATE_CONFIG = GateConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class PickComparison:
+    """The candidate's and the previous promoted model's #1 picks on the day's random bucket.
+
+    With the ground truth: `candidate` and `previous` hold each session's value of the two picks
+    (aligned). Without it: each holds (matched, contributions) of its replay rate @1.
+    """
+
+    truth_known: bool
+    candidate: np.ndarray
+    previous: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +242,7 @@ def gate_model(
     epoch_losses: Sequence[float],
     previous: Mapping[str, np.ndarray] | None = None,
     config: GateConfig = DEFAULT_GATE_CONFIG,
+    picks: PickComparison | None = None,
 ) -> GateVerdict:
     """Judge a candidate model (see the module docstring for the rules).
 
@@ -226,6 +254,8 @@ def gate_model(
         previous: head → the previous promoted model's probabilities on the same rows; None at a
             cold start (the log-loss rule is then not judged).
         config: the thresholds.
+        picks: the two models' #1 picks on the day's random bucket (rule 6); None: not judged
+            (cold start, or no random bucket).
 
     Returns:
         the `GateVerdict`.
@@ -250,6 +280,7 @@ def gate_model(
     for head in heads:
         rows.extend(_head_rows(head, labels[head], candidate[head], baseline[head], config))
     rows.append(_log_loss_row(labels, candidate, previous, config))
+    rows.append(_picks_row(picks, config))
     metrics = pd.DataFrame(rows, columns=list(GATE_METRIC_COLUMNS))
     failed = metrics[metrics["passed"].eq(False)]
     reasons = [f"{row.check}[{row.head}]: {row.detail}" for row in failed.itertuples()]
@@ -375,4 +406,42 @@ def _log_loss_row(
         f"{float(old.mean()):.4f}: difference {mean:+.4f}, one-sided {config.confidence:.0%} "
         f"lower bound {lower:+.4f} (rule: lower bound <= {config.log_loss_margin:g} x previous "
         f"= {allowed:.4f}; over {n} rows)",
+    )
+
+
+def _picks_row(picks: PickComparison | None, config: GateConfig) -> dict:
+    if picks is None:
+        return _row(
+            "picks_vs_previous", ALL_HEADS, math.nan, "", None,
+            "not judged: no previous promoted model or no random-bucket sessions",
+        )  # fmt: skip
+    two_sided = 2 * config.confidence - 1
+    if picks.truth_known:
+        n, mean, variance = paired_difference_stats(picks.candidate, picks.previous)
+        _, _, upper = pooled_paired_interval([n], [mean], [variance], two_sided)
+        reference = float(np.mean(picks.previous)) if n else math.nan
+        check, what = "truth_vs_previous", "ground-truth expected contributions of the #1 pick"
+        values = f"{float(np.mean(picks.candidate)):.4f} vs previous promoted {reference:.4f}"
+        over = f"paired over {n} sessions"
+    else:
+        (m_new, c_new), (m_old, c_old) = picks.candidate, picks.previous
+        mean, _, upper = rate_difference_interval(
+            int(c_new), int(m_new), int(c_old), int(m_old), two_sided
+        )
+        reference = c_old / m_old if m_old else math.nan
+        check, what = "replay_vs_previous", "replay contribution rate @1"
+        values = f"{c_new}/{m_new} vs previous promoted {c_old}/{m_old}"
+        over = "Newcombe interval"
+    allowed = -config.pick_margin * reference
+    judged = math.isfinite(upper) and math.isfinite(allowed)
+    passed = bool(upper >= allowed) if judged else None
+    return _row(
+        check,
+        ALL_HEADS,
+        mean,
+        f"upper bound >= {allowed:.4g}",
+        passed,
+        f"{what} {values}: difference {mean:+.4f}, one-sided {config.confidence:.0%} upper bound "
+        f"{upper:+.4f} (rule: upper bound >= -{config.pick_margin:g} x previous = "
+        f"{allowed:.4f}; {over})",
     )

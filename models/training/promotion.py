@@ -34,8 +34,10 @@ from models.evaluation.gate import (
     GATE_METRIC_COLUMNS,
     GateConfig,
     GateVerdict,
+    PickComparison,
     gate_model,
 )
+from models.evaluation.replay import replay_contribution_rate, top1_choices
 from models.evaluation.scoring import read_partition
 from models.registry import (
     load_model,
@@ -81,12 +83,47 @@ def holdout_probabilities(model_dir: Path, rows: pd.DataFrame) -> dict[str, np.n
     return {head: np.asarray(probabilities[head], dtype=np.float64) for head in LABELS}
 
 
+def pick_comparison(
+    model_dir: Path,
+    compared_with: Path,
+    candidates: pd.DataFrame,
+    expected_top1: Callable[[pd.DataFrame], pd.Series] | None,
+) -> PickComparison | None:
+    """Both global models' #1 picks on the day's random-bucket candidates (scored at position 0
+    by each model's final score), valued by the truth when known, else by replay @1."""
+    if candidates.empty:
+        return None
+    scored = candidates[["session_id", "post_id", "position", "contribution"]].copy()
+    for name, directory in (("candidate", model_dir), ("previous", compared_with)):
+        model, _ = load_model(directory)
+        scored[name] = model.config.final_score.score(model_probabilities_at_top(model, candidates))
+    if expected_top1 is not None:
+        new = expected_top1(top1_choices(scored, "candidate"))
+        old = expected_top1(top1_choices(scored, "previous"))
+        new, old = new.align(old, join="inner")
+        return PickComparison(True, new.to_numpy(), old.to_numpy())
+    rates = [replay_contribution_rate(scored, name) for name in ("candidate", "previous")]
+    return PickComparison(
+        False, *(np.array([r.matched, r.contributions]) for r in rates)
+    )  # fmt: skip
+
+
+def model_probabilities_at_top(model, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The global model's per-head probabilities with every row at position 0 (ranking)."""
+    from models.feed import feed_inputs, predict_probabilities
+    from models.inputs.spec import with_position
+
+    return predict_probabilities(model, with_position(feed_inputs(rows, model.config), 0))
+
+
 def gate_candidate(
     model_dir: Path,
     examples_dir: Path,
     epoch_losses: tuple[float, ...],
     compared_with: Path | None,
     config: GateConfig = DEFAULT_GATE_CONFIG,
+    replay_dir: Path | None = None,
+    expected_top1: Callable[[pd.DataFrame], pd.Series] | None = None,
 ) -> GateVerdict:
     """Gate the candidate in `model_dir` on the held-out rows of its day.
 
@@ -98,6 +135,10 @@ def gate_candidate(
         epoch_losses: the candidate's training loss per epoch.
         compared_with: the previous promoted model (None at a cold start).
         config: the gate's thresholds.
+        replay_dir: the day's `replay_candidates` partition: both models' #1 picks on its
+            random-bucket sessions are compared (rule 6); None or missing: not judged.
+        expected_top1: the day's ground-truth valuer of #1 picks (a simulated world), else None
+            (replay rates are compared instead).
 
     Returns:
         the `GateVerdict`; a day without holdout rows fails (the gate cannot judge it).
@@ -125,7 +166,12 @@ def gate_candidate(
     }
     candidate = holdout_probabilities(Path(model_dir), holdout)
     previous = holdout_probabilities(compared_with, holdout) if compared_with else None
-    return gate_model(labels, candidate, baseline, epoch_losses, previous, config)
+    picks = None
+    if compared_with and replay_dir is not None and Path(replay_dir).exists():
+        picks = pick_comparison(
+            Path(model_dir), Path(compared_with), read_partition(replay_dir), expected_top1
+        )
+    return gate_model(labels, candidate, baseline, epoch_losses, previous, config, picks)
 
 
 def gate_record(
@@ -167,6 +213,8 @@ def train_and_gate(
     compared_with: Path | None,
     config: GateConfig = DEFAULT_GATE_CONFIG,
     record: Callable[[TrainingResult, GateVerdict], None] | None = None,
+    replay_dir: Path | None = None,
+    expected_top1: Callable[[pd.DataFrame], pd.Series] | None = None,
 ) -> Promotion:
     """Train `plan`'s candidate, gate it and commit the verdict (see the module docstring).
 
@@ -177,6 +225,7 @@ def train_and_gate(
         config: the gate's thresholds.
         record: called with (result, verdict) after the model directory is written and before
             `gate.json` commits (e.g. to write the warehouse row).
+        replay_dir, expected_top1: see `gate_candidate` (rule 6 of the gate).
 
     Returns:
         the `Promotion`.
@@ -186,7 +235,13 @@ def train_and_gate(
     """
     result = run_training(plan)
     verdict = gate_candidate(
-        Path(result.path), examples_dir, result.epoch_losses, compared_with, config
+        Path(result.path),
+        examples_dir,
+        result.epoch_losses,
+        compared_with,
+        config,
+        replay_dir=replay_dir,
+        expected_top1=expected_top1,
     )
     if record is not None:
         record(result, verdict)

@@ -88,6 +88,20 @@ def test_cold_start_then_incremental_from_the_previous_day(graph):
     assert models.loc[1, "base_model_id"] == models.loc[0, "model_id"]
 
 
+def test_the_gate_compares_the_days_picks_with_the_previous_model_on_the_truth(graph):
+    """Day 2's candidate is judged against day 1's promoted model on day 2's random bucket by
+    the simulator's truth (rule 6 of the gate); day 1 (a cold start) is not judged on it."""
+    _, _, root = graph
+    layout = DataLayout(root.resolve())
+    checks = {}
+    for date in DATES[1:]:
+        record = json.loads((layout.feed_model(date) / "gate.json").read_text())
+        checks[date] = {m["check"]: m for m in record["metrics"]}
+    assert checks[DATES[1]]["picks_vs_previous"]["passed"] is None
+    rule = checks[DATES[2]]["truth_vs_previous"]
+    assert rule["passed"] is not None and "paired over" in rule["detail"]
+
+
 def test_the_posterior_is_updated_day_by_day_not_refit(graph):
     """Day 2's posterior starts from day 1's (its model warm-started from day 1's) and holds the
     training rows of both days; the review snapshot carries one row per model day."""

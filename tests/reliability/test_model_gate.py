@@ -21,6 +21,7 @@ from lirank_assets.resources import TrainingResource
 from models.evaluation.baselines import popularity_scores
 from models.evaluation.gate import (
     GateConfig,
+    PickComparison,
     ece_noise,
     expected_calibration_error,
     gate_model,
@@ -127,6 +128,31 @@ def test_a_nan_loss_or_nan_predictions_fail(holdout):
     verdict = gate_model(labels, broken, baseline, GOOD_LOSSES, previous=truth)
     assert ("finite_predictions", "like") in _failed_checks(verdict)
     assert ("log_loss_vs_previous", "all") in _failed_checks(verdict)
+
+
+def test_worse_picks_than_the_previous_model_fail_on_the_truth_and_on_replay(holdout):
+    """Rule 6: the candidate's #1 picks on the random bucket against the previous model's."""
+    labels, truth, baseline = holdout
+    rng = np.random.default_rng(3)
+    previous_value = rng.uniform(0.2, 0.5, size=2000)  # each session's value of the old pick
+    equal = PickComparison(True, previous_value + rng.normal(0, 0.01, 2000), previous_value)
+    worse = PickComparison(True, previous_value - 0.03, previous_value)
+    ok = gate_model(labels, truth, baseline, GOOD_LOSSES, truth, picks=equal)
+    assert ok.passed, ok.reasons
+    bad = gate_model(labels, truth, baseline, GOOD_LOSSES, truth, picks=worse)
+    assert _failed_checks(bad) == {("truth_vs_previous", "all")}
+    assert "ground-truth expected contributions of the #1 pick" in bad.reasons[0]
+    assert "paired over 2000 sessions" in bad.reasons[0]
+    # without the truth: replay rates, Newcombe's interval
+    close = PickComparison(False, np.array([200, 80]), np.array([210, 86]))
+    far = PickComparison(False, np.array([2000, 500]), np.array([2000, 800]))
+    assert gate_model(labels, truth, baseline, GOOD_LOSSES, truth, picks=close).passed
+    replay = gate_model(labels, truth, baseline, GOOD_LOSSES, truth, picks=far)
+    assert _failed_checks(replay) == {("replay_vs_previous", "all")}
+    assert "500/2000 vs previous promoted 800/2000" in replay.reasons[0]
+    # cold start: not judged, listed
+    cold = gate_model(labels, truth, baseline, GOOD_LOSSES).metrics.set_index("check")
+    assert cold.loc["picks_vs_previous", "passed"] is None
 
 
 def test_heads_with_too_few_positives_are_listed_but_not_judged(holdout):
