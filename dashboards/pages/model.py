@@ -27,6 +27,7 @@ tables = data.snapshot_or_stop()
 offline = tables["offline_metrics"]
 segments, curves = tables["segment_metrics"], tables["calibration_curves"]
 lineage, losses = tables["model_lineage"], tables["training_curves"]
+compressed = tables["compressed_models"]
 
 st.title("Model detail")
 st.caption(
@@ -175,6 +176,15 @@ with right:
             st.json(json.loads(info["model_config"] or "{}"))
         with st.expander("Training configuration"):
             st.json(json.loads(info["training_config"] or "{}"))
+    packed = compressed[compressed["model_id"] == model_id]
+    if not packed.empty:
+        row = packed.iloc[-1]
+        st.markdown(
+            f"**Compressed for serving** (`compressed_feed_model`, {row['scheme']}): embedding "
+            f"tables {row['bytes'] / 1e6:.2f} MB vs {row['fp32_bytes'] / 1e6:.2f} MB in fp32 "
+            f"({row['ratio']:.1%}), mean absolute reconstruction error "
+            f"{row['mean_abs_error']:.2e}."
+        )
 
 st.subheader(f"`{head}` over days")
 for column, metric in zip(st.columns(3), ("auc", "log_loss", "calibration"), strict=True):

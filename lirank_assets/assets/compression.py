@@ -1,12 +1,13 @@
 """Compression asset: the promoted feed model with 8-bit (or 4-bit) embedding tables, served from
 int codes dequantized in the graph (paper §3.13)."""
 
+import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from lirank_assets.automation import DAILY_REFRESH
 from lirank_assets.metadata import frame_table, rounded
 from lirank_assets.partitions import DailyCalendar, partition_date
-from lirank_assets.resources import DataRoot
+from lirank_assets.resources import DataRoot, Warehouse
 from models.compression.feed import write_compressed_model
 from models.compression.schemes import DEFAULT_SCHEME
 from models.registry import model_id_of
@@ -28,7 +29,10 @@ def build_compression_assets(calendar: DailyCalendar):
         automation_condition=DAILY_REFRESH,
     )
     def compressed_feed_model(
-        context: AssetExecutionContext, config: CompressionConfig, data_root: DataRoot
+        context: AssetExecutionContext,
+        config: CompressionConfig,
+        data_root: DataRoot,
+        warehouse: Warehouse,
     ) -> MaterializeResult:
         """The model promoted as of the day, every embedding table quantized row-wise after
         training (plain tables, and a QR table's quotient and remainder tables each on its own),
@@ -41,6 +45,23 @@ def build_compression_assets(calendar: DailyCalendar):
         out = layout.compressed_feed_model(date)
         compressed = write_compressed_model(source, out, config.scheme)
         errors = compressed.tables[["table", "rows", "dim", "ratio", "mean_abs_error"]]
+        warehouse.replace_partition(
+            "compressed_models",
+            date,
+            pd.DataFrame(
+                [
+                    {
+                        "date": date,
+                        "model_id": model_id_of(source),
+                        "scheme": config.scheme,
+                        "fp32_bytes": compressed.fp32_bytes,
+                        "bytes": compressed.bytes,
+                        "ratio": compressed.ratio,
+                        "mean_abs_error": compressed.mean_abs_error,
+                    }
+                ]
+            ),
+        )
         return MaterializeResult(
             metadata={
                 "compressed_from": model_id_of(source),

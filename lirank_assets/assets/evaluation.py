@@ -142,7 +142,12 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
         details = {
             **{
                 t: warehouse.table_or_empty(t)
-                for t in ("segment_metrics", "calibration_curves", "explore_exploit")
+                for t in (
+                    "segment_metrics",
+                    "calibration_curves",
+                    "explore_exploit",
+                    "compressed_models",
+                )
             },
             ABLATION_TABLE: warehouse.table_or_empty(ABLATION_TABLE, order_by=None),
             **read_model_records(layout.feed_model(date).parent).tables(),

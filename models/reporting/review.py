@@ -216,6 +216,16 @@ EXPLORE_EXPLOIT_SCHEMA: dict[str, str] = {
     "explore_share": "DOUBLE",
 }
 """The `explore_exploit_posterior` asset's row per model day (`models.explore.update`)."""
+COMPRESSED_MODELS_SCHEMA: dict[str, str] = {
+    "date": "DATE",
+    "model_id": "VARCHAR",
+    "scheme": "VARCHAR",
+    "fp32_bytes": "BIGINT",
+    "bytes": "BIGINT",
+    "ratio": "DOUBLE",
+    "mean_abs_error": "DOUBLE",
+}
+"""The `compressed_feed_model` asset's row per model day (`models.compression`)."""
 
 # Columns that may hold NULL; every other column must be filled.
 NULLABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -241,6 +251,7 @@ NULLABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "data_checks": ("detail",),
     "dwell_thresholds": ("sample_count", "level", "percentile", "global_threshold_seconds"),
     "explore_exploit": ("noise_variance", "mean_weight_std", "top_slot_changed"),
+    "compressed_models": (),
 }
 SNAPSHOT_SCHEMAS: dict[str, dict[str, str]] = {
     "models": MODELS_SCHEMA,
@@ -272,6 +283,7 @@ DETAIL_SCHEMAS: dict[str, dict[str, str]] = {
     "data_checks": DATA_CHECKS_SCHEMA,
     "dwell_thresholds": DWELL_THRESHOLDS_SCHEMA,
     "explore_exploit": EXPLORE_EXPLOIT_SCHEMA,
+    "compressed_models": COMPRESSED_MODELS_SCHEMA,
 }
 ABLATION_TABLE = "ablation_results"
 """Free-form: copied with the columns `bench/ablation.py` gave it (ordered by run and row)."""

@@ -269,8 +269,20 @@ EXPLORE = pd.DataFrame(
         "explore_share": [0.1, 0.1, 0.1],
     }
 )
+COMPRESSED = pd.DataFrame(
+    {
+        "date": pd.to_datetime(["2024-03-01", "2024-03-02"]).date,
+        "model_id": ["feed-2024-03-01", "feed-2024-03-02"],
+        "scheme": ["middle_max_8bit", "middle_max_8bit"],
+        "fp32_bytes": [9_029_760, 9_029_760],
+        "bytes": [2_558_432, 2_558_432],
+        "ratio": [0.2833, 0.2833],
+        "mean_abs_error": [9.45e-5, 9.5e-5],
+    }
+)
 DETAILS = {
     "explore_exploit": EXPLORE,
+    "compressed_models": COMPRESSED,
     "segment_metrics": _segments(),
     "calibration_curves": _calibration(),
     "model_lineage": LINEAGE,

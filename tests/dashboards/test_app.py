@@ -123,6 +123,13 @@ def test_model_detail_shows_heads_with_intervals_segments_and_lineage(snapshot):
     assert members.loc["known", "O/E"] == "1.02"
 
 
+def test_model_detail_shows_the_compressed_model(snapshot):
+    app = _run("pages/model.py")
+    text = " ".join(m.value for m in app.markdown)
+    assert "**Compressed for serving** (`compressed_feed_model`, middle_max_8bit)" in text
+    assert "2.56 MB vs 9.03 MB in fp32 (28.3%)" in text
+
+
 def test_model_detail_switches_day_and_head(snapshot):
     app = _run("pages/model.py")
     app.selectbox(key="day").select("2024-03-01").run()

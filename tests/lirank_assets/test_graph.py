@@ -142,6 +142,9 @@ def test_the_compressed_model_serves_the_promoted_model_in_8_bits(graph):
     assert metadata["scheme"].value == "middle_max_8bit"
     assert 0 < metadata["ratio"].value <= 0.30
     assert metadata["compressed_bytes"].value < 0.30 * metadata["fp32_bytes"].value
+    snapshot = read_review_snapshot(layout.review_snapshot)["compressed_models"]
+    assert snapshot["model_id"].tolist() == [f"feed-{d.isoformat()}" for d in DATES[1:]]
+    assert (snapshot["ratio"] <= 0.30).all()
 
 
 def test_the_models_train_from_the_avro_shards_of_their_days(graph):
