@@ -70,6 +70,7 @@ sys.path.insert(0, str(_HERE.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from lirank_assets.backfill import materialize_days, train_graph_days  # noqa: E402
 from models.evaluation.intervals import (  # noqa: E402
     paired_difference_stats,
     pooled_paired_interval,
@@ -78,9 +79,7 @@ from models.evaluation.intervals import (  # noqa: E402
 from models.evaluation.offline import evaluate_offline  # noqa: E402
 from models.evaluation.replay_eval import evaluate_replay  # noqa: E402
 from models.feed import LARGE_TOWER_UNITS, FeedModelConfig  # noqa: E402
-from models.popularity import fit_popularity_effects  # noqa: E402
-from models.training.config import TrainingConfig, TrainingPlan  # noqa: E402
-from models.training.job import run_training  # noqa: E402
+from spark.storage import DataLayout  # noqa: E402
 from spark.world import FeedWorld, expected_top1_contributions  # noqa: E402
 
 # the ladder's starting point: the graph's string IDs, no interaction block, mean history pooling
@@ -150,56 +149,13 @@ def ladder_configs(preset: Preset) -> list[tuple[str, FeedModelConfig]]:
 
 
 def prepare_world(root: Path, num_days: int | None) -> tuple[list[dt.date], object, int]:
-    """Materialize raw logs and features for the preset's days into `root` (skips existing days).
+    """Materialize raw logs and features for the preset's days into `root` (skips days whose
+    Avro shards have the current schema; `lirank_assets.backfill.materialize_days`).
 
     Returns the days, the world config and the cold-start days of the settings.
     """
-    from dagster import DagsterInstance
-
-    from lirank_assets.definitions import build_definitions
-    from lirank_assets.settings import settings_from_env
-
-    settings = settings_from_env()
-    days = [settings.world.date_of(d) for d in range(settings.world.num_days)][:num_days]
-    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    missing = [day for day in days if not _current_shards(_avro_examples(root, day))]
-    if missing:
-        defs = build_definitions(settings, str(root))
-        instance = DagsterInstance.ephemeral()
-        for day in missing:
-            for job in ("raw_logs_job", "features_job"):
-                defs.resolve_job_def(job).execute_in_process(
-                    partition_key=day.isoformat(), instance=instance, run_config=quiet
-                )
-            print(f"prepared {day}", flush=True)
+    days, settings = materialize_days(root, num_days)
     return days, settings.world, settings.cold_start_days
-
-
-def _current_shards(directory: Path) -> bool:
-    """Whether `directory` holds Avro shards of the current schema (older ones are rebuilt:
-    the features are recomputed from the day's raw logs)."""
-    from spark.avro_shards import check_schema_version
-
-    shards = sorted(directory.glob("part-*.avro"))
-    try:
-        for shard in shards[:1]:
-            check_schema_version(shard)
-    except ValueError:
-        return False
-    return bool(shards)
-
-
-def _examples(root: Path, day: dt.date) -> Path:
-    return root / "features" / "training_examples" / f"date={day.isoformat()}"
-
-
-def _avro_examples(root: Path, day: dt.date) -> Path:
-    """The day's Avro shards of `training_examples`: what the graph's trainer reads."""
-    return root / "features" / "training_examples_avro" / f"date={day.isoformat()}"
-
-
-def _partition(root: Path, group: str, name: str, day: dt.date) -> Path:
-    return root / group / name / f"date={day.isoformat()}"
 
 
 def run_variant(
@@ -214,58 +170,37 @@ def run_variant(
     """Cold start, incremental days, and the next-day evaluation of each day after the cold
     start by the previous day's model: pooled figures, and per evaluated day the ground-truth
     value of the model's #1 pick per session (`values`: day -> Series by session_id)."""
-    models_root = work / "models"
-    replay, offline, values, seconds = [], [], {}, 0.0
-    previous = previous_effects = None
-    first = cold_start_days - 1
-    for index in range(first, len(days)):
-        day = days[index]
-        out = models_root / f"date={day.isoformat()}"
-        window = days[index - first : index + 1] if previous is None else [day]
-        # the graph's TrainingResource defaults: 3 cold-start epochs, 2 per incremental day
-        plan = TrainingPlan(
-            model_id=f"feed-{day.isoformat()}",
-            out_dir=out,
-            examples=tuple(_avro_examples(root, d) for d in window),
-            previous_model=previous,
-            model=model,
-            training=TrainingConfig(
-                epochs=2 if previous else 3, batch_size=512, learning_rate=3e-3, seed=seed
-            ),
-            export_saved_model=False,
-        )
-        result = run_training(plan)
-        seconds += result.train_seconds
-        effects = work / "effects" / f"date={day.isoformat()}"
-        effects.mkdir(parents=True, exist_ok=True)
-        fit_popularity_effects(out, _examples(root, day)).to_parquet(effects / "part-0.parquet")
-        if previous is not None:  # next-day protocol: yesterday's model ranks today
-            offline.append(
-                evaluate_offline(
-                    previous,
-                    previous_effects,
-                    _examples(root, day),
-                    day,
-                    baseline_examples_dir=_examples(root, days[index - 1]),
-                    splits=("train", "holdout"),
-                )
-            )
-            evaluation = evaluate_replay(
-                previous,
-                previous_effects,
-                _partition(root, "features", "replay_candidates", day),
-                _examples(root, days[index - 1]),
+    layout = DataLayout(root)
+    # the graph's cold start and incremental days (TrainingResource defaults), with effects
+    trained = train_graph_days(layout, work, days, cold_start_days, model, seed)
+    curve = FeedWorld(world).position_curve()
+    replay, offline, values = [], [], {}
+    for index in range(cold_start_days, len(days)):  # next-day: yesterday's model ranks today
+        day, before = days[index], days[index - 1]
+        ranked_by = trained[before]
+        offline.append(
+            evaluate_offline(
+                ranked_by.model_dir,
+                ranked_by.effects_dir,
+                layout.training_examples(day),
                 day,
-                expected_top1=functools.partial(
-                    expected_top1_contributions,
-                    pd.read_parquet(_partition(root, "raw", "feed_ground_truth", day)),
-                    curve=FeedWorld(world).position_curve(),
-                ),
+                baseline_examples_dir=layout.training_examples(before),
+                splits=("train", "holdout"),
             )
-            replay.append(evaluation.rates)
-            values[day] = evaluation.values["model"]
-        previous_effects = effects
-        previous = out
+        )
+        evaluation = evaluate_replay(
+            ranked_by.model_dir,
+            ranked_by.effects_dir,
+            layout.replay_candidates(day),
+            layout.training_examples(before),
+            day,
+            expected_top1=functools.partial(
+                expected_top1_contributions, pd.read_parquet(layout.ground_truth(day)), curve=curve
+            ),
+        )
+        replay.append(evaluation.rates)
+        values[day] = evaluation.values["model"]
+    seconds = sum(t.train_seconds for t in trained.values())
     replay_rows = pd.concat(replay, ignore_index=True)
     offline_rows = pd.concat(offline, ignore_index=True)
     model_replay = replay_rows[replay_rows["ranker"] == "model"]

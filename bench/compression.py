@@ -7,7 +7,7 @@ Run: `.venv/bin/python bench/compression.py` (a few minutes on 2 cores once the 
    into `--data-root` (`lirank_assets.backfill`); existing days are reused.
 2. Model: the graph model, trained as the graph trains it (cold start on the first
    `cold_start_days`, then one incremental day at a time), each day with its popularity random
-   effects (`bench/replay_truth.py::train_models`).
+   effects (`lirank_assets.backfill.train_graph_days`).
 3. Compression: every day's model is quantized with each scheme of `models.compression.SCHEMES`
    (`write_compressed_model`: every embedding table row-wise; the random effects stay those of
    the fp32 model).
@@ -43,34 +43,35 @@ sys.path.insert(0, str(_HERE.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench.replay_truth import train_models  # noqa: E402
-from lirank_assets.backfill import materialize_days, partition_dir  # noqa: E402
+from lirank_assets.backfill import materialize_days, train_graph_days  # noqa: E402
 from models.compression.feed import write_compressed_model  # noqa: E402
 from models.compression.schemes import DEFAULT_SCHEME, SCHEMES  # noqa: E402
 from models.evaluation.intervals import paired_difference_stats  # noqa: E402
 from models.evaluation.offline import evaluate_offline  # noqa: E402
 from models.evaluation.replay_eval import evaluate_replay  # noqa: E402
+from models.feed import GRAPH_FEED_MODEL  # noqa: E402
+from spark.storage import DataLayout  # noqa: E402
 from spark.world import FeedWorld, expected_top1_contributions  # noqa: E402
 
 FP32 = "fp32"
 
 
-def evaluate_day(model_dir: Path, effects: Path, root: Path, day, before, world: FeedWorld):
+def evaluate_day(model_dir: Path, effects: Path, layout: DataLayout, day, before, world: FeedWorld):
     """Offline AUC per head and the #1 picks' expected contributions of one model on `day`."""
     offline = evaluate_offline(
         model_dir,
         effects,
-        partition_dir(root, "features", "training_examples", day),
+        layout.training_examples(day),
         day,
-        baseline_examples_dir=partition_dir(root, "features", "training_examples", before),
+        baseline_examples_dir=layout.training_examples(before),
         splits=("train", "holdout"),
     )
-    truth = pd.read_parquet(partition_dir(root, "raw", "feed_ground_truth", day))
+    truth = pd.read_parquet(layout.ground_truth(day))
     replay = evaluate_replay(
         model_dir,
         effects,
-        partition_dir(root, "features", "replay_candidates", day),
-        partition_dir(root, "features", "training_examples", before),
+        layout.replay_candidates(day),
+        layout.training_examples(before),
         day,
         expected_top1=functools.partial(
             expected_top1_contributions, truth, curve=world.position_curve()
@@ -100,11 +101,14 @@ def main() -> None:
     picks: dict[str, list[pd.DataFrame]] = {}
     compressed_stats: dict[str, list] = {name: [] for name in SCHEMES}
     try:
-        trained = train_models(root, work / "fp32", days, cold, {}, args.seed)
+        trained = train_graph_days(
+            DataLayout(root), work / "fp32", days, cold, GRAPH_FEED_MODEL, args.seed,
+            through=days[-2],
+        )  # fmt: skip
         print(f"trained {len(trained)} daily models", flush=True)
         for index in range(cold, len(days)):
             day, before = days[index], days[index - 1]
-            model_dir, effects = trained[before]
+            model_dir, effects = trained[before].model_dir, trained[before].effects_dir
             candidates = {FP32: model_dir}
             for name in SCHEMES:
                 out = work / name / before.isoformat()
@@ -112,7 +116,9 @@ def main() -> None:
                 compressed_stats[name].append(compressed)
                 candidates[name] = out
             for name, directory in candidates.items():
-                aucs, replay = evaluate_day(directory, effects, root, day, before, world)
+                aucs, replay = evaluate_day(
+                    directory, effects, DataLayout(root), day, before, world
+                )
                 auc.setdefault(name, []).append(aucs)
                 top1 = replay.values["model"].rename("value").rename_axis("session_id")
                 picks.setdefault(name, []).append(top1.reset_index().assign(day=day))

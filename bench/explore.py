@@ -43,7 +43,7 @@ sys.path.insert(0, str(_HERE.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lirank_assets.backfill import avro_examples_dir, materialize_days, partition_dir  # noqa: E402
+from lirank_assets.backfill import graph_training_plan, materialize_days  # noqa: E402
 from lirank_assets.settings import Settings, WorldChoice  # noqa: E402
 from models.explore.features import last_layer_features  # noqa: E402
 from models.explore.posterior import LastLayerPosterior  # noqa: E402
@@ -55,9 +55,9 @@ from models.explore.thompson import (  # noqa: E402
 from models.feed import GRAPH_FEED_MODEL  # noqa: E402
 from models.registry import load_model  # noqa: E402
 from models.serving.slate import slate_examples  # noqa: E402
-from models.training.config import TrainingConfig, TrainingPlan  # noqa: E402
 from models.training.job import run_training  # noqa: E402
 from spark.schemas import CONTRIBUTION_ACTIONS  # noqa: E402
+from spark.storage import DataLayout  # noqa: E402
 from spark.world import FeedWorld, production_ranker  # noqa: E402
 
 POLICIES = ("greedy", "epsilon_greedy", "thompson", "production")
@@ -67,23 +67,16 @@ YOUNG_HOURS = 24.0
 def cold_start(root: Path, settings: Settings, seed: int):
     """The graph's cold start on the first `cold_start_days` days: (model, its training rows)."""
     days, _ = materialize_days(root, settings.cold_start_days, settings)
+    layout = DataLayout(root)
     out = root / "cold-model"
     if not (out / "manifest.json").exists():
         run_training(
-            TrainingPlan(
-                model_id="feed-cold",
-                out_dir=out,
-                examples=tuple(avro_examples_dir(root, d) for d in days),
-                previous_model=None,
-                model=GRAPH_FEED_MODEL,
-                training=TrainingConfig(epochs=3, batch_size=512, learning_rate=3e-3, seed=seed),
-                export_saved_model=False,
+            graph_training_plan(
+                layout, out, days, model=GRAPH_FEED_MODEL, seed=seed, model_id="feed-cold"
             )
         )
     model, _ = load_model(out)
-    rows = pd.concat(
-        [pd.read_parquet(partition_dir(root, "features", "training_examples", d)) for d in days]
-    )
+    rows = pd.concat([pd.read_parquet(layout.training_examples(d)) for d in days])
     return model, rows[rows["split"] == "train"]
 
 

@@ -25,7 +25,6 @@ features, by default the ablation's `/tmp/lirank-ablation`).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shutil
@@ -44,7 +43,7 @@ sys.path.insert(0, str(_HERE.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lirank_assets.backfill import avro_examples_dir, materialize_days, partition_dir  # noqa: E402
+from lirank_assets.backfill import graph_training_plan, materialize_days  # noqa: E402
 from models.evaluation.metrics import auc, log_loss  # noqa: E402
 from models.evaluation.scoring import read_partition  # noqa: E402
 from models.feed import GRAPH_FEED_MODEL, feed_inputs, predict_probabilities  # noqa: E402
@@ -55,7 +54,6 @@ from models.random_effects import (  # noqa: E402
     logits_from,
 )
 from models.registry import load_model  # noqa: E402
-from models.training.config import TrainingConfig, TrainingPlan  # noqa: E402
 from models.training.job import run_training  # noqa: E402
 from models.windowed_effects import (  # noqa: E402
     WindowedEffectsConfig,
@@ -63,6 +61,7 @@ from models.windowed_effects import (  # noqa: E402
     fit_post_author_effects,
     fit_windowed_effects,
 )
+from spark.storage import DataLayout  # noqa: E402
 
 YOUNG_HOURS = 24.0
 PRIOR_GRID: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0)  # λ, shared by posts and authors
@@ -122,16 +121,11 @@ def train_global(root: Path, work: Path, days, cold_start_days: int, seed: int) 
     """The graph's cold start: one feed model on the first `cold_start_days` days."""
     model_dir = work / "model"
     run_training(
-        TrainingPlan(
-            model_id="feed-cold-start",
-            out_dir=model_dir,
-            examples=tuple(avro_examples_dir(root, d) for d in days[:cold_start_days]),
-            previous_model=None,
-            model=dataclasses.replace(GRAPH_FEED_MODEL),
-            training=TrainingConfig(epochs=3, batch_size=512, learning_rate=3e-3, seed=seed),
-            export_saved_model=False,
+        graph_training_plan(
+            DataLayout(root), model_dir, days[:cold_start_days], model=GRAPH_FEED_MODEL,
+            seed=seed, model_id="feed-cold-start",
         )
-    )
+    )  # fmt: skip
     return model_dir
 
 
@@ -140,7 +134,7 @@ def scored_rows(root: Path, model_dir: Path, days) -> pd.DataFrame:
     model, _ = load_model(model_dir)
     frames = []
     for index, day in days:
-        rows = read_partition(partition_dir(root, "features", "training_examples", day))
+        rows = read_partition(DataLayout(root).training_examples(day))
         rows = rows.reset_index(drop=True)
         probabilities = predict_probabilities(model, feed_inputs(rows, model.config))
         keep = ["split", "post_id", "author_id", "hour", "post_age_hours", *RANDOM_EFFECT_HEADS]

@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from lirank_assets.backfill import avro_examples_dir, materialize_days, partition_dir  # noqa: E402
+from lirank_assets.backfill import materialize_days, train_graph_days  # noqa: E402
 from models.evaluation.off_policy import feed_top1_estimates  # noqa: E402
 from models.evaluation.rankers import (  # noqa: E402
     RowScorer,
@@ -64,9 +64,7 @@ from models.evaluation.rankers import (  # noqa: E402
 )
 from models.evaluation.scoring import read_partition  # noqa: E402
 from models.feed import GRAPH_FEED_MODEL  # noqa: E402
-from models.popularity import fit_popularity_effects  # noqa: E402
-from models.training.config import TrainingConfig, TrainingPlan  # noqa: E402
-from models.training.job import run_training  # noqa: E402
+from spark.storage import DataLayout  # noqa: E402
 from spark.world import FeedWorld  # noqa: E402
 
 MODELS: dict[str, dict] = {
@@ -78,49 +76,25 @@ DEGRADED_NOISE_SD = 2.0
 CONFIDENCE_TARGET = 0.95
 
 
-def train_models(root: Path, work: Path, days, cold_start_days: int, overrides: dict, seed: int):
-    """The graph's cold start and incremental days for one model config: {day: (model, effects)}."""
-    model = dataclasses.replace(GRAPH_FEED_MODEL, **overrides)
-    out, previous = {}, None
-    first = cold_start_days - 1
-    for index in range(first, len(days) - 1):
-        day = days[index]
-        model_dir = work / f"model-{day.isoformat()}"
-        window = days[index - first : index + 1] if previous is None else [day]
-        run_training(
-            TrainingPlan(
-                model_id=f"feed-{day.isoformat()}",
-                out_dir=model_dir,
-                examples=tuple(avro_examples_dir(root, d) for d in window),
-                previous_model=previous,
-                model=model,
-                training=TrainingConfig(
-                    epochs=2 if previous else 3, batch_size=512, learning_rate=3e-3, seed=seed
-                ),
-                export_saved_model=False,
-            )
-        )
-        effects = work / f"effects-{day.isoformat()}"
-        effects.mkdir(parents=True, exist_ok=True)
-        examples = partition_dir(root, "features", "training_examples", day)
-        fit_popularity_effects(model_dir, examples).to_parquet(effects / "part-0.parquet")
-        out[day] = (model_dir, effects)
-        previous = model_dir
-    return out
-
-
-def scorers_for(day_index: int, days, root: Path, trained: dict, seed: int) -> dict[str, RowScorer]:
+def scorers_for(
+    day_index: int, days, layout: DataLayout, trained: dict, seed: int
+) -> dict[str, RowScorer]:
     """The seven rankers of day `days[day_index]`, all trained on days before it."""
     before = days[day_index - 1]
-    train = read_partition(partition_dir(root, "features", "training_examples", before))
-    graph = model_scorer(*trained["graph model (DCNv2)"][before])
+    train = read_partition(layout.training_examples(before))
+
+    def model(name: str) -> RowScorer:
+        day = trained[name][before]
+        return model_scorer(day.model_dir, day.effects_dir)
+
+    graph = model("graph model (DCNv2)")
     return {
         "random": random_scorer(seed + day_index),
         "popularity": popularity_scorer(train[train["split"] == "train"]),
         "degraded model": degraded_scorer(graph, DEGRADED_NOISE_SD, seed + day_index),
-        "MLP": model_scorer(*trained["MLP"][before]),
+        "MLP": model("MLP"),
         "graph model (DCNv2)": graph,
-        "Residual DCN": model_scorer(*trained["Residual DCN"][before]),
+        "Residual DCN": model("Residual DCN"),
         "production": production_scorer,
     }
 
@@ -167,6 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     root = args.data_root.resolve()
+    layout = DataLayout(root)
     days, settings = materialize_days(root, args.days)
     cold = settings.cold_start_days
     if len(days) <= cold:
@@ -177,13 +152,16 @@ def main() -> None:
     try:
         trained = {}
         for name, overrides in MODELS.items():
-            trained[name] = train_models(root, work / name, days, cold, overrides, args.seed)
+            model = dataclasses.replace(GRAPH_FEED_MODEL, **overrides)
+            trained[name] = train_graph_days(
+                layout, work / name, days, cold, model, args.seed, through=days[-2]
+            )
             print(f"trained {name}", flush=True)
         pooled: dict[str, list[pd.DataFrame]] = {}
         for index in range(cold, len(days)):
             day = days[index]
-            candidates = read_partition(partition_dir(root, "features", "replay_candidates", day))
-            for ranker, scorer in scorers_for(index, days, root, trained, args.seed).items():
+            candidates = read_partition(layout.replay_candidates(day))
+            for ranker, scorer in scorers_for(index, days, layout, trained, args.seed).items():
                 scored = candidates[["session_id", "post_id", "position", "impressed"]].copy()
                 scored["contribution"] = candidates["contribution"].to_numpy()
                 scored["score"] = scorer(candidates)

@@ -1,29 +1,42 @@
-"""Materialize raw logs and features for a range of days outside the UI: what the benchmarks train
-and evaluate on, written by the graph's own jobs so they measure what the graph would get."""
+"""Materialize raw logs and features for a range of days outside the UI, and train models the way
+the graph trains them: what the benchmarks train and evaluate on, so they measure what the graph
+would get. Paths come from `spark.storage.DataLayout`, training settings from `TrainingResource`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
+from lirank_assets.resources import TrainingResource
 from lirank_assets.settings import Settings, settings_from_env
+from models.feed import FeedModelConfig
+from models.popularity import fit_popularity_effects
+from models.training.config import TrainingConfig, TrainingPlan
+from models.training.job import run_training
+from spark.storage import DataLayout
 
 
-def avro_examples_dir(root: Path, day: dt.date) -> Path:
-    """The day's Avro shards of `training_examples`: what the graph's trainer reads."""
-    return Path(root) / "features" / "training_examples_avro" / f"date={day.isoformat()}"
+def current_avro_shards(directory: Path) -> bool:
+    """Whether `directory` holds Avro shards of the current example schema (a day written by an
+    older schema is rebuilt: its features are recomputed from the day's raw logs)."""
+    from spark.avro_shards import check_schema_version
 
-
-def partition_dir(root: Path, group: str, name: str, day: dt.date) -> Path:
-    """The day's partition of asset `name` of asset group folder `group` under data root `root`."""
-    return Path(root) / group / name / f"date={day.isoformat()}"
+    shards = sorted(Path(directory).glob("part-*.avro"))
+    try:
+        for shard in shards[:1]:
+            check_schema_version(shard)
+    except ValueError:
+        return False
+    return bool(shards)
 
 
 def materialize_days(
     root: Path, num_days: int | None = None, settings: Settings | None = None
 ) -> tuple[list[dt.date], Settings]:
     """Run `raw_logs_job` and `features_job` for each of the first `num_days` days of the
-    settings' world (all by default) whose Avro examples are not in `root` yet.
+    settings' world (all by default) whose Avro examples of the current schema are not in `root`.
 
     Args:
         root: the data root to write (`LIRANK_DATA_ROOT` layout).
@@ -38,9 +51,10 @@ def materialize_days(
     from lirank_assets.definitions import build_definitions
 
     settings = settings or settings_from_env()
+    layout = DataLayout(Path(root))
     days = [settings.world.date_of(d) for d in range(settings.world.num_days)][:num_days]
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    missing = [day for day in days if not any(avro_examples_dir(root, day).glob("part-*.avro"))]
+    missing = [day for day in days if not current_avro_shards(layout.training_examples_avro(day))]
     if missing:
         defs = build_definitions(settings, str(root))
         instance = DagsterInstance.ephemeral()
@@ -51,3 +65,80 @@ def materialize_days(
                 )
             print(f"prepared {day}", flush=True)
     return days, settings
+
+
+def graph_training_plan(
+    layout: DataLayout,
+    out_dir: Path,
+    window: list[dt.date],
+    *,
+    model: FeedModelConfig,
+    seed: int,
+    model_id: str,
+    previous: Path | None = None,
+) -> TrainingPlan:
+    """A plan with the graph's training settings (`TrainingResource` defaults: epochs for a cold
+    start or an incremental day, batch size, learning rate) on the Avro shards of `window`,
+    warm-started from `previous` when given; no serving export."""
+    defaults = TrainingResource()
+    return TrainingPlan(
+        model_id=model_id,
+        out_dir=out_dir,
+        examples=tuple(layout.training_examples_avro(day) for day in window),
+        previous_model=previous,
+        model=model,
+        training=TrainingConfig(
+            epochs=defaults.incremental_epochs if previous else defaults.cold_start_epochs,
+            batch_size=defaults.batch_size,
+            learning_rate=defaults.learning_rate,
+            seed=seed,
+        ),
+        export_saved_model=False,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedDay:
+    """A model day trained as the graph trains it: the model, its popularity random effects and
+    the training seconds."""
+
+    model_dir: Path
+    effects_dir: Path
+    train_seconds: float
+
+
+def train_graph_days(
+    layout: DataLayout,
+    work: Path,
+    days: list[dt.date],
+    cold_start_days: int,
+    model: FeedModelConfig,
+    seed: int,
+    through: dt.date | None = None,
+) -> dict[dt.date, TrainedDay]:
+    """The graph's cold start on the first `cold_start_days` days, then one incremental day at a
+    time (paper §5) through `through` (default: the last day), each day with its popularity
+    random effects fit on the day's training rows; written under `work`."""
+    out: dict[dt.date, TrainedDay] = {}
+    previous = None
+    first = cold_start_days - 1
+    for index in range(first, len(days)):
+        day = days[index]
+        if through is not None and day > through:
+            break
+        model_dir = work / f"model-{day.isoformat()}"
+        window = days[index - first : index + 1] if previous is None else [day]
+        result = run_training(
+            graph_training_plan(
+                layout, model_dir, window, model=model, seed=seed,
+                model_id=f"feed-{day.isoformat()}", previous=previous,
+            )
+        )  # fmt: skip
+        effects = work / f"effects-{day.isoformat()}"
+        effects.mkdir(parents=True, exist_ok=True)
+        fit_popularity_effects(model_dir, layout.training_examples(day)).to_parquet(
+            effects / "part-0.parquet"
+        )
+        out[day] = TrainedDay(model_dir, effects, result.train_seconds)
+        previous = model_dir
+    return out
