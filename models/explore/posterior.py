@@ -99,6 +99,14 @@ class LastLayerPosterior:
         """Marginal covariance of w: E[σ²] Λ_n⁻¹."""
         return self.noise_variance * np.linalg.inv(self.precision)
 
+    @property
+    def mean_weight_std(self) -> float:
+        """The mean over weights of their marginal standard deviation (NaN before any data):
+        the posterior's uncertainty in one number."""
+        if not self.rows:
+            return float("nan")
+        return float(np.sqrt(np.diag(self.covariance())).mean())
+
     def update(self, z: np.ndarray, y: np.ndarray, forgetting: float = 1.0) -> LastLayerPosterior:
         """The posterior after also seeing rows (z, y); the earlier statistics are first scaled by
         `forgetting` (1: exact, equal to a batch fit on every row seen).
@@ -148,13 +156,12 @@ class LastLayerPosterior:
             zy=self.zy,
             scalars=np.array([self.yy, self.rows, self.prior_scale, self.a0, self.b0]),
         )
-        std = np.sqrt(np.diag(self.covariance())) if self.rows else np.full(self.dim, np.nan)
         summary = {
             "dim": self.dim,
             "rows": self.rows,
             "prior_scale": self.prior_scale,
             "noise_variance": self.noise_variance,
-            "mean_weight_std": float(np.nanmean(std)),
+            "mean_weight_std": self.mean_weight_std,
         }
         (directory / "posterior.json").write_text(json.dumps(summary, indent=2))
         return directory
