@@ -25,14 +25,15 @@ def read_partition(path: Path) -> pd.DataFrame:
 
 
 def model_probabilities(
-    model: keras.Model, effects_dir: Path, rows: pd.DataFrame, rank_at_top: bool
+    model: keras.Model, effects_dir: Path | None, rows: pd.DataFrame, rank_at_top: bool
 ) -> dict[str, np.ndarray]:
     """Per-head probabilities of the global model with the per-post random effects added to the
     logits of `RANDOM_EFFECT_HEADS`: y = σ(logit(y_global) + b_post) (paper §8).
 
     Args:
         model: the day's feed model.
-        effects_dir: the day's `popularity_random_effects` partition (post_id, head, effect).
+        effects_dir: the day's `popularity_random_effects` partition (post_id, head, effect);
+            None scores the global model alone.
         rows: the examples to score.
         rank_at_top: score every row at position 0 (position debiasing, for ranking).
 
@@ -43,6 +44,8 @@ def model_probabilities(
     if rank_at_top:
         inputs = with_position(inputs, 0)
     probabilities = predict_probabilities(model, inputs)
+    if effects_dir is None:
+        return probabilities
     effects = read_partition(effects_dir)
     post_ids = rows["post_id"].to_numpy()
     for head in RANDOM_EFFECT_HEADS:

@@ -38,7 +38,7 @@ from models.evaluation.gate import (
     gate_model,
 )
 from models.evaluation.replay import replay_contribution_rate, top1_choices
-from models.evaluation.scoring import read_partition
+from models.evaluation.scoring import model_probabilities, read_partition
 from models.registry import (
     load_model,
     model_id_of,
@@ -76,10 +76,8 @@ class Promotion:
 def holdout_probabilities(model_dir: Path, rows: pd.DataFrame) -> dict[str, np.ndarray]:
     """The global model's per-head probabilities on `rows` at their logged positions (no
     random effects: those are fit after the gate, for the promoted model)."""
-    from models.feed import feed_inputs, predict_probabilities
-
     model, _ = load_model(model_dir)
-    probabilities = predict_probabilities(model, feed_inputs(rows, model.config))
+    probabilities = model_probabilities(model, None, rows, rank_at_top=False)
     return {head: np.asarray(probabilities[head], dtype=np.float64) for head in LABELS}
 
 
@@ -96,7 +94,9 @@ def pick_comparison(
     scored = candidates[["session_id", "post_id", "position", "contribution"]].copy()
     for name, directory in (("candidate", model_dir), ("previous", compared_with)):
         model, _ = load_model(directory)
-        scored[name] = model.config.final_score.score(model_probabilities_at_top(model, candidates))
+        scored[name] = model.config.final_score.score(
+            model_probabilities(model, None, candidates, rank_at_top=True)
+        )
     if expected_top1 is not None:
         new = expected_top1(top1_choices(scored, "candidate"))
         old = expected_top1(top1_choices(scored, "previous"))
@@ -106,14 +106,6 @@ def pick_comparison(
     return PickComparison(
         False, *(np.array([r.matched, r.contributions]) for r in rates)
     )  # fmt: skip
-
-
-def model_probabilities_at_top(model, rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The global model's per-head probabilities with every row at position 0 (ranking)."""
-    from models.feed import feed_inputs, predict_probabilities
-    from models.inputs.spec import with_position
-
-    return predict_probabilities(model, with_position(feed_inputs(rows, model.config), 0))
 
 
 def gate_candidate(
