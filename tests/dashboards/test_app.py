@@ -101,7 +101,7 @@ def test_overview_without_ground_truth_says_replay_only(snapshot_without_truth):
 
 
 def test_model_detail_shows_heads_with_intervals_segments_and_lineage(snapshot):
-    app = _run("pages/model.py")
+    app = _run("views/model.py")
     assert app.title[0].value == "Model detail"
     assert app.selectbox(key="day").value == "2024-03-02"
     heads = app.dataframe[0].value.set_index("Head")
@@ -124,14 +124,14 @@ def test_model_detail_shows_heads_with_intervals_segments_and_lineage(snapshot):
 
 
 def test_model_detail_shows_the_compressed_model(snapshot):
-    app = _run("pages/model.py")
+    app = _run("views/model.py")
     text = " ".join(m.value for m in app.markdown)
     assert "**Compressed for serving** (`compressed_feed_model`, middle_max_8bit)" in text
     assert "2.56 MB vs 9.03 MB in fp32 (28.3%)" in text
 
 
 def test_model_detail_switches_day_and_head(snapshot):
-    app = _run("pages/model.py")
+    app = _run("views/model.py")
     app.selectbox(key="day").select("2024-03-01").run()
     assert "`feed-2024-03-01` on 2024-03-01" in app.subheader[0].value
     assert app.dataframe[0].value.set_index("Head").loc["click", "AUC [95% CI]"] == (
@@ -144,7 +144,7 @@ def test_model_detail_switches_day_and_head(snapshot):
 
 
 def test_model_detail_without_details_says_what_is_missing(snapshot_without_truth):
-    app = _run("pages/model.py")
+    app = _run("views/model.py")
     assert [i.value for i in app.info] == [
         "No reliability diagram for this model in the snapshot.",
         "No segment metrics for this model in the snapshot.",
@@ -155,7 +155,7 @@ def test_model_detail_without_details_says_what_is_missing(snapshot_without_trut
 
 
 def test_gate_page_shows_each_verdict_and_who_serves(snapshot):
-    app = _run("pages/gate.py")
+    app = _run("views/gate.py")
     assert app.title[0].value == "Model gate"
     assert [s.value for s in app.success] == [
         "**Promoted model now: `feed-2024-03-02`** (as of 2024-03-03)"
@@ -183,7 +183,7 @@ def test_gate_page_shows_each_verdict_and_who_serves(snapshot):
 
 
 def test_data_health_page_shows_checks_rates_and_thresholds(snapshot):
-    app = _run("pages/data_health.py")
+    app = _run("views/data_health.py")
     assert app.title[0].value == "Data health"
     assert [e.value for e in app.error] == [
         "**training_examples_quality FAILED on 2024-03-03**: long_dwell rate 0.2400 outside "
@@ -203,7 +203,7 @@ def test_data_health_page_shows_checks_rates_and_thresholds(snapshot):
 
 
 def test_ablation_page_renders_the_ladder(snapshot):
-    app = _run("pages/ablation.py")
+    app = _run("views/ablation.py")
     assert app.title[0].value == "Ablation"
     assert not app.info
     table = app.dataframe[0].value
@@ -213,13 +213,13 @@ def test_ablation_page_renders_the_ladder(snapshot):
 
 
 def test_ablation_page_says_how_to_fill_it(snapshot_without_truth):
-    app = _run("pages/ablation.py")
+    app = _run("views/ablation.py")
     assert len(app.info) == 1 and "run `make ablation` to fill this" in app.info[0].value
     assert not app.dataframe
 
 
 def test_explore_page_shows_the_posteriors_uncertainty_and_reach(snapshot):
-    app = _run("pages/explore.py")
+    app = _run("views/explore.py")
     assert app.title[0].value == "Explore / exploit"
     metrics = _metrics(app)
     assert metrics["Rows in the posterior"] == "15,000 rows"
@@ -231,14 +231,14 @@ def test_explore_page_shows_the_posteriors_uncertainty_and_reach(snapshot):
 
 
 def test_explore_page_without_a_posterior_says_how_to_get_one(snapshot_without_truth):
-    app = _run("pages/explore.py")
+    app = _run("views/explore.py")
     assert len(app.info) == 1 and "explore_exploit_posterior" in app.info[0].value
 
 
 def test_replay_page_shows_each_ranker_with_interval(snapshot):
     replay = read_review_snapshot(snapshot)["replay_metrics"]
     latest = replay[replay["date"] == replay["date"].max()].set_index("ranker")
-    app = _run("pages/replay.py")
+    app = _run("views/replay.py")
     assert app.title[0].value == "Replay contribution rate"
     metrics = _metrics(app)
     assert list(metrics) == ["Model", "Popularity baseline", "Production", "Random"]
@@ -253,12 +253,12 @@ def test_replay_page_shows_each_ranker_with_interval(snapshot):
 
 PAGES = [
     None,
-    "pages/model.py",
-    "pages/gate.py",
-    "pages/replay.py",
-    "pages/data_health.py",
-    "pages/ablation.py",
-    "pages/explore.py",
+    "views/model.py",
+    "views/gate.py",
+    "views/replay.py",
+    "views/data_health.py",
+    "views/ablation.py",
+    "views/explore.py",
 ]
 
 

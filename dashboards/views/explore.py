@@ -40,7 +40,7 @@ if not bool(latest["carried_over"]):
         icon=":material/restart_alt:",
     )
 
-frame = posterior.assign(day=pd.to_datetime(posterior["date"]))
+frame = posterior.assign(day=pd.to_datetime(posterior["date"]).dt.strftime("%Y-%m-%d"))
 left, right = st.columns(2)
 with left:
     st.markdown("**Posterior uncertainty (mean weight std) over days**")
@@ -48,9 +48,9 @@ with left:
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("day:T", title="day"),
+            x=alt.X("day:O", title="day"),
             y=alt.Y("mean_weight_std:Q", title="mean weight std"),
-            tooltip=["day:T", "rows:Q", alt.Tooltip("mean_weight_std:Q", format=".4f")],
+            tooltip=["day:O", "rows:Q", alt.Tooltip("mean_weight_std:Q", format=".4f")],
         ),
         width="stretch",
     )
@@ -60,16 +60,16 @@ with right:
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title="day"),
+            x=alt.X("day:O", title="day"),
             y=alt.Y("top_slot_changed:Q", title="share", axis=alt.Axis(format="%")),
-            tooltip=["day:T", alt.Tooltip("top_slot_changed:Q", format=".1%"), "sessions:Q"],
+            tooltip=["day:O", alt.Tooltip("top_slot_changed:Q", format=".1%"), "sessions:Q"],
         ),
         width="stretch",
     )
 st.dataframe(
     pd.DataFrame(
         {
-            "Day": frame["day"].dt.strftime("%Y-%m-%d"),
+            "Day": frame["day"],
             "Model": posterior["model_id"],
             "Updated from": ["yesterday" if c else "prior" for c in posterior["carried_over"]],
             "Day rows": posterior["day_rows"],
