@@ -22,6 +22,7 @@ navigation = st.navigation(
         st.Page("views/replay.py", title="Replay", icon=":material/replay:"),
         st.Page("views/data_health.py", title="Data health", icon=":material/monitor_heart:"),
         st.Page("views/explore.py", title="Explore / exploit", icon=":material/casino:"),
+        st.Page("views/popularity.py", title="Random effects", icon=":material/trending_up:"),
         st.Page("views/ablation.py", title="Ablation", icon=":material/science:"),
     ]
 )

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from lirank_assets.resources import TrainingResource
 from lirank_assets.settings import Settings, settings_from_env
+from models.evaluation.scoring import model_probabilities, read_partition
 from models.feed import FeedModelConfig
-from models.popularity import fit_popularity_effects
+from models.popularity import fit_day_effects
+from models.registry import load_model
 from models.training.config import TrainingConfig, TrainingPlan
 from models.training.job import run_training
 from spark.storage import DataLayout
@@ -92,6 +94,9 @@ def graph_training_plan(
             batch_size=defaults.batch_size,
             learning_rate=defaults.learning_rate,
             seed=seed,
+            incremental=defaults.incremental,
+            fisher_lambda=defaults.fisher_lambda,
+            fisher_alpha=defaults.fisher_alpha,
         ),
         export_saved_model=False,
     )
@@ -99,11 +104,11 @@ def graph_training_plan(
 
 @dataclasses.dataclass(frozen=True)
 class TrainedDay:
-    """A model day trained as the graph trains it: the model, its popularity random effects and
-    the training seconds."""
+    """A model day trained as the graph trains it: the model, the windowed random effects that
+    score the next day with it (None on the last day) and the training seconds."""
 
     model_dir: Path
-    effects_dir: Path
+    effects_dir: Path | None
     train_seconds: float
 
 
@@ -117,8 +122,9 @@ def train_graph_days(
     through: dt.date | None = None,
 ) -> dict[dt.date, TrainedDay]:
     """The graph's cold start on the first `cold_start_days` days, then one incremental day at a
-    time (paper §5) through `through` (default: the last day), each day with its popularity
-    random effects fit on the day's training rows; written under `work`."""
+    time (paper §5) through `through` (default: the last day), each day with the windowed random
+    effects that score the next day with that model, as the graph's `windowed_random_effects`
+    fits them (`models.popularity`); written under `work`."""
     out: dict[dt.date, TrainedDay] = {}
     previous = None
     first = cold_start_days - 1
@@ -134,11 +140,18 @@ def train_graph_days(
                 model_id=f"feed-{day.isoformat()}", previous=previous,
             )
         )  # fmt: skip
-        effects = work / f"effects-{day.isoformat()}"
-        effects.mkdir(parents=True, exist_ok=True)
-        fit_popularity_effects(model_dir, layout.training_examples(day)).to_parquet(
-            effects / "part-0.parquet"
-        )
+        effects = None
+        if index + 1 < len(days):
+            scored_day = days[index + 1]
+            model_obj, _ = load_model(model_dir)
+            fitted = fit_day_effects(
+                lambda rows, m=model_obj: model_probabilities(m, None, rows, rank_at_top=False),
+                read_partition(layout.training_examples(day)),
+                read_partition(layout.training_examples(scored_day)),
+            )
+            effects = work / f"effects-{scored_day.isoformat()}"
+            effects.mkdir(parents=True, exist_ok=True)
+            fitted.effects.to_parquet(effects / "part-0.parquet")
         out[day] = TrainedDay(model_dir, effects, result.train_seconds)
         previous = model_dir
     return out

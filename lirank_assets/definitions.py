@@ -23,6 +23,7 @@ from lirank_assets.assets.compression import build_compression_assets
 from lirank_assets.assets.evaluation import build_evaluation_assets
 from lirank_assets.assets.explore import build_explore_assets
 from lirank_assets.assets.features import build_feature_assets
+from lirank_assets.assets.popularity import build_popularity_assets
 from lirank_assets.assets.ranking import build_ranking_assets
 from lirank_assets.assets.world import build_raw_log_assets
 from lirank_assets.automation import build_automation_sensor
@@ -113,6 +114,7 @@ def build_definitions(
             *build_ranking_assets(calendar),
             *build_explore_assets(calendar),
             *build_compression_assets(calendar),
+            *build_popularity_assets(calendar),
             *build_evaluation_assets(calendar, with_ground_truth=not settings.logs_path),
         ]
     jobs = [
@@ -129,13 +131,15 @@ def build_definitions(
         define_asset_job(
             "ranking_job",
             selection=AssetSelection.groups("ranking"),
-            description="The day's model (cold start or incremental) and its random effects.",
+            description="The day's model (cold start or incremental), its explore/exploit "
+            "posterior and its compressed variant.",
         ),
         define_asset_job(
             "evaluation_job",
             selection=AssetSelection.groups("evaluation"),
             description="The day's traffic ranked by the previous day's model (next-day "
-            "protocol): offline metrics, replay, paired ground truth and the review snapshot.",
+            "protocol) with random effects refit every 8 hours: offline metrics, replay, paired "
+            "ground truth and the review snapshot.",
         ),
     ]
     return Definitions(

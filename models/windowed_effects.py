@@ -178,6 +178,14 @@ def fit_post_author_effects(
             f"post_id {post!r} appears with more than one author_id; posts must be nested in "
             "authors (one author per post)"
         )
+    if not len(o):  # an empty window (no traffic yet): no effects
+        return PostAuthorEffects(
+            posts=pd.DataFrame({"post_id": posts, "effect": [], "count": np.zeros(0, np.int64)}),
+            authors=pd.DataFrame(
+                {"author_id": authors, "effect": [], "count": np.zeros(0, np.int64)}
+            ),
+            iterations=0,
+        )
     y_post = np.bincount(post_codes, weights=y, minlength=n_p)
     b_post, b_author = np.zeros(n_p), np.zeros(n_a)
     done = 0

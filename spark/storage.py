@@ -131,11 +131,11 @@ class DataLayout:
 
     @property
     def random_effects_root(self) -> Path:
-        return self.models / "popularity_random_effects"
+        return self.models / "windowed_random_effects"
 
     def random_effects(self, date: dt.date) -> Path:
-        """The day's per-post popularity random effects."""
-        return partition_dir(self.models, "popularity_random_effects", date)
+        """The windowed post and author random effects that score the day's traffic."""
+        return partition_dir(self.models, "windowed_random_effects", date)
 
     def explore_posterior(self, date: dt.date) -> Path:
         """The day's last-layer posterior for Thompson sampling (`models.explore`)."""

@@ -2,8 +2,8 @@
 (with the model's paired ground-truth differences against every other ranker), and the review
 snapshot the dashboard reads. Next-day by default: day D is ranked by the model of day D−1
 (`models.evaluation.protocol`). "The model of day D−1" is the model promoted as of D−1
-(`models.training.promotion`): a candidate that failed the gate never ranks; the random effects
-of D−1 were fit for that same promoted model."""
+(`models.training.promotion`): a candidate that failed the gate never ranks; the windowed random
+effects of day D (`windowed_random_effects`) were fit for that same promoted model."""
 
 import pandas as pd
 from dagster import AssetDep, AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
@@ -13,7 +13,7 @@ from lirank_assets.metadata import frame_metadata, frame_table, rounded
 from lirank_assets.partitions import PREVIOUS_DAY, DailyCalendar, partition_date
 from lirank_assets.resources import GROUND_TRUTH, DataRoot, LogSource, Warehouse
 from models.evaluation.offline import evaluate_offline_detail
-from models.evaluation.protocol import DEFAULT_PROTOCOL, evaluation_days
+from models.evaluation.protocol import DEFAULT_PROTOCOL, EvaluationDays, evaluation_days
 from models.evaluation.replay_eval import evaluate_replay
 from models.reporting.data_health import data_health
 from models.reporting.model_records import read_model_records
@@ -21,14 +21,21 @@ from models.reporting.review import ABLATION_TABLE, write_review_snapshot
 from models.training.promotion import require_promoted_model
 
 EVALUATION = {"group_name": "evaluation", "automation_condition": DAILY_REFRESH}
-# next-day: day D reads the model and random effects of day D-1 and its own examples (the
-# popularity baseline also reads day D-1's examples, upstream of that model already); the same
-# partition of `training_examples` keeps its blocking quality check in front of the evaluation
+# next-day: day D reads the model of day D-1, the random effects that score day D (fit for that
+# model on log time before each row) and its own examples (the popularity baseline also reads day
+# D-1's examples, upstream of that model already); the same partition of `training_examples`
+# keeps its blocking quality check in front of the evaluation
 RANKED_BY = [
     AssetDep("feed_ranking_model", partition_mapping=PREVIOUS_DAY),
-    AssetDep("popularity_random_effects", partition_mapping=PREVIOUS_DAY),
+    "windowed_random_effects",
     "training_examples",
 ]
+
+
+def _effects(layout, days: EvaluationDays):
+    """The random effects that score the evaluated day: fit for the next-day model, so the
+    same-day protocol (another model) scores with the global model alone."""
+    return layout.random_effects(days.evaluated) if days.ranked_by < days.evaluated else None
 
 
 class EvaluationConfig(Config):
@@ -57,7 +64,7 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
         layout = data_root.layout
         evaluation = evaluate_offline_detail(
             require_promoted_model(layout.feed_model(days.ranked_by).parent, days.ranked_by),
-            layout.random_effects(days.ranked_by),
+            _effects(layout, days),
             layout.training_examples(days.evaluated),
             days.evaluated,
             baseline_examples_dir=layout.training_examples(days.ranked_by),
@@ -98,7 +105,7 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
         layout = data_root.layout
         replay = evaluate_replay(
             require_promoted_model(layout.feed_model(days.ranked_by).parent, days.ranked_by),
-            layout.random_effects(days.ranked_by),
+            _effects(layout, days),
             layout.replay_candidates(days.evaluated),
             layout.training_examples(days.ranked_by),
             days.evaluated,
@@ -126,7 +133,7 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
 
     @asset(
         partitions_def=calendar.evaluations,
-        deps=["offline_metrics", "replay_metrics"],
+        deps=["offline_metrics", "replay_metrics", "windowed_random_effects"],
         kinds={"duckdb"},
         **EVALUATION,
     )
@@ -147,6 +154,7 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
                     "calibration_curves",
                     "explore_exploit",
                     "compressed_models",
+                    "random_effects_lift",
                 )
             },
             ABLATION_TABLE: warehouse.table_or_empty(ABLATION_TABLE, order_by=None),

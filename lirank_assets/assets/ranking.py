@@ -1,9 +1,9 @@
 """Ranking assets: the multi-task feed model (cold start, then incremental), gated before it is
-promoted, and the per-post popularity random effects on the residual of the promoted model."""
+promoted. Its popularity random effects are refit every 8 hours of the traffic it ranks
+(`lirank_assets.assets.popularity`)."""
 
 import datetime as dt
 
-import pyarrow as pa
 from dagster import (
     AssetDep,
     AssetExecutionContext,
@@ -14,14 +14,12 @@ from dagster import (
 
 from lirank_assets.automation import DAILY_REFRESH
 from lirank_assets.code_version import FEED_MODEL_PACKAGES, source_version
-from lirank_assets.metadata import frame_table, parquet_metadata, rounded
+from lirank_assets.metadata import frame_table, rounded
 from lirank_assets.model_choice import FeedModelChoice
 from lirank_assets.partitions import PREVIOUS_DAY, DailyCalendar, partition_date, trailing_days
 from lirank_assets.resources import GROUND_TRUTH, DataRoot, LogSource, TrainingResource, Warehouse
-from models.popularity import effect_spread, fit_popularity_effects
 from models.registry import model_id_of, promoted_model_dir
-from models.training.promotion import models_row, require_promoted_model, train_and_gate
-from spark.storage import write_parquet_table
+from models.training.promotion import models_row, train_and_gate
 
 FEED_MODEL_CODE_VERSION = source_version(FEED_MODEL_PACKAGES)
 """`feed_ranking_model`'s code version: a hash of the model's packages (`code_version`)."""
@@ -137,35 +135,4 @@ def build_ranking_assets(calendar: DailyCalendar):
             }
         )
 
-    @asset(
-        group_name="ranking",
-        partitions_def=calendar.models,
-        deps=["feed_ranking_model", "training_examples"],
-        kinds={"pandas", "parquet"},
-        automation_condition=DAILY_REFRESH,
-    )
-    def popularity_random_effects(
-        context: AssetExecutionContext, data_root: DataRoot
-    ) -> MaterializeResult:
-        """Per-post random effects on the residual of the global model for the click and like
-        heads (paper §8): y_final = sigmoid(logit(y_global) + b_post). Fit for the model
-        promoted as of the day (the day's own model when it passed the gate, else the last
-        promoted one), the model that ranks the next day together with these effects."""
-        date = partition_date(context.partition_key)
-        layout = data_root.layout
-        model_dir = require_promoted_model(layout.feed_model(date).parent, date)
-        effects = fit_popularity_effects(model_dir, layout.training_examples(date))
-        path = write_parquet_table(
-            pa.Table.from_pandas(effects, preserve_index=False), layout.random_effects(date)
-        )
-        return MaterializeResult(
-            metadata={
-                **parquet_metadata(path),
-                "fit_for_model": model_id_of(model_dir),
-                "posts": MetadataValue.int(int(effects["post_id"].nunique())),
-                "heads": ", ".join(sorted(effects["head"].unique())),
-                "effect_sd": frame_table(effect_spread(effects)),
-            }
-        )
-
-    return [feed_ranking_model, popularity_random_effects]
+    return [feed_ranking_model]

@@ -1,4 +1,5 @@
-"""The day's model scores: feed-model probabilities per head plus the per-post random effects."""
+"""The day's model scores: feed-model probabilities per head plus the windowed post and author
+random effects (`models.popularity`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from models.feed import feed_inputs, predict_probabilities
 from models.inputs.spec import with_position
-from models.random_effects import RANDOM_EFFECT_HEADS, apply_random_effects, logits_from
+from models.popularity import apply_day_effects
 
 
 def read_partition(path: Path) -> pd.DataFrame:
@@ -27,14 +28,16 @@ def read_partition(path: Path) -> pd.DataFrame:
 def model_probabilities(
     model: keras.Model, effects_dir: Path | None, rows: pd.DataFrame, rank_at_top: bool
 ) -> dict[str, np.ndarray]:
-    """Per-head probabilities of the global model with the per-post random effects added to the
-    logits of `RANDOM_EFFECT_HEADS`: y = σ(logit(y_global) + b_post) (paper §8).
+    """Per-head probabilities of the global model with the windowed random effects added to the
+    logits of `RANDOM_EFFECT_HEADS`: y = σ(logit(y_global) + b_post + b_author) (paper §8), each
+    row by the effects of the window before its `hour` (`models.popularity`).
 
     Args:
-        model: the day's feed model.
-        effects_dir: the day's `popularity_random_effects` partition (post_id, head, effect);
-            None scores the global model alone.
-        rows: the examples to score.
+        model: the feed model that ranks the day.
+        effects_dir: the scored day's `windowed_random_effects` partition
+            (`models.popularity.EFFECT_COLUMNS`), fit for `model`; None scores the global model
+            alone.
+        rows: the scored day's examples (with `hour`, `post_id`, `author_id`).
         rank_at_top: score every row at position 0 (position debiasing, for ranking).
 
     Returns:
@@ -46,10 +49,4 @@ def model_probabilities(
     probabilities = predict_probabilities(model, inputs)
     if effects_dir is None:
         return probabilities
-    effects = read_partition(effects_dir)
-    post_ids = rows["post_id"].to_numpy()
-    for head in RANDOM_EFFECT_HEADS:
-        head_effects = effects[effects["head"] == head].rename(columns={"post_id": "id"})
-        logits = apply_random_effects(post_ids, logits_from(probabilities[head]), head_effects)
-        probabilities[head] = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
-    return probabilities
+    return apply_day_effects(read_partition(effects_dir), rows, probabilities)

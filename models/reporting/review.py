@@ -40,6 +40,8 @@ Detail tables (`DETAIL_SCHEMAS`; empty when the writer was not given them):
   the training loss per epoch.
 - `label_rates`, `data_checks`, `dwell_thresholds`: the data's health per day
   (`models.reporting.data_health`).
+- `explore_exploit`, `compressed_models`, `random_effects_lift`: the last-layer posterior, the
+  8-bit model and the windowed random effects' lift on the traffic they scored, per day.
 
 And one free-form table, `ablation_results` (the ablation ladder of `bench/ablation.py`), copied
 with whatever columns it has when given; absent otherwise (`read_review_snapshot` then returns an
@@ -56,6 +58,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from models.popularity import LIFT_METRICS
 from models.reporting.leaderboard import (
     BASELINE_SCORER,
     LEADERBOARD_SCHEMA,
@@ -216,6 +219,22 @@ EXPLORE_EXPLOIT_SCHEMA: dict[str, str] = {
     "explore_share": "DOUBLE",
 }
 """The `explore_exploit_posterior` asset's row per model day (`models.explore.update`)."""
+RANDOM_EFFECTS_LIFT_SCHEMA: dict[str, str] = {
+    "date": "DATE",
+    "model_id": "VARCHAR",
+    "head": "VARCHAR",
+    "scored_hours": "VARCHAR",
+    **{
+        column: "DOUBLE"
+        for column in (
+            "fit_rows", "posts", "authors", "post_effect_sd", "author_effect_sd", "scored_rows",
+            "young_rows", *LIFT_METRICS, *(f"young_{m}" for m in LIFT_METRICS),
+        )
+    },
+}  # fmt: skip
+"""The `windowed_random_effects` asset's rows per scored day (`models.popularity.LIFT_COLUMNS`):
+per head and window (`scored_hours` "HH-HH", or "all" for the day), the global model alone and
+with the effects on the traffic scored."""
 COMPRESSED_MODELS_SCHEMA: dict[str, str] = {
     "date": "DATE",
     "model_id": "VARCHAR",
@@ -252,6 +271,19 @@ NULLABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "dwell_thresholds": ("sample_count", "level", "percentile", "global_threshold_seconds"),
     "explore_exploit": ("noise_variance", "mean_weight_std", "top_slot_changed"),
     "compressed_models": (),
+    "random_effects_lift": (
+        "fit_rows",
+        "posts",
+        "authors",
+        "post_effect_sd",
+        "author_effect_sd",
+        *(
+            f"{s}{m}_{k}"
+            for s in ("", "young_")
+            for m in ("auc", "log_loss")
+            for k in ("global", "effects")
+        ),
+    ),
 }
 SNAPSHOT_SCHEMAS: dict[str, dict[str, str]] = {
     "models": MODELS_SCHEMA,
@@ -284,6 +316,7 @@ DETAIL_SCHEMAS: dict[str, dict[str, str]] = {
     "dwell_thresholds": DWELL_THRESHOLDS_SCHEMA,
     "explore_exploit": EXPLORE_EXPLOIT_SCHEMA,
     "compressed_models": COMPRESSED_MODELS_SCHEMA,
+    "random_effects_lift": RANDOM_EFFECTS_LIFT_SCHEMA,
 }
 ABLATION_TABLE = "ablation_results"
 """Free-form: copied with the columns `bench/ablation.py` gave it (ordered by run and row)."""

@@ -235,6 +235,26 @@ def test_explore_page_without_a_posterior_says_how_to_get_one(snapshot_without_t
     assert len(app.info) == 1 and "explore_exploit_posterior" in app.info[0].value
 
 
+def test_random_effects_page_shows_each_heads_lift_with_its_interval(snapshot):
+    app = _run("views/popularity.py")
+    assert app.title[0].value == "Random effects"
+    metrics = {m.label: (m.value, m.delta) for m in app.metric}
+    assert metrics["click: AUC lift"] == ("+0.0100", "95% CI +0.0060 to +0.0140")
+    assert metrics["like: AUC lift on posts < 1 day old"] == (
+        "+0.0280",
+        "95% CI +0.0200 to +0.0360",
+    )
+    assert not app.warning  # the effects helped
+    table = app.dataframe[0].value
+    assert list(table["Scored hours"]) == ["00-08", "08-16", "16-24"] * 2
+    assert table["AUC lift 95% CI"].iloc[0] == "95% CI +0.0070 to +0.0150"
+
+
+def test_random_effects_page_without_effects_says_how_to_get_them(snapshot_without_truth):
+    app = _run("views/popularity.py")
+    assert len(app.info) == 1 and "windowed_random_effects" in app.info[0].value
+
+
 def test_replay_page_shows_each_ranker_with_interval(snapshot):
     replay = read_review_snapshot(snapshot)["replay_metrics"]
     latest = replay[replay["date"] == replay["date"].max()].set_index("ranker")

@@ -25,9 +25,10 @@ FEATURES = (
     "training_examples",
     "training_examples_avro",
 )
-RANKING = ("feed_ranking_model", "popularity_random_effects")
-# next-day: day D's evaluation reads day D-1's model and effects, and day D's features
-EVALUATION = ("offline_metrics", "replay_metrics", "model_review")
+RANKING = ("feed_ranking_model",)
+# next-day: day D's evaluation reads day D-1's model and day D's features (the random effects that
+# score day D are refit through the day for that model)
+EVALUATION = ("windowed_random_effects", "offline_metrics", "replay_metrics", "model_review")
 MODEL = RANKING + EVALUATION
 # `evaluate_automation_conditions` selects with a beta parameter of Dagster's own.
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")

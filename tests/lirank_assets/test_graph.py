@@ -64,13 +64,8 @@ def graph(tmp_path_factory, spark):
 def test_every_asset_partition_is_materialized(graph):
     defs, instance, _ = graph
     keys = defs.resolve_asset_graph().get_all_asset_keys()
-    ranking = {
-        "feed_ranking_model",
-        "popularity_random_effects",
-        "explore_exploit_posterior",
-        "compressed_feed_model",
-    }
-    evaluation = {"offline_metrics", "replay_metrics", "model_review"}
+    ranking = {"feed_ranking_model", "explore_exploit_posterior", "compressed_feed_model"}
+    evaluation = {"windowed_random_effects", "offline_metrics", "replay_metrics", "model_review"}
     for key in keys:
         first = 1 if key.path[0] in ranking else 2 if key.path[0] in evaluation else 0
         materialized = instance.get_materialized_partitions(key)
@@ -214,6 +209,37 @@ def test_day_two_is_evaluated_next_day_by_day_ones_model(graph):
         gap = rates["model"] - rates[row.reference]
         assert row.mean_difference == pytest.approx(gap, abs=1e-9)
         assert row.sessions == replay["sessions"].iloc[0] and row.variance >= 0
+
+
+def test_day_twos_random_effects_are_refit_every_8_hours_for_day_ones_model(graph):
+    """The effects that score day 2: three windows (ending at hours 0, 8, 16), post and author
+    levels, for the click and like heads; the first window saw only day 1. Their lift on the
+    traffic each window scored is in the warehouse and the review snapshot, with intervals."""
+    _, instance, root = graph
+    effects = pq.read_table(DataLayout(root).random_effects(DATES[2])).to_pandas()
+    assert sorted(effects["window_end"].unique()) == [0.0, 8.0, 16.0]
+    assert set(effects["level"]) == {"post", "author"}
+    assert set(effects["head"]) == {"click", "like"}
+    assert np.isfinite(effects["effect"]).all() and (effects["count"] > 0).all()
+    lift = read_review_snapshot(DataLayout(root).review_snapshot)["random_effects_lift"]
+    assert lift["date"].astype(str).unique().tolist() == [DAYS[2]]
+    assert lift["model_id"].unique().tolist() == [f"feed-{DAYS[1]}"]
+    assert sorted(lift["scored_hours"].unique()) == ["00-08", "08-16", "16-24", "all"]
+    day = lift[lift["scored_hours"] == "all"]
+    windows = lift[lift["scored_hours"] != "all"]
+    for head in ("click", "like"):
+        assert (
+            windows[windows["head"] == head]["scored_rows"].sum()
+            == (day[day["head"] == head]["scored_rows"].iloc[0])
+        )
+    defined = day.dropna(subset=["auc_lift"])
+    assert (defined["auc_lift_ci_low"] <= defined["auc_lift"]).all()
+    assert (defined["auc_lift"] <= defined["auc_lift_ci_high"]).all()
+    metadata = instance.get_latest_materialization_event(
+        AssetKey("windowed_random_effects")
+    ).asset_materialization.metadata
+    assert metadata["fit_for_model"].value == f"feed-{DAYS[1]}"
+    assert metadata["windows"].value == 3
 
 
 def test_replay_and_offline_metrics_are_consistent(graph):

@@ -47,12 +47,15 @@ def day(make_examples, tmp_path_factory) -> Day:
     model = FeedModel(config_for(examples, TINY_FEED_MODEL))
     model(feed_inputs(examples.head(4), model.config))
     model_dir = save_model(model, root / "model" / f"date={DAY.isoformat()}", {})
+    # one window ending at the day's start (so it scores every hour): a post effect per head
     effects = pd.DataFrame(
         {
-            "post_id": np.array([examples["post_id"].iloc[0]] * 2, dtype=np.int64),
+            "head": ["click", "like"],
+            "window_end": [0.0, 0.0],
+            "level": ["post", "post"],
+            "id": np.array([examples["post_id"].iloc[0]] * 2, dtype=np.int64),
             "effect": [2.0, -1.0],
             "count": [3, 3],
-            "head": ["click", "like"],
         }
     )
     return Day(

@@ -16,7 +16,7 @@ def test_effects_add_to_the_logits_of_their_post_and_head(day):
     model, _ = load_model(day.model_dir)
     rows = read_partition(day.examples_dir)
     effects = read_partition(day.effects_dir)
-    post = effects["post_id"].iloc[0]
+    post = effects["id"].iloc[0]
     scored = model_probabilities(model, day.effects_dir, rows, rank_at_top=False)
     plain = predict_probabilities(model, feed_inputs(rows, model.config))
     mine = (rows["post_id"] == post).to_numpy()
