@@ -15,7 +15,7 @@ from models.evaluation.scoring import model_probabilities, read_partition
 from models.feed import FeedModelConfig
 from models.popularity import fit_day_effects
 from models.registry import load_model
-from models.training.config import TrainingConfig, TrainingPlan
+from models.training.config import TrainingPlan
 from models.training.job import run_training
 from spark.storage import DataLayout
 
@@ -89,15 +89,7 @@ def graph_training_plan(
         examples=tuple(layout.training_examples_avro(day) for day in window),
         previous_model=previous,
         model=model,
-        training=TrainingConfig(
-            epochs=defaults.incremental_epochs if previous else defaults.cold_start_epochs,
-            batch_size=defaults.batch_size,
-            learning_rate=defaults.learning_rate,
-            seed=seed,
-            incremental=defaults.incremental,
-            fisher_lambda=defaults.fisher_lambda,
-            fisher_alpha=defaults.fisher_alpha,
-        ),
+        training=defaults.training_config(previous is not None, seed=seed),
         export_saved_model=False,
     )
 

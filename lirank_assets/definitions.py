@@ -3,7 +3,8 @@
 `dagster dev -w workspace.yaml` (or `dg dev`) loads `defs` from here. The graph's shape comes from
 `settings.Settings` (read when the code location loads); the resources' run settings are
 `EnvVar`s, read when each run starts (`settings.run_setting`). Local defaults: simulated world,
-Spark `local[2]`, in-process TensorFlow training, DuckDB under the data root.
+Spark `local[2]`, TensorFlow training in one child process launched through Dagster Pipes,
+DuckDB under the data root.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dagster import (
     AssetSelection,
     BetaWarning,
     Definitions,
+    PipesSubprocessClient,
     define_asset_job,
     in_process_executor,
 )
@@ -91,6 +93,10 @@ def build_resources(
             horovod_num_proc=int_run_setting("LIRANK_HOROVOD_NP", 0, environ),
         ),
         "warehouse": Warehouse(data_root=data_root),
+        # launches training (one process, or horovodrun) and streams rank 0's progress and
+        # metrics into the run (`lirank_assets.training_launch`); the child's output goes to the
+        # step's logs as it is written
+        "pipes_subprocess_client": PipesSubprocessClient(),
     }
 
 

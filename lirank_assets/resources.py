@@ -205,11 +205,29 @@ class TrainingResource(ConfigurableResource):
 
     With `horovod_hosts` set (e.g. `localhost:2` or `gpu1:4,gpu2:4`) training runs under
     `horovodrun -np <horovod_num_proc> -H <hosts> --gloo`, each rank averaging gradients with
-    `hvd.allreduce`; otherwise it runs in the Dagster process.
+    `hvd.allreduce`; otherwise in one child process. `feed_ranking_model` launches either through
+    Dagster Pipes (`lirank_assets.training_launch`), so rank 0's progress streams into the run.
 
     `examples_format` is what the trainer reads: "avro" (default) the `training_examples_avro`
     shards through tensorflow-io's ATDS (paper §13), "parquet" the `training_examples`
     partitions through pandas; the same rows give the model the same inputs either way.
+
+    Incremental training (paper §5, Eq. 2–3; `models.training.fisher`): `incremental` is
+    "fisher" (default: start from α·w₀ + (1−α)·w_{t−1} and add the Fisher penalty towards the
+    cycle's cold start w₀ and the previous model w_{t−1}) or "warm_start" (plain warm start);
+    `fisher_lambda` is the forgetting factor λ_f and `fisher_alpha` the cold weight α. They live
+    here, beside the epochs and the learning rate, not in the asset's `FeedModelChoice`: that is
+    the cold start's architecture, which an incremental day ignores, while these matter on
+    incremental days only; set them per run in the launchpad under `resources.training.config`.
+    `cold_start_every_days` > 0 starts a fresh cycle (a cold start on the trailing window) once
+    the cycle's cold start is that many days old; 0 never does.
+
+    The optimizer recipe (paper §16; `models.training.config.TrainingConfig`): the warm-up
+    fraction doubles with each doubling of the global batch over `batch_size` (the per-rank batch
+    the learning rate was tuned at), capped at 60%: f = min(0.6, 0.5 · ranks); with
+    `learning_rate_scaling="linear"` the peak rate scales by the number of ranks too.
+    `embedding_optimizer` "adam" (default), "adagrad" or "lazy_adam" (the last two update only the
+    rows a batch touches, `models.training.optimizers`).
     """
 
     cold_start_epochs: int = 3
@@ -219,6 +237,12 @@ class TrainingResource(ConfigurableResource):
     horovod_hosts: str | None = None
     horovod_num_proc: int = 0
     examples_format: str = "avro"
+    incremental: str = "fisher"
+    fisher_lambda: float = 0.1
+    fisher_alpha: float = 0.0
+    cold_start_every_days: int = 0
+    learning_rate_scaling: str = "none"
+    embedding_optimizer: str = "adam"
 
     def plan(
         self,
@@ -233,9 +257,10 @@ class TrainingResource(ConfigurableResource):
         promoted as of the previous day (paper §5; `models.registry.promoted_model_dir`: a
         candidate that failed the gate is skipped, and the days since the promoted model are not
         replayed, since a day whose data broke training would break it again), else a cold start
-        with the `model` architecture on the calendar's cold-start window."""
+        with the `model` architecture on the calendar's cold-start window (also when the
+        previous model's cycle began `cold_start_every_days` or more days before `date`)."""
         previous = promoted_model_dir(layout.feed_model(date).parent, date - dt.timedelta(days=1))
-        warm = previous is not None
+        warm = previous is not None and not self.cycle_expired(previous, date)
         days = [date] if warm else calendar.cold_start_window(date)
         return TrainingPlan(
             model_id=model_id,
@@ -244,14 +269,50 @@ class TrainingResource(ConfigurableResource):
             examples_format=self.examples_format,
             previous_model=str(previous) if warm else None,
             model=model,
-            training=TrainingConfig(
-                epochs=self.incremental_epochs if warm else self.cold_start_epochs,
-                batch_size=self.batch_size,
-                learning_rate=self.learning_rate,
-            ),
+            training=self.training_config(warm),
             horovod_hosts=self.horovod_hosts,
             horovod_num_proc=self.horovod_num_proc,
         )
+
+    def training_config(self, incremental: bool, seed: int = 0) -> TrainingConfig:
+        """The loop's settings of a cold start or an incremental day (the one place the graph
+        and the benchmarks' `lirank_assets.backfill` take them from)."""
+        return TrainingConfig(
+            epochs=self.incremental_epochs if incremental else self.cold_start_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            seed=seed,
+            incremental=self.incremental,
+            fisher_lambda=self.fisher_lambda,
+            fisher_alpha=self.fisher_alpha,
+            # the warm-up (and, by config, the rate) scale with the global batch
+            warmup_reference_batch=self.batch_size,
+            learning_rate_scaling=self.learning_rate_scaling,
+            embedding_optimizer=self.embedding_optimizer,
+        )
+
+    def cycle_expired(self, previous: Path, date: dt.date) -> bool:
+        """Whether the cycle of the model in `previous` (its cold start, found through the
+        manifests' `previous_model` chain) began `cold_start_every_days` or more days before
+        `date`; never with `cold_start_every_days` = 0.
+
+        Raises:
+            ValueError: `cold_start_every_days` is negative.
+        """
+        if self.cold_start_every_days < 0:
+            raise ValueError(
+                "`cold_start_every_days` must be >= 0 (0: never start a new cycle). Received: "
+                f"cold_start_every_days={self.cold_start_every_days}"
+            )
+        if self.cold_start_every_days == 0:
+            return False
+        from models.training.fisher import cycle_cold_start
+
+        cold = cycle_cold_start(Path(previous))
+        if cold is None:
+            return False
+        started = dt.date.fromisoformat(cold.name.removeprefix("date="))
+        return (date - started).days >= self.cold_start_every_days
 
 
 def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:

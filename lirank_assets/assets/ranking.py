@@ -9,6 +9,7 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
+    PipesSubprocessClient,
     asset,
 )
 
@@ -18,6 +19,7 @@ from lirank_assets.metadata import frame_table, rounded
 from lirank_assets.model_choice import FeedModelChoice
 from lirank_assets.partitions import PREVIOUS_DAY, DailyCalendar, partition_date, trailing_days
 from lirank_assets.resources import GROUND_TRUTH, DataRoot, LogSource, TrainingResource, Warehouse
+from lirank_assets.training_launch import PipesTraining
 from models.registry import model_id_of, promoted_model_dir
 from models.training.promotion import models_row, train_and_gate
 
@@ -61,6 +63,7 @@ def build_ranking_assets(calendar: DailyCalendar):
         training: TrainingResource,
         warehouse: Warehouse,
         log_source: LogSource,
+        pipes_subprocess_client: PipesSubprocessClient,
     ) -> MaterializeResult:
         """Multi-task feed ranker (click tower: click, long dwell; contribution tower: like,
         comment, share, vote). Warm-starts from the previous day's model and trains on the new day
@@ -83,6 +86,9 @@ def build_ranking_assets(calendar: DailyCalendar):
         plan = training.plan(
             layout, calendar, date, model=config.to_feed_model_config(), model_id=f"feed-{date}"
         )
+        # a child process (horovodrun when `training` names hosts) whose rank 0 streams its
+        # progress into this run through Dagster Pipes and reports its training metrics
+        trainer = PipesTraining(pipes_subprocess_client, context)
         promotion = train_and_gate(
             plan,
             layout.training_examples(date),
@@ -97,6 +103,7 @@ def build_ranking_assets(calendar: DailyCalendar):
                 if GROUND_TRUTH in log_source.tables
                 else None
             ),
+            train=trainer,
         )
         result, verdict = promotion.result, promotion.verdict
         serving = promoted_model_dir(models_root, date)
@@ -108,6 +115,7 @@ def build_ranking_assets(calendar: DailyCalendar):
             )
         return MaterializeResult(
             metadata={
+                **trainer.metadata,  # rank 0's, through Pipes: per-epoch metrics, TensorBoard
                 "gate": "passed: promoted" if promotion.promoted else "FAILED: not promoted",
                 "gate_reasons": "\n".join(verdict.reasons) or "none",
                 "gate_checks": frame_table(verdict.metrics.drop(columns=["detail"])),

@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 from models.feed.calibration import CALIBRATIONS
-from models.feed.dense import AFFINITY_ARCHS
+from models.feed.dense import AFFINITY_ARCHS, DENSE_NORMALIZATIONS
 from models.feed.history import (
     HISTORY_ITEMS,
     HISTORY_POOLINGS,
@@ -101,6 +101,10 @@ class FeedModelConfig:
             "posts" or "posts_and_authors"); other than "authors" only with
             history_pooling="transformer" (TransAct early fusion, paper §6).
         affinity: candidate-in-history dense features, a key of `AFFINITY_ARCHS`.
+        dense_normalization: "frozen" (default: z-normalization with the frozen `dense_mean` /
+            `dense_variance`) or "batch_norm" (the frozen z-normalization, then batch
+            normalization with learned scale and shift, paper §16 after TransAct; see
+            `models.feed.dense.DenseArch`).
         interaction: block between the features and the towers, a key of `INTERACTIONS`.
         cross_layers, cross_projection_dim: layers and rank r of the "cross" and
             "residual_dcn" interactions (paper §2: 2 layers).
@@ -156,6 +160,7 @@ class FeedModelConfig:
     history_pooling: str = "target_attention"
     history_items: str = "authors"
     affinity: str = "log_counts"
+    dense_normalization: str = "frozen"
     interaction: str = "dot"
     cross_layers: int = 2
     cross_projection_dim: int = 32
@@ -205,6 +210,7 @@ class FeedModelConfig:
             ("history_pooling", HISTORY_POOLINGS),
             ("history_items", HISTORY_ITEMS),
             ("affinity", AFFINITY_ARCHS),
+            ("dense_normalization", DENSE_NORMALIZATIONS),
             ("interaction", INTERACTIONS),
             ("calibration", CALIBRATIONS),
             ("tower", TOWERS),

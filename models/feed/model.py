@@ -182,7 +182,12 @@ class FeedModel(keras.Model):
             name="sparse_arch",
         )
         self.history_arch = _history_arch(config)
-        self.dense_arch = DenseArch(config.dense_mean, config.dense_variance, name="dense_arch")
+        self.dense_arch = DenseArch(
+            config.dense_mean,
+            config.dense_variance,
+            normalization=config.dense_normalization,
+            name="dense_arch",
+        )
         self.affinity_dim, self.affinity_arch = AFFINITY_ARCHS[config.affinity]
         self.interaction_arch = _interaction_arch(config)
         self.multitask_arch = _multitask_arch(config)

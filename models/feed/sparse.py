@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 import keras
 
 from models.compression.schemes import QuantizationScheme
+from models.layers.lookup import GatherEmbedding
 from models.layers.pooling import hash_ids, id_halves_index, masked_mean
 from models.layers.qr_embedding import QREmbedding
 from models.layers.quantized_embedding import QuantizedEmbedding
@@ -95,8 +96,9 @@ class EmbeddingTable:
 
 
 def _hashed_table(table: EmbeddingTable, embedding_dim: int) -> keras.layers.Layer:
-    """One row per hash bucket: `keras.layers.Embedding(num_buckets, embedding_dim)`."""
-    return keras.layers.Embedding(table.num_buckets, embedding_dim, name=f"{table.name}_embedding")
+    """One row per hash bucket: a `keras.layers.Embedding(num_buckets, embedding_dim)` whose
+    lookup stays sparse on TensorFlow (`models.layers.lookup.GatherEmbedding`)."""
+    return GatherEmbedding(table.num_buckets, embedding_dim, name=f"{table.name}_embedding")
 
 
 def _qr_table(table: EmbeddingTable, embedding_dim: int) -> keras.layers.Layer:

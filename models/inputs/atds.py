@@ -11,11 +11,12 @@ served model run), so ``atds_feed_dataset(paths, b, spec=config.input_spec())`` 
 `InvalidArgumentError` naming the feature; a content type or platform outside the model's
 vocabulary maps to the out-of-vocabulary bucket.
 
-`read_feed_examples` is what the trainer uses: ATDS decodes on the tf.data threads, the same
-traced transform (`feed_batch_transform`) is applied to each decoded batch as it arrives, and the
-batches are concatenated into the numpy arrays `models.training.loop.train_feed_model` takes. It
-calls the transform outside `Dataset.map` because on this CPU build the same traced function ran
-about 7x slower inside a tf.data map (0.7 s against 0.1 s for a demo day of ~18k rows).
+The trainer streams (`models.inputs.stream.AvroExamples`: ATDS decode, this transform as a
+parallel `Dataset.map`, shuffle buffer, batching, prefetch; no in-memory copy of the day).
+`read_feed_examples` reads every example into numpy arrays instead (tests, evaluation); it calls
+the transform outside `Dataset.map` because on this CPU build the same traced function ran about
+7x slower inside a tf.data map (0.7 s against 0.1 s for a demo day of ~18k rows); the streaming
+trainer accepts that cost because the map runs on the tf.data threads, overlapping training.
 
 Example:
 
@@ -27,7 +28,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,15 +84,16 @@ def atds_feed_dataset(
 
 @functools.cache
 def feed_batch_transform(
-    spec: InputSpec, split: str | None = None
+    spec: InputSpec, split: str | None = None, validate: bool = True
 ) -> tf.types.experimental.PolymorphicFunction:
-    """`batch_to_model_inputs` for `spec` and `split` as one `tf.function` over an ATDS batch.
+    """`batch_to_model_inputs` for `spec`, `split` and `validate` as one `tf.function` over an
+    ATDS batch.
 
     Traced once per process and argument set (for any batch size: its signature is the element
     spec of `atds_dataset`, batch dimension unknown), not once per dataset as a plain Python
     function given to `Dataset.map` would be (about 1 s with the Murmur hash on 2 cores).
     """
-    transform = functools.partial(batch_to_model_inputs, spec=spec, split=split)
+    transform = functools.partial(batch_to_model_inputs, spec=spec, split=split, validate=validate)
     return tf.function(transform, input_signature=[_atds_batch_spec()])
 
 
@@ -114,12 +116,16 @@ def _atds_batch_spec() -> dict[str, tf.TypeSpec]:
 
 
 def batch_to_model_inputs(
-    batch: dict[str, tf.Tensor | tf.SparseTensor], spec: InputSpec, split: str | None = None
+    batch: dict[str, tf.Tensor | tf.SparseTensor],
+    spec: InputSpec,
+    split: str | None = None,
+    validate: bool = True,
 ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """One ATDS batch (`spark.avro_shards.atds_dataset`) -> (model inputs, labels), in TF ops:
-    the batch through `raw_to_inputs` (which validates that the dense features are finite), then
-    its rows of `split` (all rows for None)."""
-    inputs = raw_to_inputs(batch, spec, validate=True)
+    the batch through `raw_to_inputs` (which, with `validate`, fails on non-finite dense
+    features, naming the feature), then its rows of `split` (all rows for None). The statistics
+    pass of `models.inputs.stream` turns `validate` off to count the bad rows per column."""
+    inputs = raw_to_inputs(batch, spec, validate=validate)
     labels = {head: tf.cast(batch[head], tf.float32) for head in LABELS}
     if split is not None:
         keep = tf.equal(batch["split"], split)
@@ -218,3 +224,16 @@ def read_categorical_frame(
     for name in columns:
         frame[name] = frame[name].map(lambda v: v.decode() if isinstance(v, bytes) else v)
     return frame if split is None else frame[frame["split"] == split]
+
+
+def categorical_frames(
+    paths: Sequence[Path | str], *, split: str | None, batch_size: int = 8192
+) -> Iterator[pd.DataFrame]:
+    """`read_categorical_frame` one ATDS batch at a time, for `spec.learn_vocabularies` (which
+    sums the counts over frames): memory is one batch, whatever the day's size."""
+    columns = [*CATEGORICAL.values(), "split"]
+    for batch in atds_dataset(avro_shard_files(paths), batch_size, columns=columns):
+        frame = pd.DataFrame({name: batch[name].numpy() for name in columns})
+        for name in columns:
+            frame[name] = frame[name].map(lambda v: v.decode() if isinstance(v, bytes) else v)
+        yield frame if split is None else frame[frame["split"] == split]

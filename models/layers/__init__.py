@@ -17,6 +17,7 @@ _EXPORTS = {
     "GatedMLP": "dense_gating",
     "large_gated_mlp": "dense_gating",
     "QREmbedding": "qr_embedding",
+    "GatherEmbedding": "lookup",
     "UnlimitedVocabEmbedding": "unlimited_vocab_embedding",
     "QuantizedEmbedding": "quantized_embedding",
     "QuantizedQREmbedding": "quantized_qr_embedding",

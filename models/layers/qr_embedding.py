@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 from models.layers.initializers import fresh_initializer
+from models.layers.lookup import gather_rows
 
 COMBINERS = ("sum", "concat", "multiply")
 
@@ -131,8 +132,8 @@ class QREmbedding(keras.layers.Layer):
 
     def rows(self, quotient: Any, remainder: Any) -> tuple[Any, Any]:
         """The rows E_Q[q] and E_R[r] (a quantized twin overrides where they come from)."""
-        q_emb = ops.take(self.quotient_embeddings, quotient, axis=0)
-        r_emb = ops.take(self.remainder_embeddings, remainder, axis=0)
+        q_emb = gather_rows(self.quotient_embeddings, quotient)
+        r_emb = gather_rows(self.remainder_embeddings, remainder)
         return q_emb, r_emb
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:

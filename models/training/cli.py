@@ -14,6 +14,11 @@ day; for a run by hand, e.g.):
 
 Rank 0 prints `job.RESULT_MARKER` and the `TrainingResult` JSON as its last line. Exit status 2
 means training diverged: nothing was written and the previous model is untouched.
+
+Launched through Dagster Pipes (`models.training.launch`, the `feed_ranking_model` asset), rank 0
+also opens Pipes: it streams progress (step, loss, examples/s) and per-epoch metrics into the
+run's logs, and reports its result (a custom message) and its training metrics (the asset
+materialization's metadata). The other ranks do not open Pipes (`progress.open_progress_channel`).
 """
 
 from __future__ import annotations
@@ -35,19 +40,27 @@ def main(argv: list[str] | None = None) -> int:
     from models.training.config import TrainingPlan
     from models.training.job import DIVERGED_EXIT_CODE, RESULT_MARKER, run_training, train_rank
     from models.training.loop import TrainingDivergedError
+    from models.training.progress import PipesProgress, open_progress_channel
 
     plan = TrainingPlan.from_json(args.plan.read_text())
-    try:
-        if args.horovod:
-            from models.training.distributed import HorovodDistributed
+    distributed = None
+    if args.horovod:
+        from models.training.distributed import HorovodDistributed
 
-            distributed = HorovodDistributed()
-            result, rank = train_rank(plan, distributed), distributed.rank
-        else:
-            result, rank = run_training(plan), 0
-    except TrainingDivergedError as error:
-        print(f"{plan.model_id}: {error}", file=sys.stderr)
-        return DIVERGED_EXIT_CODE
+        distributed = HorovodDistributed()
+    rank = distributed.rank if distributed is not None else 0
+    with open_progress_channel(rank) as pipes:
+        progress = PipesProgress(pipes) if pipes is not None else None
+        try:
+            if distributed is not None:
+                result = train_rank(plan, distributed, progress)
+            else:
+                result = run_training(plan, progress=progress)
+        except TrainingDivergedError as error:
+            print(f"{plan.model_id}: {error}", file=sys.stderr, flush=True)
+            return DIVERGED_EXIT_CODE
+        if progress is not None:
+            progress.report_result(result)
     if rank == 0:
         print(RESULT_MARKER + result.to_json(), flush=True)
     return 0

@@ -20,6 +20,30 @@ from models.feed import FeedModelConfig
 
 EXAMPLES_FORMATS: tuple[str, ...] = ("avro", "parquet")
 SAVED_MODEL_DIR = "saved_model"
+LEARNING_RATE_SCALINGS: tuple[str, ...] = ("none", "linear")
+EMBEDDING_OPTIMIZERS: tuple[str, ...] = ("adam", "adagrad", "lazy_adam")
+# paper §16: the warm-up fraction doubles with the batch, capped at 60% of the steps
+MAX_WARMUP_FRACTION = 0.6
+
+INCREMENTAL_METHODS: tuple[str, ...] = ("fisher", "warm_start")
+
+
+def check_incremental_settings(method: str, fisher_lambda: float, fisher_alpha: float) -> None:
+    """Raise ValueError naming a bad `incremental`, `fisher_lambda` or `fisher_alpha`."""
+    if method not in INCREMENTAL_METHODS:
+        raise ValueError(
+            f"`incremental` must be one of {INCREMENTAL_METHODS}. Received: incremental={method!r}"
+        )
+    if not (math.isfinite(fisher_lambda) and fisher_lambda >= 0):
+        raise ValueError(
+            "`fisher_lambda` (the forgetting factor λ_f) must be finite and >= 0 (0: no penalty, "
+            f"the anchored initialization only). Received: fisher_lambda={fisher_lambda}"
+        )
+    if not 0.0 <= fisher_alpha <= 1.0:
+        raise ValueError(
+            "`fisher_alpha` (the cold weight α) must be in [0, 1] (0: the previous model only, "
+            f"Eq. 2; 1: the cold start only). Received: fisher_alpha={fisher_alpha}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +64,38 @@ class TrainingConfig:
             a healthy run and far below an explosion (users saw 1.8e15).
         divergence_window: the reference loss is the mean loss of the first this many steps of
             the first epoch (fewer when the epoch is shorter).
+        shuffle_buffer_size: examples in each rank's tf.data shuffle buffer (paper §13: the
+            input streams, so the shuffle is a window, not a permutation of the day; memory
+            grows with this, not with the day). A shard smaller than the buffer is shuffled
+            whole.
+        log_every_n_steps: the loop reads the step losses back from the device every this many
+            steps (and at each epoch's end), not every step; the divergence guard checks them
+            then, so an explosion is caught within this many steps (the error still names the
+            exact step) and nothing is saved.
+        warmup_reference_batch: the global batch (batch_size × ranks) at which
+            `warmup_fraction` applies; the warm-up fraction then doubles with each doubling of
+            the global batch, capped at 60% of the steps (paper §16):
+            f = min(0.6, warmup_fraction · global_batch / warmup_reference_batch).
+            None keeps `warmup_fraction` whatever the batch.
+        learning_rate_scaling: "none" (peak rate `learning_rate` whatever the batch) or
+            "linear" (lr = learning_rate · global_batch / warmup_reference_batch, the linear
+            scaling rule; the paper gives no LR-vs-batch rule, paper-notes §16 NOT CONFIRMED).
+        embedding_optimizer: the optimizer of the embedding tables (paper §16: Adam for dense
+            weights, AdaGrad for the many-sparse-feature models): "adam" (one Keras Adam over
+            every weight, tables included: dense updates), "adagrad" (sparse AdaGrad on the
+            rows a batch touches) or "lazy_adam" (sparse Adam on the touched rows, moments of
+            untouched rows kept). See `models.training.optimizers`.
+        incremental: how an incremental day trains (paper §5): "fisher" (default: Eq. 3, the
+            anchored initialization α·w₀ + (1−α)·w_{t−1} and the Fisher penalty towards the
+            cold start and the previous model; every run also writes its own Fisher anchor)
+            or "warm_start" (plain warm start from the previous model, no penalty, no anchor).
+            See `models.training.fisher`.
+        fisher_lambda: λ_f ≥ 0, the forgetting factor of Eq. 2–3 (1: the anchor's data weighs
+            as much as the day's). 0.1: the best of {0.1, 1, 10} on `bench/incremental.py`'s
+            selection day (the grid's edge; differences of 0.0008 AUC).
+        fisher_alpha: α ∈ [0, 1], the cold weight of Eq. 3 (0: Eq. 2, previous model only).
+            0.0: the bench's tie-break; on its selection day (the first update) both anchors
+            are the cold start, so α is not identified there.
     """
 
     epochs: int = 1
@@ -51,9 +107,23 @@ class TrainingConfig:
     shuffle: bool = True
     divergence_factor: float = 10.0
     divergence_window: int = 20
+    shuffle_buffer_size: int = 10_000
+    log_every_n_steps: int = 50
+    warmup_reference_batch: int | None = None
+    learning_rate_scaling: str = "none"
+    embedding_optimizer: str = "adam"
+    incremental: str = "fisher"
+    fisher_lambda: float = 0.1
+    fisher_alpha: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "divergence_window"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "divergence_window",
+            "shuffle_buffer_size",
+            "log_every_n_steps",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
@@ -71,6 +141,59 @@ class TrainingConfig:
                 f"`warmup_fraction` must be in [0, 1). Received: warmup_fraction="
                 f"{self.warmup_fraction}"
             )
+
+        reference = self.warmup_reference_batch
+        if reference is not None and (
+            isinstance(reference, bool) or not isinstance(reference, int) or reference <= 0
+        ):
+            raise ValueError(
+                "`warmup_reference_batch` must be a positive integer (a global batch size) or "
+                f"None. Received: warmup_reference_batch={reference!r}"
+            )
+        if self.learning_rate_scaling not in LEARNING_RATE_SCALINGS:
+            raise ValueError(
+                f"`learning_rate_scaling` must be one of {LEARNING_RATE_SCALINGS}. Received: "
+                f"learning_rate_scaling={self.learning_rate_scaling!r}"
+            )
+        if self.learning_rate_scaling == "linear" and reference is None:
+            raise ValueError(
+                "learning_rate_scaling='linear' scales the rate by global_batch / "
+                "warmup_reference_batch; set `warmup_reference_batch` (e.g. to the global batch "
+                "the learning rate was tuned at). Received: warmup_reference_batch=None"
+            )
+        if self.embedding_optimizer not in EMBEDDING_OPTIMIZERS:
+            raise ValueError(
+                f"`embedding_optimizer` must be one of {EMBEDDING_OPTIMIZERS}. Received: "
+                f"embedding_optimizer={self.embedding_optimizer!r}"
+            )
+
+        check_incremental_settings(self.incremental, self.fisher_lambda, self.fisher_alpha)
+
+    def global_batch(self, ranks: int) -> int:
+        """Examples per optimizer step over all ranks: batch_size × ranks."""
+        if ranks < 1:
+            raise ValueError(f"`ranks` must be at least 1. Received: ranks={ranks}")
+        return self.batch_size * ranks
+
+    def effective_warmup_fraction(self, ranks: int = 1) -> float:
+        """The warm-up share of the steps at `ranks` ranks (paper §16):
+
+            f = min(0.6, f0 · global_batch / ref)
+
+        with f0 = `warmup_fraction` and ref = `warmup_reference_batch`: each doubling of the
+        global batch doubles the warm-up, up to 60% of the steps. f0 when ref is None.
+        """
+        if self.warmup_reference_batch is None:
+            return self.warmup_fraction
+        scaled = self.warmup_fraction * self.global_batch(ranks) / self.warmup_reference_batch
+        return min(MAX_WARMUP_FRACTION, scaled)
+
+    def effective_learning_rate(self, ranks: int = 1) -> float:
+        """The peak learning rate at `ranks` ranks: `learning_rate`, times global_batch / ref
+        with learning_rate_scaling="linear" (the linear scaling rule)."""
+        if self.learning_rate_scaling == "linear":
+            return self.learning_rate * self.global_batch(ranks) / self.warmup_reference_batch
+        return self.learning_rate
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -10,25 +10,31 @@ CLI and every Horovod rank.
 What a rank does (`train_rank`):
 
 1. A cold start learns the categorical vocabularies from the examples' training rows
-   (`spec.learn_vocabularies`, values seen at least `plan.min_vocabulary_count` times) and then
-   the dense normalization constants (`spec.dense_moments`), both frozen into the model config;
+   (`spec.learn_vocabularies` over the streamed categorical columns, values seen at least
+   `plan.min_vocabulary_count` times) and then the dense normalization constants (the
+   statistics pass of step 2), both frozen into the model config;
    an incremental run (paper §5) warm-starts from `plan.previous_model` and keeps its config, so
    a value the cold start never saw falls into the out-of-vocabulary bucket (counted in
    `TrainingResult.out_of_vocabulary`).
-2. It reads the examples: Avro shards through ATDS (paper §13) or Parquet through pandas; both
-   run the one feature transform and give the same arrays for the same rows.
+2. It reads the examples as a `models.inputs.stream` source: Avro shards streamed through ATDS
+   (paper §13; the transform a parallel tf.data map, no in-memory copy of the day) or Parquet
+   read into memory by pandas; both run the one feature transform and give the same rows in the
+   same order. One statistics pass gives the row count, the out-of-vocabulary counts, the
+   non-finite value check and, for a cold start, the dense normalization constants.
 3. It trains (`loop.train_feed_model`) and rank 0 saves the model, with the serving SavedModel
    beside it, atomically: a failure or a divergence writes nothing and leaves the previous
-   model untouched.
+   model untouched. With `training.incremental="fisher"` (paper §5, Eq. 3;
+   `models.training.fisher`) an incremental run starts from α·w₀ + (1−α)·w_{t−1} and adds the
+   Fisher penalty to its loss, and every run writes its own Fisher anchor (`fisher.npz`, plus
+   a copy of the cold start's, `cold_anchor.npz`) into the model directory, recording the
+   anchors it used (model id, path, SHA-256) in the manifest's `incremental` metadata.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -37,14 +43,23 @@ import pandas as pd
 
 from models.training.config import SAVED_MODEL_DIR, TrainingPlan, TrainingResult
 from models.training.loop import DIVERGED_MESSAGE, TrainingDivergedError
+from models.training.progress import (
+    ProgressCallback,
+    TensorBoardProgress,
+    fan_out,
+    with_tensorboard,
+)
 
 # rank 0 prints this before its result's JSON (the last line of its output)
 RESULT_MARKER = "LIRANK_TRAINING_RESULT "
 DIVERGED_EXIT_CODE = 2
 
 
-def run_training(plan: TrainingPlan) -> TrainingResult:
+def run_training(plan: TrainingPlan, progress: ProgressCallback | None = None) -> TrainingResult:
     """Train and save the model of `plan` (atomically; nothing is written on failure).
+
+    `progress` receives rank 0's reports of an in-process run (`train_rank`); a Horovod run's
+    output is collected when it exits (to stream it, launch it with `launch.launch_training`).
 
     Raises:
         FileNotFoundError: an examples path is missing (names it).
@@ -56,41 +71,65 @@ def run_training(plan: TrainingPlan) -> TrainingResult:
         return _run_horovod(plan)
     from models.training.distributed import LocalDistributed
 
-    return train_rank(plan, LocalDistributed())
+    return train_rank(plan, LocalDistributed(), progress)
 
 
-def train_rank(plan: TrainingPlan, distributed) -> TrainingResult:
-    """What one rank does (see the module docstring); every rank returns the same result."""
+def train_rank(
+    plan: TrainingPlan, distributed, progress: ProgressCallback | None = None
+) -> TrainingResult:
+    """What one rank does (see the module docstring); every rank returns the same result.
+
+    Rank 0 writes TensorBoard scalars (loss, examples/s, learning rate) into
+    `<out_dir>/tensorboard/` with the model, and calls `progress` (e.g. Dagster Pipes,
+    `models.training.progress`) each time the loop reads the loss back.
+    """
     import keras
 
     from models import registry
     from models.feed import FeedModel
-    from models.inputs.spec import count_out_of_vocabulary, dense_moments, num_examples
-    from models.training.loop import train_feed_model, warm_start
+    from models.inputs.stream import rank_batches
+    from models.training.fisher import anchor_artifacts, prepare_incremental
+    from models.training.loop import multitask_loss, train_feed_model, warm_start
 
     _limit_threads(distributed.size)
     keras.utils.set_random_seed(plan.training.seed + distributed.rank)
     if plan.incremental:
         previous, _ = registry.load_model(Path(plan.previous_model))
-        inputs, labels = read_training_data(plan, previous.config.input_spec())
+        source = read_training_data(plan, previous.config.input_spec())
+        statistics = source.statistics()  # rows, OOV and non-finite counts, one pass
         model = warm_start(FeedModel(previous.config), previous)
         del previous
     else:
         architecture = cold_start_architecture(plan)
-        inputs, labels = read_training_data(plan, architecture.input_spec())
-        mean, variance = dense_moments(inputs)
+        source = read_training_data(plan, architecture.input_spec())
+        statistics = source.statistics()  # + the dense normalization constants, one pass
         model = FeedModel(
-            dataclasses.replace(architecture, dense_mean=mean, dense_variance=variance)
+            dataclasses.replace(
+                architecture,
+                dense_mean=statistics.dense_mean,
+                dense_variance=statistics.dense_variance,
+            )
         )
+    incremental = prepare_incremental(model, plan.training, plan.previous_model)  # paper §5
     initial_weights = model.get_weights() if plan.dump_rank_weights else None
-    stats = train_feed_model(model, inputs, labels, plan.training, distributed)
+    tensorboard = TensorBoardProgress.staged() if distributed.rank == 0 else None
+    stats = train_feed_model(
+        model, source, None, plan.training, distributed, penalty=incremental.penalty,
+        progress=fan_out(tensorboard, progress),
+    )  # fmt: skip
+    anchors = None
+    if incremental.writes_anchor:  # the model's own Fisher anchor, on every rank's shard
+        batches = rank_batches(source, distributed.rank, distributed.size, plan.training.batch_size)
+        anchors = anchor_artifacts(
+            model, plan.model_id, batches, multitask_loss, incremental, distributed
+        )
     out = Path(plan.out_dir)
     result = TrainingResult(
         model_id=plan.model_id,
         mode="incremental" if plan.incremental else "cold",
         base_model_id=registry.model_id_of(Path(plan.previous_model)) if plan.incremental else None,
         train_days=len(plan.examples),
-        train_rows=num_examples(inputs),
+        train_rows=statistics.rows,
         steps=stats.steps,
         epoch_losses=stats.epoch_losses,
         train_seconds=stats.seconds,
@@ -100,7 +139,7 @@ def train_rank(plan: TrainingPlan, distributed) -> TrainingResult:
         path=str(out),
         saved_model=str(out / SAVED_MODEL_DIR) if plan.export_saved_model else None,
         model_config=model.config.to_dict(),
-        out_of_vocabulary=count_out_of_vocabulary(inputs),
+        out_of_vocabulary=statistics.out_of_vocabulary,
     )
     if distributed.rank == 0:
         registry.save_model(
@@ -113,9 +152,13 @@ def train_rank(plan: TrainingPlan, distributed) -> TrainingResult:
                     k: v for k, v in dataclasses.asdict(result).items() if k != "model_config"
                 },
                 "plan": plan.to_json(),
+                # Horovod: how many gradients went as sparse rows vs dense all-reduces
+                "gradient_exchange": getattr(distributed, "exchange_record", None),
+                "incremental": {**incremental.record, **(anchors.record if anchors else {})},
             },
-            extra_artifacts=_export_saved_model if plan.export_saved_model else None,
+            extra_artifacts=with_tensorboard(_model_artifacts(plan, anchors), tensorboard),
         )
+        tensorboard.cleanup()
     distributed.barrier()  # the model directory is in place before any rank writes into it
     if plan.dump_rank_weights:
         np.savez(out / f"rank-{distributed.rank}-weights.npz", *model.get_weights())
@@ -129,32 +172,38 @@ def cold_start_architecture(plan: TrainingPlan):
 
     split = plan.rows_of_split
     if plan.examples_format == "avro":
-        from models.inputs.atds import read_categorical_frame
+        from models.inputs.atds import categorical_frames
 
-        frame = read_categorical_frame(plan.examples, split=split)
+        frames = categorical_frames(plan.examples, split=split)  # streamed, batch by batch
     else:
         from models.inputs.spec import CATEGORICAL
 
-        frame = read_parquet_examples(plan.examples, split, [*CATEGORICAL.values(), "split"])
-    vocabularies = learn_vocabularies([frame], min_count=plan.min_vocabulary_count)
+        frames = [read_parquet_examples(plan.examples, split, [*CATEGORICAL.values(), "split"])]
+    vocabularies = learn_vocabularies(frames, min_count=plan.min_vocabulary_count)
     return plan.model.with_vocabularies(vocabularies["content_type"], vocabularies["platform"])
 
 
-def read_training_data(plan: TrainingPlan, spec) -> tuple[dict, dict]:
-    """The model inputs and labels of the plan's training rows, for a model of `spec`.
+def read_training_data(plan: TrainingPlan, spec):
+    """The plan's training rows for a model of `spec`, as a `models.inputs.stream` source.
+
+    Avro: `AvroExamples`, streamed through ATDS (paper §13), never held in memory. Parquet:
+    read into memory by pandas and transformed once (`ArrayExamples`); the loop then runs the
+    same tf.data pipeline over it (`from_tensor_slices`), so the same rows in the same order
+    train the same model either way.
 
     Raises:
-        ValueError: no rows of `plan.split`.
+        ValueError: no rows of `plan.split` (Avro: when the source's statistics are computed).
     """
     split = plan.rows_of_split
     if plan.examples_format == "avro":
-        from models.inputs.atds import read_feed_examples
+        from models.inputs.stream import AvroExamples
 
-        return read_feed_examples(plan.examples, spec=spec, split=split)
+        return AvroExamples(plan.examples, spec, split)
     from models.inputs.spec import examples_to_inputs, labels_from
+    from models.inputs.stream import ArrayExamples
 
     frame = read_parquet_examples(plan.examples, split)
-    return examples_to_inputs(frame, spec), labels_from(frame)
+    return ArrayExamples(examples_to_inputs(frame, spec), labels_from(frame))
 
 
 def read_parquet_examples(
@@ -205,6 +254,21 @@ def _limit_threads(ranks: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
+def _model_artifacts(plan: TrainingPlan, anchors):
+    """What `save_model` writes beside the model: the Fisher anchors (`fisher.AnchorArtifacts`)
+    and the serving SavedModel, as the plan asks; None when neither."""
+    if anchors is None and not plan.export_saved_model:
+        return None
+
+    def write(model, directory: Path) -> None:
+        if anchors is not None:
+            anchors.write(directory)
+        if plan.export_saved_model:
+            _export_saved_model(model, directory)
+
+    return write
+
+
 def _export_saved_model(model, directory: Path) -> None:
     from models.serving.saved_model import export_saved_model
 
@@ -212,16 +276,14 @@ def _export_saved_model(model, directory: Path) -> None:
 
 
 def _run_horovod(plan: TrainingPlan) -> TrainingResult:
-    """Run `plan` under horovodrun (Gloo) and return rank 0's result."""
-    horovodrun = shutil.which("horovodrun") or str(Path(sys.executable).parent / "horovodrun")
+    """Run `plan` under horovodrun (Gloo), collecting its output, and return rank 0's result
+    (`launch.launch_training` is the streaming path, for a caller that launches processes)."""
+    from models.training.launch import training_command
+
     with tempfile.TemporaryDirectory(prefix="lirank-plan-") as folder:
         plan_file = Path(folder) / "plan.json"
         plan_file.write_text(plan.to_json())
-        command = [
-            horovodrun, "-np", str(plan.num_proc), "-H", plan.horovod_hosts, "--gloo",
-            sys.executable, "-m", "models.training.cli", str(plan_file), "--horovod",
-        ]  # fmt: skip
-        proc = subprocess.run(command, capture_output=True, text=True)
+        proc = subprocess.run(training_command(plan, plan_file), capture_output=True, text=True)
     detail = (proc.stdout[-2000:] + proc.stderr[-4000:]).strip()
     # horovodrun exits 1 whatever its ranks' codes, so a rank's divergence is read from its output
     if proc.returncode == DIVERGED_EXIT_CODE or DIVERGED_MESSAGE in proc.stderr:

@@ -6,15 +6,28 @@ across Horovod ranks before the optimizer sees them (see `models.training.distri
     L = Σ_h mean_i BCE(y_ih, z_ih),   BCE(y, z) = max(z, 0) - z·y + log(1 + e^{-|z|})
 
 for the six heads h (paper §1, §9: equal-weighted sum; the paper gives no head weights), with
-logits z. Optimization follows paper §16: Adam, a long linear learning-rate warm-up (the paper
-moved from 5% to 50% of the steps to stop DCNv2 runs from diverging, and doubles the warm-up
-fraction with each doubling of the batch size, capped at 60%) and global-norm gradient clipping.
+logits z. Optimization follows paper §16: Adam for the dense weights and, by config, sparse
+AdaGrad (or lazy Adam) for the embedding tables, updating only the rows a batch touches
+(`models.training.optimizers`); a long linear learning-rate warm-up (the paper moved from 5% to
+50% of the steps to stop DCNv2 runs from diverging) whose fraction doubles with each doubling of
+the global batch, capped at 60% (`TrainingConfig.effective_warmup_fraction`), optionally a
+learning rate scaled linearly with the global batch; global-norm gradient clipping.
 
-Each rank trains on the rows ``i ≡ rank (mod size)`` (the first ⌊n/size⌋ of them, so every rank
-runs the same number of equally sized steps), starting from rank 0's initial variables.
+Input (paper §13): the loop reads a `tf.data` pipeline (`models.inputs.stream`): Avro shards
+streamed through ATDS with the feature transform as a parallel map, or in-memory arrays through
+``from_tensor_slices``; each rank reads its own shard (its own files, or rows i ≡ rank mod N),
+shuffled through a buffer, batched and prefetched (to the GPU when there is one). Every rank
+takes the same number of rows (the smallest rank's), so every rank runs the same number of
+steps (a Horovod all-reduce would deadlock otherwise); it starts from rank 0's initial variables.
+
+No host sync per step: the step losses stay on the device and are read back together every
+`log_every_n_steps` steps and at each epoch's end; the divergence guard checks each of them
+then, so an explosion is caught at most `log_every_n_steps` − 1 steps after it happens (the
+error names the exact step) and, as before, before anything is saved.
 
 Incremental training (paper §5) starts from yesterday's weights: `warm_start` copies them into a
-fresh model (plain warm start; the Fisher-weighted penalty of Eq. 2–3 is not applied here).
+fresh model; with `incremental="fisher"` the job also passes the Fisher penalty of Eq. 2–3 as
+`penalty` (`models.training.fisher`), added to every step's loss.
 Training mutates only the model it is given, so a caller that warm-starts a copy keeps the
 previous model intact when training diverges.
 
@@ -28,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import keras
 import numpy as np
@@ -36,9 +49,18 @@ import tensorflow as tf
 from keras import ops
 
 from models.feed import FEED_TASKS
-from models.inputs.spec import AFFINITY_FEATURES, DENSE_FEATURES, INPUT_KEYS, num_examples
+from models.inputs.spec import AFFINITY_FEATURES, DENSE_FEATURES
+from models.inputs.stream import (
+    ArrayExamples,
+    ExampleSource,
+    ExampleStatistics,
+    batched_rows,
+)
+from models.inputs.stream import shard_rows as shard_rows
 from models.training.config import TrainingConfig
 from models.training.distributed import Distributed, LocalDistributed
+from models.training.optimizers import SparseRowOptimizer, embedding_variables, unique_rows
+from models.training.progress import ProgressCallback, TrainingProgress
 from spark.schemas import LABELS
 
 
@@ -64,9 +86,13 @@ class DivergenceGuard:
         L_t must be finite,  and  L_t <= k · L_ref
 
     with k = `divergence_factor` and L_ref the mean loss of the first `divergence_window` steps
-    of the first epoch (all of them when the epoch is shorter). Until that window is complete,
-    L_ref is the mean of the window steps seen so far (from the second step on), so an explosion
-    inside the window is caught too and cannot inflate the reference.
+    of the first epoch (all of them when the epoch is shorter). The loop reads the step losses
+    back from the device every `log_every_n_steps` steps (no host sync per step) and the guard
+    checks each of them then, in step order: the rule and the step it names are unchanged, it
+    only fires up to `log_every_n_steps` − 1 steps later than a per-step check would.
+    Until that window is complete, L_ref is the mean of the window steps seen so far (from the
+    second step on), so an explosion inside the window is caught too and cannot inflate the
+    reference.
 
     Why a window and not the very first step: one batch's loss is noisy (a batch may hold no
     positive of a rare head, or an unusual mix of positions), and a reference taken from a lucky
@@ -181,16 +207,6 @@ def multitask_loss(logits: Mapping, labels: Mapping):
     return FEED_TASKS.loss(logits, labels)
 
 
-def shard_rows(n: int, rank: int, size: int) -> np.ndarray:
-    """Row indices of `rank`'s shard: i ≡ rank (mod size), truncated to ⌊n/size⌋ rows."""
-    if not 0 <= rank < size:
-        raise ValueError(f"rank must be in [0, {size}). Received: rank={rank}")
-    per_rank = n // size
-    if per_rank == 0:
-        raise ValueError(f"{n} examples cannot be split over {size} ranks")
-    return np.arange(rank, n, size)[:per_rank]
-
-
 def check_finite_inputs(inputs: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]) -> None:
     """Raise `ValueError` naming each float input column or label that holds NaN or ±inf.
 
@@ -210,6 +226,16 @@ def check_finite_inputs(inputs: Mapping[str, np.ndarray], labels: Mapping[str, n
         count = int((~np.isfinite(np.asarray(labels[head], dtype=np.float64))).sum())
         if count:
             bad.append(f"label {head} ({count} rows)")
+    _raise_non_finite(bad)
+
+
+def check_finite_statistics(statistics: ExampleStatistics) -> None:
+    """`check_finite_inputs` for a streamed source: the same error, from the counts of its
+    statistics pass (`models.inputs.stream.ExampleStatistics.non_finite`)."""
+    _raise_non_finite([f"{name} ({count} rows)" for name, count in statistics.non_finite.items()])
+
+
+def _raise_non_finite(bad: list[str]) -> None:
     if bad:
         raise ValueError(
             f"training inputs hold NaN or infinite values in {', '.join(bad)}; fix or drop those "
@@ -219,20 +245,28 @@ def check_finite_inputs(inputs: Mapping[str, np.ndarray], labels: Mapping[str, n
 
 def train_feed_model(
     model: keras.Model,
-    inputs: Mapping[str, np.ndarray],
-    labels: Mapping[str, np.ndarray],
+    inputs: Mapping[str, np.ndarray] | ExampleSource,
+    labels: Mapping[str, np.ndarray] | None,
     config: TrainingConfig,
     distributed: Distributed | None = None,
+    penalty: Callable[[keras.Model, Mapping], tf.Tensor] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> LoopResult:
     """Train `model` in place on this rank's shard of (inputs, labels).
 
     Args:
         model: a built feed model (e.g. `FeedModel`, possibly warm-started).
-        inputs: `models.inputs` arrays over all examples (every rank passes
-            the same arrays; each keeps its own shard).
-        labels: `spec.labels_from` arrays, aligned with `inputs`.
+        inputs: an `ExampleSource` (`models.inputs.stream`: streamed Avro shards, or
+            `ArrayExamples`) with `labels=None`, or `models.inputs` arrays over all examples
+            (every rank passes the same arrays; each keeps its own shard).
+        labels: `spec.labels_from` arrays, aligned with array `inputs`; None with a source.
         config: the training configuration.
         distributed: data-parallel backend; `LocalDistributed()` (one process) by default.
+        penalty: `penalty(model, batch_inputs)` -> a scalar added to each step's loss inside the
+            traced step, so its gradient flows (e.g. `fisher.FisherPenalty`, paper §5 Eq. 3);
+            the reported losses include it.
+        progress: called on rank 0 with a `TrainingProgress` each time the loss is read back
+            and at each epoch's end (TensorBoard, Dagster Pipes: `models.training.progress`).
 
     Returns:
         the `LoopResult` (identical `steps` and `epoch_losses` on every rank).
@@ -243,73 +277,122 @@ def train_feed_model(
         ValueError: inputs or labels are missing keys, misaligned, or hold NaN/inf values.
     """
     distributed = distributed or LocalDistributed()
-    missing = [k for k in INPUT_KEYS if k not in inputs] + [h for h in LABELS if h not in labels]
-    if missing:
-        raise ValueError(f"training data is missing {missing}")
-    n = num_examples(inputs)
-    lengths = {key: len(value) for key, value in {**inputs, **labels}.items()}
-    if set(lengths.values()) != {n}:
-        raise ValueError(f"inputs and labels must have the same number of rows. Got {lengths}")
+    rank, size = distributed.rank, distributed.size
+    source = inputs if labels is None else ArrayExamples(inputs, labels)
+    check_finite_statistics(source.statistics())  # before the first step, naming the columns
 
-    check_finite_inputs(inputs, labels)
-
-    rows = shard_rows(n, distributed.rank, distributed.size)
-    shard_inputs = {key: np.asarray(inputs[key])[rows] for key in INPUT_KEYS}
-    shard_labels = {head: np.asarray(labels[head], dtype=np.float32)[rows] for head in LABELS}
-    steps_per_epoch = math.ceil(len(rows) / config.batch_size)
+    # every rank computes the same counts, so every rank takes the same rows and steps
+    per_rank = min(source.rows_per_rank(size))
+    if per_rank == 0:
+        raise ValueError(
+            f"{source.statistics().rows} examples cannot be split over {size} ranks "
+            f"(rows per rank: {source.rows_per_rank(size)})"
+        )
+    steps_per_epoch = math.ceil(per_rank / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-
-    optimizer = keras.optimizers.Adam(
-        learning_rate=LinearWarmup(
-            config.learning_rate, round(config.warmup_fraction * total_steps)
-        ),
-        global_clipnorm=config.clip_norm,
-    )
-    optimizer.build(model.trainable_variables)
-    distributed.broadcast_variables(list(model.variables) + list(optimizer.variables))
-
-    signature = (
-        {key: tf.TensorSpec((None, *v.shape[1:]), v.dtype) for key, v in shard_inputs.items()},
-        {head: tf.TensorSpec((None,), tf.float32) for head in LABELS},
+    dataset = batched_rows(
+        source.rank_rows(rank, size),
+        take=per_rank,
+        batch_size=config.batch_size,
+        shuffle_buffer_size=config.shuffle_buffer_size if config.shuffle else None,
+        seed=config.seed * 1000 + rank,
     )
 
-    @tf.function(input_signature=signature)  # one trace, whatever the last batch's size
+    schedule = LinearWarmup(
+        config.effective_learning_rate(size),
+        round(config.effective_warmup_fraction(size) * total_steps),
+    )
+    trainable = list(model.trainable_variables)
+    tables = embedding_variables(model) if config.embedding_optimizer != "adam" else []
+    is_table = [any(v is t for t in tables) for v in trainable]
+    if tables:  # paper §16: Adam for dense weights, a sparse row optimizer for the tables
+        dense_variables = [v for v, table in zip(trainable, is_table, strict=True) if not table]
+        optimizer = keras.optimizers.Adam(learning_rate=schedule)
+        optimizer.build(dense_variables)
+        sparse = SparseRowOptimizer(config.embedding_optimizer, schedule, tables)
+        optimizer_variables = [*optimizer.variables, *sparse.variables]
+    else:  # one Adam over every weight (dense updates of the tables)
+        optimizer = keras.optimizers.Adam(learning_rate=schedule, global_clipnorm=config.clip_norm)
+        optimizer.build(trainable)
+        optimizer_variables = list(optimizer.variables)
+    distributed.broadcast_variables(list(model.variables) + optimizer_variables)
+
+    def apply_gradients(gradients) -> None:
+        if not tables:
+            optimizer.apply(gradients, trainable)
+            return
+        # dedupe the table rows first, so the global norm is that of the dense gradient
+        gradients = [
+            unique_rows(g, v.shape[0]) if table and g is not None else g
+            for g, v, table in zip(gradients, trainable, is_table, strict=True)
+        ]
+        gradients, _ = tf.clip_by_global_norm(gradients, config.clip_norm)
+        pairs = list(zip(gradients, trainable, is_table, strict=True))
+        optimizer.apply([g for g, _, t in pairs if not t], dense_variables)
+        sparse.apply([g for g, _, t in pairs if t], [v for _, v, t in pairs if t])
+
+    # one trace, whatever the last batch's size (the batch dimension is None)
+    @tf.function(input_signature=list(dataset.element_spec))
     def train_step(batch_inputs, batch_labels):
         with tf.GradientTape() as tape:
             loss = multitask_loss(model(batch_inputs, training=True), batch_labels)
+            if penalty is not None:
+                loss = loss + penalty(model, batch_inputs)
         gradients = tape.gradient(loss, model.trainable_variables)
         # the loss rides along so every rank sees (and checks) the same averaged value
         *gradients, loss = distributed.average_gradients([*gradients, loss])
-        optimizer.apply(gradients, model.trainable_variables)
+        apply_gradients(gradients)
         return loss
 
-    rng = np.random.default_rng([config.seed, distributed.rank])
     guard = DivergenceGuard(config, total_steps)
     guard.limit_window(steps_per_epoch)
     epoch_losses: list[float] = []
-    step = 0
+    step = seen = 0
     start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        order = rng.permutation(len(rows)) if config.shuffle else np.arange(len(rows))
-        losses = []
-        for first in range(0, len(rows), config.batch_size):
-            batch = order[first : first + config.batch_size]
-            loss = float(
-                train_step(
-                    {key: value[batch] for key, value in shard_inputs.items()},
-                    {head: value[batch] for head, value in shard_labels.items()},
+
+    def report(epoch: int, step: int, loss: float, seen: int, epoch_loss=None) -> None:
+        if progress is not None and distributed.rank == 0:
+            progress(
+                TrainingProgress(
+                    epoch, config.epochs, step, total_steps, loss,
+                    seen / max(time.perf_counter() - start, 1e-9),
+                    float(optimizer.learning_rate), epoch_loss,
                 )
-            )
+            )  # fmt: skip
+
+    def read_back(pending: list, epoch: int, step: int, seen: int) -> list[float]:
+        """One device→host copy of the pending step losses; the guard checks each in order."""
+        values = [float(v) for v in tf.stack(pending).numpy()]
+        for offset, value in enumerate(values):
+            guard.observe(value, epoch, step - len(values) + 1 + offset)
+        report(epoch, step, values[-1], seen)
+        return values
+
+    for epoch in range(1, config.epochs + 1):
+        losses: list[float] = []
+        pending: list = []  # step losses still on the device
+        for batch_inputs, batch_labels in dataset:
+            pending.append(train_step(batch_inputs, batch_labels))
             step += 1
-            # the loss is read back every step already; the guard adds no device sync
-            guard.observe(loss, epoch, step)
-            losses.append(loss)
+            seen += int(batch_labels[LABELS[0]].shape[0]) * size  # a static shape: no sync
+            if len(pending) == config.log_every_n_steps:
+                losses += read_back(pending, epoch, step, seen)
+                pending = []
+        if pending:
+            losses += read_back(pending, epoch, step, seen)
+        if len(losses) != steps_per_epoch:  # equal steps on every rank, or all-reduce hangs
+            raise RuntimeError(
+                f"rank {rank} ran {len(losses)} steps in epoch {epoch}, expected "
+                f"{steps_per_epoch} (⌈{per_rank} rows / {config.batch_size}⌉); its input "
+                "stream ended early or ran long"
+            )
         epoch_losses.append(float(np.mean(losses)))
+        report(epoch, step, losses[-1], seen, epoch_loss=epoch_losses[-1])
     seconds = time.perf_counter() - start
     return LoopResult(
         steps=step,
         epoch_losses=tuple(epoch_losses),
-        examples_per_second=len(rows) * distributed.size * config.epochs / max(seconds, 1e-9),
+        examples_per_second=per_rank * size * config.epochs / max(seconds, 1e-9),
         seconds=seconds,
     )
 

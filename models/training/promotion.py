@@ -207,6 +207,7 @@ def train_and_gate(
     record: Callable[[TrainingResult, GateVerdict], None] | None = None,
     replay_dir: Path | None = None,
     expected_top1: Callable[[pd.DataFrame], pd.Series] | None = None,
+    train: Callable[[TrainingPlan], TrainingResult] = run_training,
 ) -> Promotion:
     """Train `plan`'s candidate, gate it and commit the verdict (see the module docstring).
 
@@ -218,6 +219,9 @@ def train_and_gate(
         record: called with (result, verdict) after the model directory is written and before
             `gate.json` commits (e.g. to write the warehouse row).
         replay_dir, expected_top1: see `gate_candidate` (rule 6 of the gate).
+        train: trains and saves the plan's model (atomically) and returns its result:
+            `run_training` in this process (tests, benchmarks), or a launcher that streams a
+            child process's progress (the asset's Pipes launch, `launch.launch_training`).
 
     Returns:
         the `Promotion`.
@@ -225,7 +229,7 @@ def train_and_gate(
     Raises:
         TrainingDivergedError: training diverged; nothing was written.
     """
-    result = run_training(plan)
+    result = train(plan)
     verdict = gate_candidate(
         Path(result.path),
         examples_dir,

@@ -327,7 +327,8 @@ def test_unlimited_model_learns_the_planted_click_signal(make_examples):
     inputs = feed_inputs(train, config_for(train, TINY_FEED_MODEL, **UNLIMITED))
     assert inputs["member_id"].shape == (len(train), 2)
     model = _model(train, seed=0, inputs=inputs, **UNLIMITED)
-    config = TrainingConfig(epochs=2, batch_size=128, learning_rate=1e-2, warmup_fraction=0.2)
+    # 3 epochs: at 2 the held-out AUC sat at the 0.75 bar (0.746-0.79 over shuffle seeds)
+    config = TrainingConfig(epochs=3, batch_size=128, learning_rate=1e-2, warmup_fraction=0.2)
     result = train_feed_model(model, inputs, labels_from(train), config)
     assert result.epoch_losses[-1] < 0.9 * result.epoch_losses[0]
     probabilities = predict_probabilities(model, feed_inputs(holdout, model.config))
