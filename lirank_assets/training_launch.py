@@ -14,9 +14,10 @@ horovodrun places rank 0) must be this machine.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
-from dagster import AssetExecutionContext, PipesSubprocessClient
+from dagster import AssetExecutionContext, PipesSubprocessClient, PreviewWarning
 
 from models.training.config import TrainingPlan, TrainingResult
 from models.training.launch import launch_training
@@ -36,7 +37,10 @@ class PipesTraining:
     def _run(self, command: list[str]) -> Sequence[Mapping]:
         """The custom messages of the finished process (the launcher reads from the process's
         outcome whether it failed, and raises the right error)."""
-        invocation = self.client.run(context=self.context, command=command)
+        with warnings.catch_warnings():
+            # Dagster's own Pipes reader calls a preview API of Dagster: expected, not news
+            warnings.simplefilter("ignore", PreviewWarning)
+            invocation = self.client.run(context=self.context, command=command)
         for reported in invocation.get_results():
             self.metadata.update(reported.metadata or {})
         return invocation.get_custom_messages()
