@@ -166,13 +166,15 @@ def run_variant(
     cold_start_days: int,
     model: FeedModelConfig,
     seed: int,
+    training=None,
 ) -> dict:
     """Cold start, incremental days, and the next-day evaluation of each day after the cold
     start by the previous day's model: pooled figures, and per evaluated day the ground-truth
-    value of the model's #1 pick per session (`values`: day -> Series by session_id)."""
+    value of the model's #1 pick per session (`values`: day -> Series by session_id).
+    `training`: a `TrainingResource` (default: the graph's)."""
     layout = DataLayout(root)
     # the graph's cold start and incremental days (TrainingResource defaults), with effects
-    trained = train_graph_days(layout, work, days, cold_start_days, model, seed)
+    trained = train_graph_days(layout, work, days, cold_start_days, model, seed, training=training)
     curve = FeedWorld(world).position_curve()
     replay, offline, values = [], [], {}
     for index in range(cold_start_days, len(days)):  # next-day: yesterday's model ranks today

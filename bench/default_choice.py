@@ -3,6 +3,8 @@ changed, on the next-day protocol, judged by the paired ground-truth difference 
 
 Run: `.venv/bin/python bench/default_choice.py id_embedding=unlimited` (about 6 minutes on 2 cores
 with the world prepared; `--seeds N` for more seeds, `--data-root` to reuse prepared features).
+A change `training.FIELD=VALUE` sets a field of the graph's `TrainingResource` instead (e.g.
+`training.embedding_optimizer=adagrad training.embedding_learning_rate=0.05`).
 
 Both configs are trained and evaluated exactly as one row of `bench/ablation.py` (`run_variant`:
 cold start, incremental days, each day after the cold start ranked by the previous day's model);
@@ -32,6 +34,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 import numpy as np  # noqa: E402
 
+from lirank_assets.resources import TrainingResource  # noqa: E402
 from models.evaluation.intervals import paired_difference_stats, pooled_paired_interval  # noqa: E402
 from models.feed import GRAPH_FEED_MODEL  # noqa: E402
 
@@ -51,7 +54,15 @@ def _mean_value(run: dict) -> float:
 
 
 def _override(text: str) -> tuple[str, object]:
+    """`FIELD=VALUE` of `FeedModelConfig`, or `training.FIELD=VALUE` of `TrainingResource`."""
     key, _, value = text.partition("=")
+    if key.startswith("training."):
+        field = key.removeprefix("training.")
+        if field not in TrainingResource.model_fields:
+            raise SystemExit(f"unknown TrainingResource field {field!r}")
+        current = getattr(TrainingResource(), field)
+        kind = type(current) if current is not None else float
+        return key, value if isinstance(current, str) else kind(value)
     if not hasattr(GRAPH_FEED_MODEL, key):
         raise SystemExit(f"unknown FeedModelConfig field {key!r}")
     current = getattr(GRAPH_FEED_MODEL, key)
@@ -68,20 +79,34 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     changes = dict(_override(c) for c in args.changes)
+    model_changes = {k: v for k, v in changes.items() if not k.startswith("training.")}
+    training_changes = {
+        k.removeprefix("training."): v for k, v in changes.items() if k.startswith("training.")
+    }
     ablation = _ablation()
     days, world, cold = ablation.prepare_world(args.data_root.resolve(), None)
     configs = {
-        "default": GRAPH_FEED_MODEL,
-        "changed": dataclasses.replace(GRAPH_FEED_MODEL, **changes),
+        "default": (GRAPH_FEED_MODEL, TrainingResource()),
+        "changed": (
+            dataclasses.replace(GRAPH_FEED_MODEL, **model_changes),
+            TrainingResource(**training_changes),
+        ),
     }
     runs: dict[str, list[dict]] = {name: [] for name in configs}
     for seed in range(args.seeds):
-        for name, config in configs.items():
+        for name, (config, training) in configs.items():
             work = Path(tempfile.mkdtemp(prefix="default-choice-"))
             try:
                 runs[name].append(
                     ablation.run_variant(
-                        args.data_root.resolve(), work, days, world, cold, config, seed
+                        args.data_root.resolve(),
+                        work,
+                        days,
+                        world,
+                        cold,
+                        config,
+                        seed,
+                        training=training,
                     )
                 )
             finally:

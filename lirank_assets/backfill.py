@@ -78,11 +78,13 @@ def graph_training_plan(
     seed: int,
     model_id: str,
     previous: Path | None = None,
+    training: TrainingResource | None = None,
 ) -> TrainingPlan:
-    """A plan with the graph's training settings (`TrainingResource` defaults: epochs for a cold
-    start or an incremental day, batch size, learning rate) on the Avro shards of `window`,
-    warm-started from `previous` when given; no serving export."""
-    defaults = TrainingResource()
+    """A plan with the graph's training settings (`training`, by default `TrainingResource`'s
+    defaults: epochs for a cold start or an incremental day, batch size, learning rate, the
+    recipe, incremental training) on the Avro shards of `window`, warm-started from `previous`
+    when given; no serving export."""
+    defaults = training or TrainingResource()
     return TrainingPlan(
         model_id=model_id,
         out_dir=out_dir,
@@ -112,6 +114,7 @@ def train_graph_days(
     model: FeedModelConfig,
     seed: int,
     through: dt.date | None = None,
+    training: TrainingResource | None = None,
 ) -> dict[dt.date, TrainedDay]:
     """The graph's cold start on the first `cold_start_days` days, then one incremental day at a
     time (paper §5) through `through` (default: the last day), each day with the windowed random
@@ -129,7 +132,7 @@ def train_graph_days(
         result = run_training(
             graph_training_plan(
                 layout, model_dir, window, model=model, seed=seed,
-                model_id=f"feed-{day.isoformat()}", previous=previous,
+                model_id=f"feed-{day.isoformat()}", previous=previous, training=training,
             )
         )  # fmt: skip
         effects = None

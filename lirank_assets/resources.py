@@ -243,6 +243,7 @@ class TrainingResource(ConfigurableResource):
     cold_start_every_days: int = 0
     learning_rate_scaling: str = "none"
     embedding_optimizer: str = "adam"
+    embedding_learning_rate: float | None = None
 
     def plan(
         self,
@@ -289,6 +290,7 @@ class TrainingResource(ConfigurableResource):
             warmup_reference_batch=self.batch_size,
             learning_rate_scaling=self.learning_rate_scaling,
             embedding_optimizer=self.embedding_optimizer,
+            embedding_learning_rate=self.embedding_learning_rate,
         )
 
     def cycle_expired(self, previous: Path, date: dt.date) -> bool:

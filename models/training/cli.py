@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_training(plan, progress=progress)
         except TrainingDivergedError as error:
             print(f"{plan.model_id}: {error}", file=sys.stderr, flush=True)
+            if distributed is not None:
+                # every rank checks the same averaged loss and stops at the same step; wait for
+                # all of them to have said so before exiting (horovodrun kills the others as
+                # soon as one rank exits, which would cut their messages)
+                distributed.barrier()
             return DIVERGED_EXIT_CODE
         if progress is not None:
             progress.report_result(result)

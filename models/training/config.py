@@ -85,6 +85,9 @@ class TrainingConfig:
             every weight, tables included: dense updates), "adagrad" (sparse AdaGrad on the
             rows a batch touches) or "lazy_adam" (sparse Adam on the touched rows, moments of
             untouched rows kept). See `models.training.optimizers`.
+        embedding_learning_rate: the peak rate of the separate embedding optimizer (same
+            warm-up and scaling as the dense rate); None uses `learning_rate`. AdaGrad's
+            accumulator shrinks its steps, so it usually wants a larger rate than Adam.
         incremental: how an incremental day trains (paper §5): "fisher" (default: Eq. 3, the
             anchored initialization α·w₀ + (1−α)·w_{t−1} and the Fisher penalty towards the
             cold start and the previous model; every run also writes its own Fisher anchor)
@@ -112,6 +115,7 @@ class TrainingConfig:
     warmup_reference_batch: int | None = None
     learning_rate_scaling: str = "none"
     embedding_optimizer: str = "adam"
+    embedding_learning_rate: float | None = None
     incremental: str = "fisher"
     fisher_lambda: float = 0.1
     fisher_alpha: float = 0.0
@@ -166,6 +170,18 @@ class TrainingConfig:
                 f"`embedding_optimizer` must be one of {EMBEDDING_OPTIMIZERS}. Received: "
                 f"embedding_optimizer={self.embedding_optimizer!r}"
             )
+        rate = self.embedding_learning_rate
+        if rate is not None and not (math.isfinite(rate) and rate > 0):
+            raise ValueError(
+                "`embedding_learning_rate` must be positive and finite, or None (the dense "
+                f"rate). Received: embedding_learning_rate={rate}"
+            )
+        if rate is not None and self.embedding_optimizer == "adam":
+            raise ValueError(
+                "`embedding_learning_rate` applies to a separate embedding optimizer; with "
+                "embedding_optimizer='adam' one Adam trains every weight at `learning_rate`. "
+                "Set embedding_optimizer to 'adagrad' or 'lazy_adam', or leave the rate None"
+            )
 
         check_incremental_settings(self.incremental, self.fisher_lambda, self.fisher_alpha)
 
@@ -194,6 +210,14 @@ class TrainingConfig:
         if self.learning_rate_scaling == "linear":
             return self.learning_rate * self.global_batch(ranks) / self.warmup_reference_batch
         return self.learning_rate
+
+    def effective_embedding_learning_rate(self, ranks: int = 1) -> float:
+        """The embedding optimizer's peak rate at `ranks` ranks (scaled like the dense rate)."""
+        if self.embedding_learning_rate is None:
+            return self.effective_learning_rate(ranks)
+        return (
+            self.embedding_learning_rate * self.effective_learning_rate(ranks) / self.learning_rate
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -309,7 +309,10 @@ def train_feed_model(
         dense_variables = [v for v, table in zip(trainable, is_table, strict=True) if not table]
         optimizer = keras.optimizers.Adam(learning_rate=schedule)
         optimizer.build(dense_variables)
-        sparse = SparseRowOptimizer(config.embedding_optimizer, schedule, tables)
+        table_schedule = LinearWarmup(
+            config.effective_embedding_learning_rate(size), schedule.warmup_steps
+        )
+        sparse = SparseRowOptimizer(config.embedding_optimizer, table_schedule, tables)
         optimizer_variables = [*optimizer.variables, *sparse.variables]
     else:  # one Adam over every weight (dense updates of the tables)
         optimizer = keras.optimizers.Adam(learning_rate=schedule, global_clipnorm=config.clip_norm)

@@ -46,6 +46,13 @@ def test_warmup_doubles_with_the_global_batch_up_to_60_percent_and_lr_scales_lin
     linear = dataclasses.replace(config, learning_rate=1e-3, learning_rate_scaling="linear")
     assert linear.effective_learning_rate(4) == pytest.approx(4e-3)
     assert TrainingConfig(warmup_fraction=0.3).effective_warmup_fraction(8) == 0.3  # no ref
+    # the embedding optimizer's own rate scales with the dense one
+    tables = dataclasses.replace(
+        linear, embedding_optimizer="adagrad", embedding_learning_rate=0.05
+    )
+    assert tables.effective_embedding_learning_rate(1) == pytest.approx(0.05)
+    assert tables.effective_embedding_learning_rate(4) == pytest.approx(0.2)
+    assert linear.effective_embedding_learning_rate(4) == pytest.approx(4e-3)  # None: dense rate
 
 
 @pytest.mark.parametrize(
@@ -57,6 +64,11 @@ def test_warmup_doubles_with_the_global_batch_up_to_60_percent_and_lr_scales_lin
         ({"embedding_optimizer": "sgd"}, "embedding_optimizer='sgd'"),
         ({"log_every_n_steps": 0}, "log_every_n_steps=0"),
         ({"shuffle_buffer_size": -1}, "shuffle_buffer_size=-1"),
+        (
+            {"embedding_optimizer": "adagrad", "embedding_learning_rate": -1.0},
+            "embedding_learning_rate=-1.0",
+        ),
+        ({"embedding_learning_rate": 0.05}, "embedding_optimizer to 'adagrad' or 'lazy_adam'"),
     ],
 )
 def test_recipe_settings_are_validated(overrides, message):
