@@ -94,8 +94,9 @@ class TrainingConfig:
             or "warm_start" (plain warm start from the previous model, no penalty, no anchor).
             See `models.training.fisher`.
         fisher_lambda: λ_f ≥ 0, the forgetting factor of Eq. 2–3 (1: the anchor's data weighs
-            as much as the day's). 0.1: the best of {0.1, 1, 10} on `bench/incremental.py`'s
-            selection day (the grid's edge; differences of 0.0008 AUC).
+            as much as the day's). 1: the best of {0.1, 1, 10} on `bench/incremental.py`'s
+            selection day with the AdaGrad tables (AUC 0.7724 vs 0.7714 and 0.7722: a weak
+            preference; with one Adam everywhere 0.1 had won by 0.0008).
         fisher_alpha: α ∈ [0, 1], the cold weight of Eq. 3 (0: Eq. 2, previous model only).
             0.0: the bench's tie-break; on its selection day (the first update) both anchors
             are the cold start, so α is not identified there.
@@ -117,7 +118,7 @@ class TrainingConfig:
     embedding_optimizer: str = "adam"
     embedding_learning_rate: float | None = None
     incremental: str = "fisher"
-    fisher_lambda: float = 0.1
+    fisher_lambda: float = 1.0
     fisher_alpha: float = 0.0
 
     def __post_init__(self) -> None:
