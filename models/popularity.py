@@ -49,9 +49,12 @@ from models.windowed_effects import (
     fit_windowed_effects,
 )
 
-EFFECT_COLUMNS: tuple[str, ...] = ("head", "window_end", "level", "id", "effect", "count")
+EFFECT_COLUMNS: tuple[str, ...] = (
+    "head", "window_end", "cadence_hours", "level", "id", "effect", "count",
+)  # fmt: skip
 """One row per (head, window, level, id): `window_end` in hours from the start of the scored day
-(0, 8, 16), `level` "post" or "author"."""
+(0, 8, 16), `cadence_hours` the hours after it the window scores, `level` "post" or "author". A
+window with no rows stores no rows, so the cadence is stored, not inferred from the windows."""
 FIT_SPLITS: tuple[str, ...] = ("train", "holdout")
 LIFT_METRICS: tuple[str, ...] = tuple(
     f"{metric}_{what}"
@@ -144,15 +147,15 @@ def fit_day_effects(
             config,
             ends=ends,
         )
-        effects.append(effects_table(head, windows[head]))
+        effects.append(effects_table(head, windows[head], config.cadence_hours))
     first = len(fit) - len(today)  # today's rows come last in `fit`
     today_logits = {head: values[first:] for head, values in logits.items()}
     lift = _lift(today, today_logits, windows, config)
     return DayEffects(effects=pd.concat(effects, ignore_index=True), lift=lift)
 
 
-def effects_table(head: str, windows: list[WindowEffects]) -> pd.DataFrame:
-    """`EFFECT_COLUMNS` rows of one head's windows."""
+def effects_table(head: str, windows: list[WindowEffects], cadence_hours: float) -> pd.DataFrame:
+    """`EFFECT_COLUMNS` rows of one head's windows, fit every `cadence_hours`."""
     frames = []
     for window in windows:
         for level, table in (("post", window.effects.posts), ("author", window.effects.authors)):
@@ -161,6 +164,7 @@ def effects_table(head: str, windows: list[WindowEffects]) -> pd.DataFrame:
                     {
                         "head": head,
                         "window_end": window.end,
+                        "cadence_hours": cadence_hours,
                         "level": level,
                         "id": table[f"{level}_id"].to_numpy(dtype=np.int64),
                         "effect": table["effect"].to_numpy(dtype=np.float64),
@@ -200,15 +204,21 @@ def apply_day_effects(
 ) -> dict[str, np.ndarray]:
     """`probabilities` (head → the global model's, one per row of `rows`) with each row's window
     effects added on the logit scale for the heads in `effects`; rows of the scored day only
-    (their `hour` picks the window). The windows split the day evenly (cadence = 24 h / their
-    number). Other heads are returned unchanged."""
+    (their `hour` picks the window, which scores `cadence_hours` after its end). Other heads
+    are returned unchanged."""
     out = dict(probabilities)
     hours = _log_hours(rows, 0)
     for head in RANDOM_EFFECT_HEADS:
         windows = windows_from_table(effects, head)
         if not windows:
             continue
-        cadence = WindowedEffectsConfig(cadence_hours=24.0 / len(windows))
+        stored = effects.loc[effects["head"] == head, "cadence_hours"].unique()
+        if len(stored) != 1:
+            raise ValueError(
+                f"the {head} effects hold windows of several cadences {sorted(stored)}; one "
+                "table holds the windows of one fit (`fit_day_effects`)"
+            )
+        cadence = WindowedEffectsConfig(cadence_hours=float(stored[0]))
         logits = apply_windowed_effects(
             hours,
             rows["post_id"].to_numpy(),

@@ -131,6 +131,31 @@ def test_without_a_previous_day_the_first_window_is_empty(world):
     assert (first["auc_lift"].abs() < 1e-12).all()  # hours 0-7 keep the global model
 
 
+def test_a_window_without_traffic_leaves_the_others_their_own_hours(world):
+    """8-hour windows and no traffic in the day's first 8 hours: the window ending at 08:00 is
+    empty and stores no rows. The stored table still scores as the fit did (hours 8-15 keep the
+    global model; the window ending at 00:00 scores only hours 0-7), since the cadence is stored,
+    not inferred from the windows present."""
+    previous, today, _ = world
+    config = WindowedEffectsConfig(window_hours=8.0)
+    quiet = today[today["hour"] >= 8].reset_index(drop=True)
+    fitted = fit_day_effects(offsets, previous, quiet, config)
+    assert sorted(fitted.effects["window_end"].unique()) == [0.0, 16.0]
+    rows = quiet[quiet["split"] != "random_bucket"].reset_index(drop=True)
+    scored = apply_day_effects(fitted.effects, rows, offsets(rows))
+    middle = (rows["hour"] < 16).to_numpy()
+    np.testing.assert_allclose(
+        logits_from(scored["click"][middle]), logits_from(offsets(rows)["click"][middle]), atol=1e-5
+    )
+    from models.evaluation.metrics import auc
+
+    day = fitted.lift[fitted.lift["scored_hours"] == "all"].set_index("head")
+    for head in ("click", "like"):
+        assert auc(rows[head].to_numpy(), scored[head]) == pytest.approx(
+            day.loc[head, "auc_effects"], abs=1e-12
+        )
+
+
 def test_a_cadence_that_does_not_divide_the_day_is_rejected(world):
     previous, today, _ = world
     with pytest.raises(ValueError, match="cadence_hours.*divide 24.*cadence_hours=7"):

@@ -52,6 +52,7 @@ def day(make_examples, tmp_path_factory) -> Day:
         {
             "head": ["click", "like"],
             "window_end": [0.0, 0.0],
+            "cadence_hours": [24.0, 24.0],
             "level": ["post", "post"],
             "id": np.array([examples["post_id"].iloc[0]] * 2, dtype=np.int64),
             "effect": [2.0, -1.0],
