@@ -123,6 +123,142 @@ RAW_TABLES: dict[str, pa.Schema] = {
     "members": MEMBERS,
 }
 
+# ------------------------------------------------------------------ Ads CTR (paper §1, §17)
+# Sponsored posts fill ad slots inside feed sessions; each ad's chargeable click is one of three
+# definitions, the chargeability groups (one model head each): a website visit only; a visit or
+# a social action (like, comment, follow); any engagement, video views (≥ 2 s) included.
+CHARGEABILITY_GROUPS: tuple[str, ...] = ("website_visit", "visit_or_social", "any_engagement")
+# The raw actions on a sponsored post; the chargeable click of group g is "any of AD_ACTIONS[:g+1]".
+AD_ACTIONS: tuple[str, ...] = ("website_visit", "social_action", "video_view")
+
+AD_CATALOG = pa.schema(
+    [
+        ("date", pa.date32()),  # the day this snapshot of live ads is for
+        ("ad_id", pa.int64()),
+        ("campaign_id", pa.int64()),
+        ("advertiser_id", pa.int64()),
+        ("advertiser_industry", pa.int32()),
+        ("chargeability_group", pa.string()),  # one of CHARGEABILITY_GROUPS (closed domain)
+        ("creative_type", pa.string()),  # categorical: e.g. image, video, text, carousel
+        ("bid", pa.float32()),  # the advertiser's bid per chargeable click, > 0
+    ]
+)
+
+# One row per served sponsored slot; actions are 0 where `impressed` is false.
+AD_IMPRESSIONS = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("session_id", pa.int64()),  # the feed session the slot is in
+        ("member_id", pa.int64()),
+        ("platform", pa.string()),
+        ("hour", pa.int32()),
+        ("slot", pa.int32()),  # 0-based ad slot of the session
+        ("feed_position", pa.int32()),  # 0-based position in the feed
+        ("ad_id", pa.int64()),  # an ad of the day's AD_CATALOG
+        ("ranker_pctr", pa.float32()),  # production ranker's predicted chargeable CTR, in (0, 1)
+        ("ranker_score", pa.float32()),  # ranker_pctr * bid: what the auction ranks by
+        ("impressed", pa.bool_()),
+        ("website_visit", pa.int8()),
+        ("social_action", pa.int8()),
+        ("video_view", pa.int8()),
+        ("chargeable_click", pa.int8()),  # the action(s) of the ad's own chargeability group
+    ]
+)
+
+# Ground truth: one row per served slot (simulator only; only evaluation reads it).
+ADS_GROUND_TRUTH = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("session_id", pa.int64()),
+        ("slot", pa.int32()),
+        ("ad_id", pa.int64()),
+        ("p_examine", pa.float32()),  # P(examined | served in this slot)
+        # P(chargeable click of each group's definition | examined), CHARGEABILITY_GROUPS order
+        ("p_website_visit", pa.float32()),
+        ("p_visit_or_social", pa.float32()),
+        ("p_any_engagement", pa.float32()),
+        ("p_chargeable", pa.float32()),  # the ad's own group's, given examination
+    ]
+)
+
+# ------------------------------------------------------------------ Jobs (paper §1, §17)
+JOB_CHANNELS: tuple[str, ...] = ("search", "jymbii")  # Job Search (a query), JYMBII (recs)
+
+JOB_POSTINGS = pa.schema(
+    [
+        ("date", pa.date32()),  # creation date; a posting stays live `job_lifetime_days`
+        ("job_id", pa.int64()),
+        ("company_id", pa.int64()),
+        ("title_id", pa.int32()),  # standardized title
+        ("skill_ids", pa.list_(pa.int32())),  # required skills, 1-5
+        ("industry", pa.int32()),
+        ("seniority", pa.int32()),
+        ("country", pa.int32()),
+    ]
+)
+
+MEMBER_PROFILES = pa.schema(
+    [
+        ("date", pa.date32()),  # snapshot date
+        ("member_id", pa.int64()),
+        ("title_id", pa.int32()),
+        ("skill_ids", pa.list_(pa.int32())),
+        ("company_id", pa.int64()),
+        ("industry", pa.int32()),
+        ("seniority", pa.int32()),
+        ("country", pa.int32()),
+    ]
+)
+
+# One row per served job; actions are 0 where `impressed` is false. A qualified application is
+# an application whose member meets the posting's bar: seniority within one level of the
+# job's and at least half of its required skills (`spark.world.jobs.is_qualified`).
+JOB_IMPRESSIONS = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("session_id", pa.int64()),
+        ("member_id", pa.int64()),
+        ("channel", pa.string()),  # one of JOB_CHANNELS (closed domain)
+        ("query_title_id", pa.int32()),  # the searched title; -1 for JYMBII
+        ("platform", pa.string()),
+        ("hour", pa.int32()),
+        ("position", pa.int32()),  # 0-based served position
+        ("job_id", pa.int64()),  # a posting live that day
+        ("ranker_score", pa.float32()),  # production ranker's score (not a probability)
+        ("impressed", pa.bool_()),
+        ("click", pa.int8()),
+        ("apply", pa.int8()),
+        ("qualified_apply", pa.int8()),
+    ]
+)
+
+JOBS_GROUND_TRUTH = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("session_id", pa.int64()),
+        ("job_id", pa.int64()),
+        ("position", pa.int32()),
+        ("p_examine", pa.float32()),  # P(examined | served at this position)
+        ("p_click", pa.float32()),  # given examination
+        ("p_apply", pa.float32()),  # P(click and apply | examined)
+        ("p_qualified_apply", pa.float32()),  # P(qualified application | examined)
+    ]
+)
+
+# The raw tables of each product beyond the feed's (a user's logs bring them per product).
+PRODUCT_RAW_TABLES: dict[str, dict[str, pa.Schema]] = {
+    "ads": {"ad_catalog": AD_CATALOG, "ad_impressions": AD_IMPRESSIONS},
+    "jobs": {
+        "job_postings": JOB_POSTINGS,
+        "member_profiles": MEMBER_PROFILES,
+        "job_impressions": JOB_IMPRESSIONS,
+    },
+}
+PRODUCT_GROUND_TRUTH: dict[str, tuple[str, pa.Schema]] = {
+    "ads": ("ads_ground_truth", ADS_GROUND_TRUTH),
+    "jobs": ("jobs_ground_truth", JOBS_GROUND_TRUTH),
+}
+
 LABELS: tuple[str, ...] = ("click", "like", "comment", "share", "vote", "long_dwell")
 
 # Model-ready example: one row per impression (training) or per served post (replay candidates).

@@ -218,6 +218,74 @@ class ArrayExamples:
         )
 
 
+class KeyedArrayExamples:
+    """In-memory arrays of any model as an `ExampleSource`: the Ads and Jobs models' inputs
+    (`models.ads_examples`, `models.jobs_examples`), whose keys and heads are their own.
+
+    The statistics pass counts non-finite values in every float input column and label (named
+    "<input>" or "label <head>"), and the moments of `inputs["dense"]` when there is one; there
+    is no vocabulary, so no out-of-vocabulary count.
+
+    Args:
+        inputs: arrays keyed by the model's input names (all the same length).
+        labels: arrays keyed by the model's heads, aligned with `inputs`.
+
+    Raises:
+        ValueError: no inputs or labels, or the arrays differ in length.
+    """
+
+    def __init__(self, inputs: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]):
+        if not inputs or not labels:
+            raise ValueError(
+                f"training data needs inputs and labels. Received inputs={sorted(inputs)}, "
+                f"labels={sorted(labels)}"
+            )
+        self.inputs = {key: np.asarray(value) for key, value in inputs.items()}
+        self.labels = {head: np.asarray(value, dtype=np.float32) for head, value in labels.items()}
+        lengths = {key: len(value) for key, value in {**self.inputs, **self.labels}.items()}
+        self.n = next(iter(lengths.values()))
+        if set(lengths.values()) != {self.n}:
+            raise ValueError(f"inputs and labels must have the same number of rows. Got {lengths}")
+
+    @functools.cache  # noqa: B019 (one source object per training run)
+    def statistics(self) -> ExampleStatistics:
+        dense = self.inputs.get("dense")
+        width = dense.shape[1] if dense is not None and dense.ndim == 2 else 0
+        moments = _Moments(width)
+        if width:
+            moments.add(np.asarray(dense, dtype=np.float64))
+        else:
+            moments.n = self.n
+        non_finite = {}
+        for name, value in [
+            *self.inputs.items(),
+            *((f"label {h}", v) for h, v in self.labels.items()),
+        ]:
+            if np.issubdtype(value.dtype, np.floating):
+                count = int((~np.isfinite(value)).reshape(len(value), -1).any(axis=1).sum())
+                if count:
+                    non_finite[name] = count
+        return ExampleStatistics(
+            rows=self.n,
+            dense_mean=tuple(float(m) for m in moments.mean) if width else (),
+            dense_variance=tuple(float(v) for v in moments.variance) if width else (),
+            out_of_vocabulary={},
+            non_finite=non_finite,
+        )
+
+    def rows_per_rank(self, size: int) -> list[int]:
+        return [self.n // size] * size
+
+    def rank_rows(self, rank: int, size: int) -> tf.data.Dataset:
+        rows = shard_rows(self.n, rank, size)
+        return tf.data.Dataset.from_tensor_slices(
+            (
+                {key: value[rows] for key, value in self.inputs.items()},
+                {head: value[rows] for head, value in self.labels.items()},
+            )
+        )
+
+
 class AvroExamples:
     """The Avro shards of `training_examples_avro`, streamed through ATDS (paper §13).
 

@@ -57,6 +57,7 @@ from models.inputs.stream import (
     batched_rows,
 )
 from models.inputs.stream import shard_rows as shard_rows
+from models.tasks import RankingTasks
 from models.training.config import TrainingConfig
 from models.training.distributed import Distributed, LocalDistributed
 from models.training.optimizers import SparseRowOptimizer, embedding_variables, unique_rows
@@ -251,6 +252,7 @@ def train_feed_model(
     distributed: Distributed | None = None,
     penalty: Callable[[keras.Model, Mapping], tf.Tensor] | None = None,
     progress: ProgressCallback | None = None,
+    tasks: RankingTasks | None = None,
 ) -> LoopResult:
     """Train `model` in place on this rank's shard of (inputs, labels).
 
@@ -267,6 +269,8 @@ def train_feed_model(
             the reported losses include it.
         progress: called on rank 0 with a `TrainingProgress` each time the loss is read back
             and at each epoch's end (TensorBoard, Dagster Pipes: `models.training.progress`).
+        tasks: the loss of the model's heads (`models.tasks.RankingTasks`); None: the feed
+            model's six heads (`multitask_loss`). The Ads and Jobs models pass `model.tasks`.
 
     Returns:
         the `LoopResult` (identical `steps` and `epoch_losses` on every rank).
@@ -278,6 +282,7 @@ def train_feed_model(
     """
     distributed = distributed or LocalDistributed()
     rank, size = distributed.rank, distributed.size
+    loss_of = tasks.loss if tasks is not None else multitask_loss
     source = inputs if labels is None else ArrayExamples(inputs, labels)
     check_finite_statistics(source.statistics())  # before the first step, naming the columns
 
@@ -338,7 +343,7 @@ def train_feed_model(
     @tf.function(input_signature=list(dataset.element_spec))
     def train_step(batch_inputs, batch_labels):
         with tf.GradientTape() as tape:
-            loss = multitask_loss(model(batch_inputs, training=True), batch_labels)
+            loss = loss_of(model(batch_inputs, training=True), batch_labels)
             if penalty is not None:
                 loss = loss + penalty(model, batch_inputs)
         gradients = tape.gradient(loss, model.trainable_variables)
@@ -377,7 +382,7 @@ def train_feed_model(
         for batch_inputs, batch_labels in dataset:
             pending.append(train_step(batch_inputs, batch_labels))
             step += 1
-            seen += int(batch_labels[LABELS[0]].shape[0]) * size  # a static shape: no sync
+            seen += int(next(iter(batch_labels.values())).shape[0]) * size  # static: no sync
             if len(pending) == config.log_every_n_steps:
                 losses += read_back(pending, epoch, step, seen)
                 pending = []

@@ -36,6 +36,20 @@ class WorldConfig:
             of consecutive member ids draws from its own random streams, so any set of whole
             blocks can be simulated apart (one Spark task per shard of blocks) with the same
             result. Part of the world's identity: changing it changes the world.
+        num_advertisers: advertisers of the Ads world (`spark.world.ads`).
+        campaigns_per_advertiser: campaigns each advertiser runs (each has its own
+            chargeability group, creative type, bid and drifting campaign effect).
+        ads_per_campaign: ads (creatives) per campaign.
+        sponsored_share: share of feed sessions that get sponsored slots.
+        ad_slots: sponsored slots per such session.
+        ad_candidates: live ads the ad server draws per session before the auction.
+        num_companies: companies posting jobs (`spark.world.jobs`).
+        jobs_per_day: job postings created each day.
+        job_lifetime_days: how many days a posting stays live.
+        mean_job_sessions_per_member: mean daily Job Search + JYMBII sessions per member.
+        job_search_share: share of job sessions that are Job Search (a query); the rest JYMBII.
+        job_candidates: live postings the retrieval stage draws per job session.
+        jobs_served_per_session: postings served per job session.
     """
 
     seed: int = 7
@@ -52,6 +66,19 @@ class WorldConfig:
     history_length: int = 20
     post_lifetime_days: int = 4
     members_per_block: int = 256
+    num_advertisers: int = 60
+    campaigns_per_advertiser: int = 3
+    ads_per_campaign: int = 2
+    sponsored_share: float = 0.8
+    ad_slots: int = 3
+    ad_candidates: int = 16
+    num_companies: int = 200
+    jobs_per_day: int = 300
+    job_lifetime_days: int = 7
+    mean_job_sessions_per_member: float = 0.6
+    job_search_share: float = 0.5
+    job_candidates: int = 60
+    jobs_served_per_session: int = 10
 
     def __post_init__(self) -> None:
         positive = {
@@ -64,6 +91,14 @@ class WorldConfig:
             "history_length": self.history_length,
             "post_lifetime_days": self.post_lifetime_days,
             "members_per_block": self.members_per_block,
+            "num_advertisers": self.num_advertisers,
+            "campaigns_per_advertiser": self.campaigns_per_advertiser,
+            "ads_per_campaign": self.ads_per_campaign,
+            "ad_slots": self.ad_slots,
+            "num_companies": self.num_companies,
+            "jobs_per_day": self.jobs_per_day,
+            "job_lifetime_days": self.job_lifetime_days,
+            "jobs_served_per_session": self.jobs_served_per_session,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -83,6 +118,27 @@ class WorldConfig:
             raise ValueError(
                 "`random_bucket_share` must be in [0, 1]. "
                 f"Received: random_bucket_share={self.random_bucket_share}"
+            )
+        for name in ("sponsored_share", "job_search_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(
+                    f"`{name}` must be in [0, 1]. Received: {name}={getattr(self, name)}"
+                )
+        if self.ad_candidates < self.ad_slots:
+            raise ValueError(
+                "`ad_candidates` must be >= `ad_slots`. Received: "
+                f"ad_candidates={self.ad_candidates}, ad_slots={self.ad_slots}"
+            )
+        if self.job_candidates < self.jobs_served_per_session:
+            raise ValueError(
+                "`job_candidates` must be >= `jobs_served_per_session`. Received: "
+                f"job_candidates={self.job_candidates}, "
+                f"jobs_served_per_session={self.jobs_served_per_session}"
+            )
+        if self.mean_job_sessions_per_member < 0:
+            raise ValueError(
+                "`mean_job_sessions_per_member` must be >= 0. "
+                f"Received: mean_job_sessions_per_member={self.mean_job_sessions_per_member}"
             )
         if self.mean_sessions_per_member <= 0:
             raise ValueError(

@@ -31,3 +31,20 @@ def session_ids(day: int, block: int, num_sessions: int) -> np.ndarray:
         + block * BLOCK_SESSION_STRIDE
         + np.arange(num_sessions, dtype=np.int64)
     )
+
+
+# Job sessions (Job Search, JYMBII) have their own id range above every feed session id:
+# job_session_id = JOB_SESSION_OFFSET + the feed formula, for the i-th job session of the block.
+JOB_SESSION_OFFSET = 5 * 10**17
+# job_id = day * JOB_ID_STRIDE + i, for the i-th posting created that day
+JOB_ID_STRIDE = 1_000_000
+
+
+def job_session_ids(day: int, block: int, num_sessions: int) -> np.ndarray:
+    """Ids of the `num_sessions` job sessions the members of `block` open on `day`."""
+    return JOB_SESSION_OFFSET + session_ids(day, block, num_sessions)
+
+
+def job_ids(day: int, num_jobs: int) -> np.ndarray:
+    """Ids of the `num_jobs` postings created on `day`."""
+    return day * JOB_ID_STRIDE + np.arange(num_jobs, dtype=np.int64)

@@ -9,6 +9,12 @@ import numpy as np
 STREAM_TOPICS, STREAM_MEMBERS, STREAM_AUTHORS, STREAM_FOLLOWS, STREAM_DRIFT = 1, 2, 3, 4, 5
 STREAM_POSTS, STREAM_SESSIONS, STREAM_CANDIDATES = 10, 11, 12
 STREAM_RANKER, STREAM_ACTIONS, STREAM_DWELL = 13, 14, 15
+# Ads (`spark.world.ads`): global entities, campaign drift, then per (day, block) draws
+STREAM_AD_ENTITIES, STREAM_AD_DRIFT, STREAM_AD_MEMBERS = 20, 21, 22
+STREAM_AD_SLOTS, STREAM_AD_RANKER, STREAM_AD_ACTIONS = 23, 24, 25
+# Jobs (`spark.world.jobs`): taxonomy, companies, postings of a day, profiles, then per day/block
+STREAM_JOB_TAXONOMY, STREAM_JOB_COMPANIES, STREAM_JOB_POSTINGS, STREAM_JOB_PROFILES = 30, 31, 32, 33
+STREAM_JOB_SESSIONS, STREAM_JOB_CANDIDATES, STREAM_JOB_RANKER, STREAM_JOB_ACTIONS = 34, 35, 36, 37
 
 CHUNK_CELLS = 4_000_000
 """Score matrices (rows x posts or authors) are built in row chunks of at most this many cells."""
