@@ -172,7 +172,7 @@ ADS_GROUND_TRUTH = pa.schema(
         ("session_id", pa.int64()),
         ("slot", pa.int32()),
         ("ad_id", pa.int64()),
-        ("p_examine", pa.float32()),  # P(examined | served in this slot)
+        ("p_examine", pa.float32()),  # P(examined | impressed at the slot's feed position)
         # P(chargeable click of each group's definition | examined), CHARGEABILITY_GROUPS order
         ("p_website_visit", pa.float32()),
         ("p_visit_or_social", pa.float32()),
@@ -238,7 +238,7 @@ JOBS_GROUND_TRUTH = pa.schema(
         ("session_id", pa.int64()),
         ("job_id", pa.int64()),
         ("position", pa.int32()),
-        ("p_examine", pa.float32()),  # P(examined | served at this position)
+        ("p_examine", pa.float32()),  # P(examined | impressed at this position)
         ("p_click", pa.float32()),  # given examination
         ("p_apply", pa.float32()),  # P(click and apply | examined)
         ("p_qualified_apply", pa.float32()),  # P(qualified application | examined)

@@ -42,6 +42,10 @@ def partition_dir(root: Path, dataset: str, date: dt.date) -> Path:
     return Path(root) / dataset / f"date={date.isoformat()}"
 
 
+PRODUCT_MODEL_ASSETS: dict[str, str] = {"ads": "ads_ctr_model", "jobs": "jobs_ranking_model"}
+"""Each product's model asset, which names its model directories."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DataLayout:
     """Every path of the project under one data root, one method per dataset.
@@ -116,10 +120,23 @@ class DataLayout:
             f"Received: examples_format={examples_format!r}"
         )
 
+    def product_examples(self, product: str, date: dt.date) -> Path:
+        """The day's Ads or Jobs model-ready rows as Parquet (`ads_examples`, `jobs_examples`)."""
+        return partition_dir(self.features, f"{product}_examples", date)
+
     # models: <root>/models/<dataset>/date=.../
     @property
     def models(self) -> Path:
         return self.root / "models"
+
+    def product_model(self, product: str, date: dt.date) -> Path:
+        """The day's Ads CTR or Jobs ranking model directory (`ads_ctr_model`,
+        `jobs_ranking_model`)."""
+        return partition_dir(self.models, PRODUCT_MODEL_ASSETS[product], date)
+
+    def quantized_ads_model(self, date: dt.date) -> Path:
+        """The day's promoted Ads model with 8-bit ID embedding tables (`ads_ctr_model_8bit`)."""
+        return partition_dir(self.models, "ads_ctr_model_8bit", date)
 
     def feed_model(self, date: dt.date) -> Path:
         """The day's feed ranking model directory (Keras model, SavedModel, manifest)."""

@@ -15,6 +15,7 @@ from spark.world.behaviour import PositionCurve, position_curve
 from spark.world.config import WorldConfig
 from spark.world.context import WorldContext, check_world_config
 from spark.world.kernel import initial_block_states, simulate_blocks
+from spark.world.products import PRODUCT_BLOCK_TABLES, product_day_tables
 from spark.world.serving import Ranker
 from spark.world.state import (
     STATE_DATASET,
@@ -38,6 +39,19 @@ class WorldDay:
     posts: pa.Table
     members: pa.Table
     feed_ground_truth: pa.Table
+    # the Ads and Jobs products' tables (`spark.world.products`), by name; empty for a served day
+    products: dict[str, pa.Table] = dataclasses.field(default_factory=dict)
+
+    def table(self, name: str) -> pa.Table:
+        """A raw table of the day by name: the feed's, or a product's (`RAW_TABLE_ORDER`)."""
+        if name in self.products:
+            return self.products[name]
+        if name in {f.name for f in dataclasses.fields(self)} - {"day", "date", "products"}:
+            return getattr(self, name)
+        raise KeyError(
+            f"no table {name!r} in world day {self.date}; tables: feed's and "
+            f"{sorted(self.products)}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,11 +111,16 @@ class FeedWorld:
         blocks = list(simulate_blocks(self.context, day, [state], self._followers(state)))
         self._remember(day + 1, pa.concat_tables([b.state for b in blocks]))
         tables = {name: pa.concat_tables([b.tables[name] for b in blocks]) for name in BLOCK_TABLES}
+        products = {
+            **{n: pa.concat_tables([b.tables[n] for b in blocks]) for n in PRODUCT_BLOCK_TABLES},
+            **product_day_tables(self.config, day),
+        }
         return WorldDay(
             day=day,
             date=self.config.date_of(day),
             posts=posts_table(self.context, day),
             **tables,
+            products=products,
         )
 
     def serve_day(self, day: int, ranker: Ranker, state: pa.Table | None = None) -> ServedDay:

@@ -110,6 +110,7 @@ from spark.world.candidates import draw_candidates
 from spark.world.config import WorldConfig
 from spark.world.context import WorldContext
 from spark.world.entities import Members, Pool, Posts
+from spark.world.products import product_block_tables
 from spark.world.sampling import (
     STREAM_ACTIONS,
     STREAM_DWELL,
@@ -254,6 +255,8 @@ def _simulate_block(
         if emit_tables
         else {}
     )
+    if emit_tables and ranker is None:  # the Ads and Jobs products of the block's day
+        tables.update(product_block_tables(context, day, block, members, sessions))
     if ranker is not None:
         tables["feed_candidate_truth"] = candidate_truth_table(
             c.date_of(day),

@@ -65,6 +65,11 @@ from spark.storage import (
 from spark.world.config import WorldConfig
 from spark.world.context import check_world_config, world_context
 from spark.world.kernel import initial_block_states, simulate_blocks
+from spark.world.products import (
+    PRODUCT_BLOCK_TABLES,
+    PRODUCT_TABLE_SCHEMAS,
+    product_day_tables,
+)
 from spark.world.state import (
     STATE_DATASET,
     WORLD_STATE,
@@ -86,13 +91,21 @@ RAW_TABLE_ORDER: tuple[str, ...] = (
     "posts",
     "members",
     "feed_ground_truth",
+    "ad_catalog",
+    "ad_impressions",
+    "ads_ground_truth",
+    "job_postings",
+    "member_profiles",
+    "job_impressions",
+    "jobs_ground_truth",
 )
 _TABLE_SCHEMAS: dict[str, pa.Schema] = {
     **schemas.RAW_TABLES,
     "feed_ground_truth": schemas.FEED_GROUND_TRUTH,
+    **PRODUCT_TABLE_SCHEMAS,
     STATE_DATASET: WORLD_STATE,
 }
-_OUTPUTS = (*BLOCK_TABLES, STATE_DATASET)
+_OUTPUTS = (*BLOCK_TABLES, *PRODUCT_BLOCK_TABLES, STATE_DATASET)
 OUTPUT_SCHEMA = pa.schema(
     [
         pa.field("table", pa.string()),
@@ -159,7 +172,8 @@ class SparkWorld:
     def write_day(
         self, day: int, raw_root: Path, *, journal_root: Path | None = None
     ) -> list[WrittenTable]:
-        """Simulate world day `day` and write its five raw tables under `raw_root`.
+        """Simulate world day `day` and write its raw tables (`RAW_TABLE_ORDER`: the feed's five,
+        and the Ads and Jobs products', `spark.world.products`) under `raw_root`.
 
         The tables replace `<raw_root>/<table>/date=YYYY-MM-DD/` as one unit: each is written to
         a staging directory, then all are swapped in together (`storage.commit_together`), so a
@@ -185,7 +199,7 @@ class SparkWorld:
             state = self.state_frame(day)
             out = self._simulate(day, state, emit_tables=True).persist()
             try:  # the first write runs the kernel and fills the cache; the others read it
-                for name in BLOCK_TABLES:
+                for name in (*BLOCK_TABLES, *PRODUCT_BLOCK_TABLES):
                     stagings[name] = _stage(_select(out, name), finals[name])
                 self._keep_state(day + 1, _select(out, STATE_DATASET))
             finally:
@@ -197,6 +211,10 @@ class SparkWorld:
                 stagings["posts"] / "part-00000.parquet",
                 compression="zstd",
             )
+            for name, table in product_day_tables(self.config, day).items():  # global, per day
+                stagings[name] = staging_dir_for(finals[name])
+                stagings[name].mkdir(parents=True)
+                pq.write_table(table, stagings[name] / "part-00000.parquet", compression="zstd")
             commit_together([(stagings[n], finals[n]) for n in RAW_TABLE_ORDER], journal_root)
         finally:
             discard_uncommitted(list(stagings.values()), journal_root)

@@ -15,9 +15,11 @@ from spark.world import (
     expected_session_contributions,
     expected_top1_contributions,
 )
+from spark.world.products import PRODUCT_TABLE_SCHEMAS
 
 TINY = WorldConfig(num_members=300, num_authors=60, posts_per_day=100, num_days=3)
 TABLES = ("feed_sessions", "feed_impressions", "posts", "members", "feed_ground_truth")
+TABLES = (*TABLES, *PRODUCT_TABLE_SCHEMAS)  # and the Ads and Jobs products' tables
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_same_config_gives_identical_tables(days: list[WorldDay]) -> None:
     for day in days:
         again = other.simulate_day(day.day)
         for name in TABLES:
-            assert getattr(again, name).equals(getattr(day, name)), name
+            assert again.table(name).equals(day.table(name)), name
 
 
 def test_another_seed_gives_other_logs(days: list[WorldDay]) -> None:
@@ -73,10 +75,11 @@ def test_schemas_are_the_contracts(days: list[WorldDay]) -> None:
         "posts": schemas.POSTS,
         "members": schemas.MEMBERS,
         "feed_ground_truth": schemas.FEED_GROUND_TRUTH,
+        **PRODUCT_TABLE_SCHEMAS,
     }
     for day in days:
         for name, schema in expected.items():
-            assert getattr(day, name).schema.equals(schema), name
+            assert day.table(name).schema.equals(schema), name
         assert day.date == TINY.date_of(day.day)
         dates = day.feed_impressions.column("date").unique().to_pylist()
         assert dates == [day.date]
@@ -91,7 +94,7 @@ def test_cache_gives_the_same_days_as_a_fresh_world(days: list[WorldDay], tmp_pa
     last = resumed.simulate_day(2)
     assert sorted(resumed._states) == [2, 3]  # resumed from day 2's cached state
     for name in TABLES:
-        assert getattr(last, name).equals(getattr(days[2], name)), name
+        assert last.table(name).equals(days[2].table(name)), name
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
 
 

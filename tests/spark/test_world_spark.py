@@ -28,6 +28,7 @@ from spark.world import (
     simulate_blocks,
     state_dir,
 )
+from spark.world.products import PRODUCT_DAY_TABLES, PRODUCT_TABLE_SCHEMAS
 
 # 5 blocks of 64 members (the last one 44): enough for shards to split unevenly
 CONFIG = WorldConfig(
@@ -38,7 +39,12 @@ CONFIG = WorldConfig(
     members_per_block=64,
     random_bucket_share=0.2,
 )
-SCHEMAS = {**schemas.RAW_TABLES, "feed_ground_truth": schemas.FEED_GROUND_TRUTH}
+SCHEMAS = {
+    **schemas.RAW_TABLES,
+    "feed_ground_truth": schemas.FEED_GROUND_TRUTH,
+    **PRODUCT_TABLE_SCHEMAS,
+}
+GLOBAL_TABLES = ("posts", *PRODUCT_DAY_TABLES)  # one file per day, not one per shard
 DAYS = range(CONFIG.num_days)
 
 
@@ -81,7 +87,7 @@ def test_one_shard_writes_feedworlds_tables_byte_for_byte(one_shard, feed_world)
             path = partition_dir(one_shard / "raw", table, CONFIG.date_of(day))
             assert [p.name for p in path.glob("*.parquet")] == ["part-00000.parquet"]
             got = _read(one_shard, table, day)
-            assert got.equals(getattr(expected, table)), (table, day)
+            assert got.equals(expected.table(table)), (table, day)
 
 
 def test_three_shards_write_the_same_tables_in_three_files(three_shards, one_shard) -> None:
@@ -89,8 +95,9 @@ def test_three_shards_write_the_same_tables_in_three_files(three_shards, one_sha
         for table in RAW_TABLE_ORDER:
             path = partition_dir(three_shards / "raw", table, CONFIG.date_of(day))
             files = sorted(p.name for p in path.glob("*.parquet"))
-            # posts are global (one file); the per-member tables come one file per shard
-            assert len(files) == (1 if table == "posts" else 3), (table, files)
+            # posts, ads and postings are global (one file); the per-member tables come one file
+            # per shard
+            assert len(files) == (1 if table in GLOBAL_TABLES else 3), (table, files)
             # shards are contiguous runs of blocks, so even the row order is FeedWorld's
             assert _read(three_shards, table, day).equals(_read(one_shard, table, day))
 
@@ -107,7 +114,7 @@ def test_states_match_feedworld_and_either_resumes_the_other(
     last = resumed.simulate_day(2)
     assert sorted(resumed._states) == [2, 3]
     for table in RAW_TABLE_ORDER:
-        assert getattr(last, table).equals(_read(three_shards, table, 2)), table
+        assert last.table(table).equals(_read(three_shards, table, 2)), table
     # ... and Spark resumes from the state FeedWorld cached
     cached = FeedWorld(CONFIG, cache_dir=tmp_path / "world_state")
     cached.simulate_day(1)
