@@ -23,6 +23,8 @@ navigation = st.navigation(
         st.Page("views/data_health.py", title="Data health", icon=":material/monitor_heart:"),
         st.Page("views/explore.py", title="Explore / exploit", icon=":material/casino:"),
         st.Page("views/popularity.py", title="Random effects", icon=":material/trending_up:"),
+        st.Page("views/ads.py", title="Ads CTR", icon=":material/campaign:"),
+        st.Page("views/jobs.py", title="Jobs", icon=":material/work:"),
         st.Page("views/ablation.py", title="Ablation", icon=":material/science:"),
     ]
 )

@@ -83,3 +83,31 @@ def verdict_headline(
     'model LOSES to production', -0.022, -0.03, -0.014 →
     'Model LOSES to production: -2.2 points [-3.0, -1.4]'."""
     return f"{sentence(verdict)}: {gap(value, low, high)}"
+
+
+PRODUCT_VERDICT_WORDS: dict[str, str] = {
+    "wins": "Model beats production",
+    "loses": "Model LOSES to production",
+    "no significant difference": "No significant difference from production",
+}
+"""`product_verdicts.verdict` (Ads and Jobs pages) → the headline in words."""
+
+
+def product_verdict(
+    verdict: str,
+    metric: str,
+    model_value: float | None,
+    production_value: float | None,
+    delta: float | None,
+    low: float | None,
+    high: float | None,
+) -> str:
+    """One `product_verdicts` row in words, the difference with its interval:
+    'loses', 'auc', 0.765, 0.773, -0.008, -0.011, -0.005 → '**Model LOSES to production on
+    `auc`**: model 0.7650 vs production 0.7730; model − production -0.0080 (95% CI -0.0110 to
+    -0.0050)'. An unknown verdict is shown as it is."""
+    headline = PRODUCT_VERDICT_WORDS.get(verdict, sentence(verdict))
+    return (
+        f"**{headline} on `{metric}`**: model {num(model_value)} vs production "
+        f"{num(production_value)}; model − production {signed(delta)} ({ci(low, high)})"
+    )

@@ -43,6 +43,30 @@ Detail tables (`DETAIL_SCHEMAS`; empty when the writer was not given them):
 - `explore_exploit`, `compressed_models`, `random_effects_lift`: the last-layer posterior, the
   8-bit model and the windowed random effects' lift on the traffic they scored, per day.
 
+Product tables (`PRODUCT_SCHEMAS`, part of `DETAIL_SCHEMAS`; written per evaluated day by the
+`ads_evaluation` / `jobs_evaluation` assets, issue 13, paper §1 and §17; empty until they run):
+
+- `ads_metrics`: per day, model, scorer ('model' | 'model_8bit' | 'production': the production
+  ranker's noisy pCTR) and head (a chargeability group of `spark.schemas.CHARGEABILITY_GROUPS`, or
+  'all'): rows, positives, AUC with its 95% DeLong interval, log loss, ECE and observed / expected
+  (calibration prices ads: pCTR x bid).
+- `ads_calibration`: per day, model, scorer and head, the calibration curve's bins: mean
+  prediction vs observed rate.
+- `jobs_metrics`: the columns of `ads_metrics` for the heads 'apply' | 'click' and the scorers
+  'model' | 'production' (production's log loss, ECE and O/E are NULL: its score is not a
+  probability).
+- `jobs_topk`: per day, model, ranker ('model' | 'production') and k: the ground truth's mean
+  P(qualified application | examined) over each session's top-k jobs by that ranker, with its 95%
+  interval, and the paired difference model - production with its interval.
+- `product_verdicts`: per day, model, product ('ads' | 'jobs') and metric: the model's value, the
+  production ranker's, their difference with its 95% interval, and the verdict in words ('wins' |
+  'loses' | 'no significant difference').
+
+Their values are checked beyond NULLs (`VALUE_RANGES`, `INTERVAL_COLUMNS`, `UNIQUE_KEYS`): AUCs,
+ECEs and rates in [0, 1], counts >= 0 and positives <= rows, every interval around its value,
+one row per key. NOT CONFIRMED by the paper: the paper reports only AUC and O/E deltas for these
+products; the columns, the 'all' head and the top-k qualified-rate measure are our choices.
+
 And one free-form table, `ablation_results` (the ablation ladder of `bench/ablation.py`), copied
 with whatever columns it has when given; absent otherwise (`read_review_snapshot` then returns an
 empty frame).
@@ -56,6 +80,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from models.popularity import LIFT_METRICS
@@ -70,6 +95,7 @@ from models.reporting.leaderboard import (
     build_leaderboard,
     build_overview,
 )
+from spark.schemas import CHARGEABILITY_GROUPS
 
 MODELS_SCHEMA: dict[str, str] = {
     "date": "DATE",
@@ -246,6 +272,79 @@ COMPRESSED_MODELS_SCHEMA: dict[str, str] = {
 }
 """The `compressed_feed_model` asset's row per model day (`models.compression`)."""
 
+ADS_SCORERS: tuple[str, ...] = ("model", "model_8bit", "production")
+"""The full model, its 8-bit-embedding variant and the production ranker's pCTR."""
+ADS_METRIC_HEADS: tuple[str, ...] = (*CHARGEABILITY_GROUPS, "all")
+"""One head per chargeability group, and 'all' (each ad scored by its own group's head)."""
+JOBS_SCORERS: tuple[str, ...] = ("model", "production")
+JOBS_METRIC_HEADS: tuple[str, ...] = ("apply", "click")
+"""`models.jobs.JOBS_HEADS`, spelled out here so that the dashboard need not import TensorFlow."""
+PRODUCTS: tuple[str, ...] = ("ads", "jobs")
+VERDICTS: tuple[str, ...] = ("wins", "loses", "no significant difference")
+"""The model against the product's production ranker, decided by the difference's 95% interval."""
+PRODUCT_METRICS_SCHEMA: dict[str, str] = {
+    "date": "DATE",
+    "model_id": "VARCHAR",
+    "scorer": "VARCHAR",
+    "head": "VARCHAR",
+    "rows": "BIGINT",
+    "positives": "BIGINT",
+    "auc": "DOUBLE",
+    "auc_lo": "DOUBLE",
+    "auc_hi": "DOUBLE",
+    "log_loss": "DOUBLE",
+    "ece": "DOUBLE",
+    "observed_expected": "DOUBLE",
+}
+"""The columns of `ads_metrics` and `jobs_metrics`: per day, model, scorer and head."""
+ADS_METRICS_SCHEMA: dict[str, str] = dict(PRODUCT_METRICS_SCHEMA)
+JOBS_METRICS_SCHEMA: dict[str, str] = dict(PRODUCT_METRICS_SCHEMA)
+ADS_CALIBRATION_SCHEMA: dict[str, str] = {
+    "date": "DATE",
+    "model_id": "VARCHAR",
+    "scorer": "VARCHAR",
+    "head": "VARCHAR",
+    "bin": "INTEGER",
+    "mean_predicted": "DOUBLE",
+    "observed_rate": "DOUBLE",
+    "rows": "BIGINT",
+}
+JOBS_TOPK_SCHEMA: dict[str, str] = {
+    "date": "DATE",
+    "model_id": "VARCHAR",
+    "ranker": "VARCHAR",
+    "k": "INTEGER",
+    "sessions": "BIGINT",
+    "qualified_rate": "DOUBLE",
+    "qualified_lo": "DOUBLE",
+    "qualified_hi": "DOUBLE",
+    "delta_vs_production": "DOUBLE",
+    "delta_lo": "DOUBLE",
+    "delta_hi": "DOUBLE",
+}
+"""Per ranker and k: the ground truth's mean P(qualified application | examined) over each
+session's top-k jobs, and model - production paired over sessions (0 for production itself)."""
+PRODUCT_VERDICTS_SCHEMA: dict[str, str] = {
+    "date": "DATE",
+    "model_id": "VARCHAR",
+    "product": "VARCHAR",
+    "metric": "VARCHAR",
+    "model_value": "DOUBLE",
+    "production_value": "DOUBLE",
+    "delta": "DOUBLE",
+    "delta_lo": "DOUBLE",
+    "delta_hi": "DOUBLE",
+    "verdict": "VARCHAR",
+}
+PRODUCT_SCHEMAS: dict[str, dict[str, str]] = {
+    "ads_metrics": ADS_METRICS_SCHEMA,
+    "ads_calibration": ADS_CALIBRATION_SCHEMA,
+    "jobs_metrics": JOBS_METRICS_SCHEMA,
+    "jobs_topk": JOBS_TOPK_SCHEMA,
+    "product_verdicts": PRODUCT_VERDICTS_SCHEMA,
+}
+"""The Ads and Jobs evaluation tables (issue 13), copied from the warehouse by `model_review`."""
+
 # Columns that may hold NULL; every other column must be filled.
 NULLABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "models": ("base_model_id", "final_loss", "train_seconds"),
@@ -271,6 +370,18 @@ NULLABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "dwell_thresholds": ("sample_count", "level", "percentile", "global_threshold_seconds"),
     "explore_exploit": ("noise_variance", "mean_weight_std", "top_slot_changed"),
     "compressed_models": (),
+    "ads_metrics": ("auc", "auc_lo", "auc_hi", "log_loss", "ece", "observed_expected"),
+    "ads_calibration": ("mean_predicted", "observed_rate"),
+    "jobs_metrics": ("auc", "auc_lo", "auc_hi", "log_loss", "ece", "observed_expected"),
+    "jobs_topk": (
+        "qualified_rate",
+        "qualified_lo",
+        "qualified_hi",
+        "delta_vs_production",
+        "delta_lo",
+        "delta_hi",
+    ),
+    "product_verdicts": ("model_value", "production_value", "delta", "delta_lo", "delta_hi"),
     "random_effects_lift": (
         "fit_rows",
         "posts",
@@ -298,7 +409,67 @@ ALLOWED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("paired_differences", "reference"): (*REFERENCES, RANDOM),
     ("segment_metrics", "scorer"): (MODEL_SCORER, BASELINE_SCORER),
     ("calibration_curves", "scorer"): (MODEL_SCORER, BASELINE_SCORER),
+    ("ads_metrics", "scorer"): ADS_SCORERS,
+    ("ads_metrics", "head"): ADS_METRIC_HEADS,
+    ("ads_calibration", "scorer"): ADS_SCORERS,
+    ("ads_calibration", "head"): ADS_METRIC_HEADS,
+    ("jobs_metrics", "scorer"): JOBS_SCORERS,
+    ("jobs_metrics", "head"): JOBS_METRIC_HEADS,
+    ("jobs_topk", "ranker"): JOBS_SCORERS,
+    ("product_verdicts", "product"): PRODUCTS,
+    ("product_verdicts", "verdict"): VERDICTS,
 }
+_UNIT = (0.0, 1.0)
+_COUNT = (0.0, np.inf)
+_SIGNED = (-np.inf, np.inf)
+VALUE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    **{
+        table: {
+            "rows": _COUNT,
+            "positives": _COUNT,
+            **{name: _UNIT for name in ("auc", "auc_lo", "auc_hi", "ece")},
+            "log_loss": _COUNT,
+            "observed_expected": _COUNT,
+        }
+        for table in ("ads_metrics", "jobs_metrics")
+    },
+    "ads_calibration": {
+        "bin": _COUNT,
+        "mean_predicted": _UNIT,
+        "observed_rate": _UNIT,
+        "rows": _COUNT,
+    },
+    "jobs_topk": {
+        "k": (1.0, np.inf),
+        "sessions": _COUNT,
+        **{name: _UNIT for name in ("qualified_rate", "qualified_lo", "qualified_hi")},
+        **{name: _SIGNED for name in ("delta_vs_production", "delta_lo", "delta_hi")},
+    },
+    "product_verdicts": {
+        name: _SIGNED
+        for name in ("model_value", "production_value", "delta", "delta_lo", "delta_hi")
+    },
+}
+"""Closed [low, high] per numeric column of the product tables; NaN passes where the column is
+nullable, an infinite value never does."""
+INTERVAL_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "ads_metrics": (("auc", "auc_lo", "auc_hi"),),
+    "jobs_metrics": (("auc", "auc_lo", "auc_hi"),),
+    "jobs_topk": (
+        ("qualified_rate", "qualified_lo", "qualified_hi"),
+        ("delta_vs_production", "delta_lo", "delta_hi"),
+    ),
+    "product_verdicts": (("delta", "delta_lo", "delta_hi"),),
+}
+"""(value, low, high): where all three are given, low <= value <= high."""
+UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
+    "ads_metrics": ("date", "model_id", "scorer", "head"),
+    "ads_calibration": ("date", "model_id", "scorer", "head", "bin"),
+    "jobs_metrics": ("date", "model_id", "scorer", "head"),
+    "jobs_topk": ("date", "model_id", "ranker", "k"),
+    "product_verdicts": ("date", "model_id", "product", "metric"),
+}
+_INTERVAL_TOLERANCE = 1e-9
 
 DERIVED_SCHEMAS: dict[str, dict[str, str]] = {
     "leaderboard": LEADERBOARD_SCHEMA,
@@ -317,6 +488,7 @@ DETAIL_SCHEMAS: dict[str, dict[str, str]] = {
     "explore_exploit": EXPLORE_EXPLOIT_SCHEMA,
     "compressed_models": COMPRESSED_MODELS_SCHEMA,
     "random_effects_lift": RANDOM_EFFECTS_LIFT_SCHEMA,
+    **PRODUCT_SCHEMAS,
 }
 ABLATION_TABLE = "ablation_results"
 """Free-form: copied with the columns `bench/ablation.py` gave it (ordered by run and row)."""
@@ -353,7 +525,51 @@ def _validated(table: str, frame: pd.DataFrame) -> pd.DataFrame:
                     f"Table {table!r} column {name!r} has unknown value(s) {bad}; "
                     f"allowed: {allowed}"
                 )
+    _check_values(table, out)
     return out
+
+
+def _check_values(table: str, frame: pd.DataFrame) -> None:
+    """The product tables' value rules: `VALUE_RANGES`, positives <= rows, `INTERVAL_COLUMNS`
+    and `UNIQUE_KEYS` (no-op for the other tables)."""
+    for name, (low, high) in VALUE_RANGES.get(table, {}).items():
+        values = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        given = values[frame[name].notna()]
+        bad = given[~np.isfinite(given) | (given < low) | (given > high)]
+        if len(bad):
+            raise ValueError(
+                f"Table {table!r} column {name!r} has {len(bad)} value(s) outside [{low}, {high}] "
+                f"(or not a finite number), e.g. {bad.iloc[0]!r} at row {bad.index[0]}; fix the "
+                "asset that writes it."
+            )
+    if {"rows", "positives"} <= set(frame.columns) and table in VALUE_RANGES:
+        over = frame[frame["positives"] > frame["rows"]]
+        if len(over):
+            raise ValueError(
+                f"Table {table!r} has {len(over)} row(s) with positives > rows, e.g. "
+                f"{int(over['positives'].iloc[0])} > {int(over['rows'].iloc[0])}."
+            )
+    for value, low, high in INTERVAL_COLUMNS.get(table, ()):
+        bounds = frame[[value, low, high]].astype("float64").dropna()
+        outside = bounds[
+            (bounds[low] > bounds[value] + _INTERVAL_TOLERANCE)
+            | (bounds[value] > bounds[high] + _INTERVAL_TOLERANCE)
+        ]
+        if len(outside):
+            first = outside.iloc[0]
+            raise ValueError(
+                f"Table {table!r}: {len(outside)} row(s) where {value!r} is outside its interval "
+                f"[{low!r}, {high!r}], e.g. {first[value]} not in [{first[low]}, {first[high]}]."
+            )
+    key = UNIQUE_KEYS.get(table)
+    if key:
+        duplicated = frame[frame.duplicated(list(key), keep=False)]
+        if len(duplicated):
+            raise ValueError(
+                f"Table {table!r} has {len(duplicated)} rows sharing a key {list(key)}, e.g. "
+                f"{tuple(duplicated[list(key)].iloc[0])}; write one row per key (replace the "
+                "day's partition instead of appending)."
+            )
 
 
 def _create(

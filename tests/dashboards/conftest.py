@@ -10,16 +10,21 @@ import pytest
 
 from models.reporting.review import (
     ABLATION_TABLE,
+    ADS_CALIBRATION_SCHEMA,
+    ADS_METRICS_SCHEMA,
     CALIBRATION_CURVES_SCHEMA,
     DATA_CHECKS_SCHEMA,
     DWELL_THRESHOLDS_SCHEMA,
     GATE_CHECKS_SCHEMA,
     GATE_VERDICTS_SCHEMA,
+    JOBS_METRICS_SCHEMA,
+    JOBS_TOPK_SCHEMA,
     LABEL_RATES_SCHEMA,
     MODEL_LINEAGE_SCHEMA,
     MODELS_SCHEMA,
     OFFLINE_METRICS_SCHEMA,
     PAIRED_DIFFERENCES_SCHEMA,
+    PRODUCT_VERDICTS_SCHEMA,
     REPLAY_METRICS_SCHEMA,
     SEGMENT_METRICS_SCHEMA,
     TRAINING_CURVES_SCHEMA,
@@ -326,7 +331,105 @@ def _random_effects_lift() -> pd.DataFrame:
 
 
 RANDOM_EFFECTS_LIFT = _random_effects_lift()
+NAN = float("nan")
+
+
+def _ads_metrics() -> pd.DataFrame:
+    """Two days of Ads metrics per head and scorer. Latest day (DAY2), `website_visit`: model AUC
+    0.765 [0.750, 0.780], 8-bit 0.765 (−0.0004), production 0.773 [0.758, 0.788]; model log loss
+    0.2100, ECE 0.0040, O/E 1.010; production ECE 0.0120, O/E 0.930."""
+    rows = []
+    for d, (day, model_id) in enumerate(((DAY1, "ads-2024-03-01"), (DAY2, "ads-2024-03-02"))):
+        for h, head in enumerate(("website_visit", "visit_or_social", "any_engagement", "all")):
+            model_auc = 0.760 + 0.005 * d + 0.01 * h
+            for scorer, auc, log_loss, ece, ratio in (
+                ("model", model_auc, 0.210 + 0.01 * h, 0.0040, 1.010),
+                ("model_8bit", model_auc - 0.0004, 0.2101 + 0.01 * h, 0.0041, 1.011),
+                ("production", model_auc + 0.008, 0.215 + 0.01 * h, 0.0120, 0.930),
+            ):
+                rows.append(
+                    (day, model_id, scorer, head, 8000, 400 + 100 * h, auc, auc - 0.015)
+                    + (auc + 0.015, log_loss - 0.002 * d, ece, ratio)
+                )
+    return pd.DataFrame(rows, columns=list(ADS_METRICS_SCHEMA))
+
+
+def _ads_calibration() -> pd.DataFrame:
+    """Five bins per day, scorer and chargeability head; the model slightly under-predicts
+    (observed = 1.05 x predicted), production over-predicts (0.85 x)."""
+    rows = []
+    for day, model_id in ((DAY1, "ads-2024-03-01"), (DAY2, "ads-2024-03-02")):
+        for scorer, factor in (("model", 1.05), ("model_8bit", 1.04), ("production", 0.85)):
+            for head in ("website_visit", "visit_or_social", "any_engagement"):
+                for index, predicted in enumerate((0.01, 0.03, 0.05, 0.08, 0.12)):
+                    rows.append(
+                        (day, model_id, scorer, head, index, predicted, predicted * factor, 1600)
+                    )
+    return pd.DataFrame(rows, columns=list(ADS_CALIBRATION_SCHEMA))
+
+
+def _jobs_metrics() -> pd.DataFrame:
+    """Two days of apply / click metrics. Latest day: apply AUC model 0.812 [0.800, 0.824] vs
+    production 0.781 [0.768, 0.794]; production has no log loss, ECE or O/E."""
+    rows = []
+    for d, (day, model_id) in enumerate(((DAY1, "jobs-2024-03-01"), (DAY2, "jobs-2024-03-02"))):
+        for head, model_auc, production_auc, positives in (
+            ("apply", 0.802 + 0.01 * d, 0.781, 240),
+            ("click", 0.736 + 0.005 * d, 0.735, 900),
+        ):
+            rows.append(
+                (day, model_id, "model", head, 6000, positives, model_auc, model_auc - 0.012)
+                + (model_auc + 0.012, 0.150, 0.0060, 0.980)
+            )
+            rows.append(
+                (day, model_id, "production", head, 6000, positives, production_auc)
+                + (production_auc - 0.013, production_auc + 0.013, NAN, NAN, NAN)
+            )
+    return pd.DataFrame(rows, columns=list(JOBS_METRICS_SCHEMA))
+
+
+def _jobs_topk() -> pd.DataFrame:
+    """Qualified-application rate of the top 1 / 5 / 10 per ranker. Latest day: model top 1
+    9.00% [7.00%, 11.00%] vs production 8.00%, model − production +1.00 points [+0.20, +1.80];
+    top 10 +0.30 [−0.10, +0.70] (no significant difference)."""
+    rows = []
+    for d, (day, model_id) in enumerate(((DAY1, "jobs-2024-03-01"), (DAY2, "jobs-2024-03-02"))):
+        for k, model, production, delta, low, high in (
+            (1, 0.090, 0.080, 0.010, 0.002, 0.018),
+            (5, 0.085, 0.079, 0.006, 0.001, 0.011),
+            (10, 0.080, 0.077, 0.003, -0.001, 0.007),
+        ):
+            shift = 0.002 * (d - 1)
+            rows.append(
+                (day, model_id, "model", k, 600, model + shift, model + shift - 0.02)
+                + (model + shift + 0.02, delta + shift, low + shift, high + shift)
+            )
+            rows.append(
+                (day, model_id, "production", k, 600, production, production - 0.02)
+                + (production + 0.02, 0.0, 0.0, 0.0)
+            )
+    return pd.DataFrame(rows, columns=list(JOBS_TOPK_SCHEMA))
+
+
+# Latest day: Ads LOSES to production on AUC and beats it on ECE; Jobs beats it on apply AUC and
+# shows no significant difference in the top-10 qualified rate.
+PRODUCT_VERDICTS = pd.DataFrame(
+    [
+        (DAY1, "ads-2024-03-01", "ads", "auc", 0.7600, 0.7680, -0.0080, -0.0110, -0.0050, "loses"),
+        (DAY2, "ads-2024-03-02", "ads", "auc", 0.7650, 0.7730, -0.0080, -0.0110, -0.0050, "loses"),
+        (DAY2, "ads-2024-03-02", "ads", "ece", 0.0040, 0.0120, -0.0080, -0.0100, -0.0060, "wins"),
+        (DAY2, "jobs-2024-03-02", "jobs", "apply_auc", 0.812, 0.781, 0.031, 0.020, 0.042, "wins"),
+        (DAY2, "jobs-2024-03-02", "jobs", "qualified_rate@10", 0.080, 0.077, 0.003, -0.001)
+        + (0.007, "no significant difference"),
+    ],
+    columns=list(PRODUCT_VERDICTS_SCHEMA),
+)
 DETAILS = {
+    "ads_metrics": _ads_metrics(),
+    "ads_calibration": _ads_calibration(),
+    "jobs_metrics": _jobs_metrics(),
+    "jobs_topk": _jobs_topk(),
+    "product_verdicts": PRODUCT_VERDICTS,
     "random_effects_lift": RANDOM_EFFECTS_LIFT,
     "explore_exploit": EXPLORE,
     "compressed_models": COMPRESSED,

@@ -255,6 +255,103 @@ def test_random_effects_page_without_effects_says_how_to_get_them(snapshot_witho
     assert len(app.info) == 1 and "windowed_random_effects" in app.info[0].value
 
 
+def test_ads_page_says_plainly_that_the_model_loses_and_shows_each_head(snapshot):
+    app = _run("views/ads.py")
+    assert app.title[0].value == "Ads CTR"
+    caption = app.caption[0].value
+    assert "website visit" in caption and "any engagement" in caption and "video views" in caption
+    assert "pCTR × bid" in caption
+    assert "**2024-03-02**, scored by `ads-2024-03-02`" in [m.value for m in app.markdown]
+    # The loss on AUC comes with its interval and in red; the win on ECE in green.
+    assert [e.value for e in app.error] == [
+        "**Model LOSES to production on `auc`**: model 0.7650 vs production 0.7730; "
+        "model − production -0.0080 (95% CI -0.0110 to -0.0050)"
+    ]
+    assert [s.value.split("**")[1] for s in app.success] == ["Model beats production on `ece`"]
+    assert any("should not replace it" in m.value for m in app.markdown)
+    table = app.dataframe[0].value
+    assert list(dict.fromkeys(table["Head"])) == [
+        "website_visit",
+        "visit_or_social",
+        "any_engagement",
+        "all",
+    ]
+    rows = table.set_index(["Head", "Scorer"])
+    assert rows.loc[("website_visit", "Model"), "AUC [95% CI]"] == "0.7650 [0.7500, 0.7800]"
+    assert rows.loc[("website_visit", "Model, 8-bit embeddings"), "AUC [95% CI]"] == (
+        "0.7646 [0.7496, 0.7796]"
+    )
+    assert rows.loc[("website_visit", "Production pCTR"), "AUC [95% CI]"] == (
+        "0.7730 [0.7580, 0.7880]"
+    )
+    assert rows.loc[("website_visit", "Model"), "Log loss"] == "0.2080"
+    assert rows.loc[("website_visit", "Production pCTR"), "ECE"] == "0.0120"
+    assert rows.loc[("website_visit", "Production pCTR"), "O/E"] == "0.930"
+    assert rows.loc[("all", "Model"), "Positives"] == 700
+    assert not app.metric and not app.info
+
+
+def test_ads_page_switches_the_head_of_its_curves(snapshot):
+    app = _run("views/ads.py")
+    radio = app.radio(key="ads_head")
+    assert radio.options == [
+        "website_visit (website visit only)",
+        "visit_or_social (visit or social action)",
+        "any_engagement (any engagement)",
+        "all (all ads, each by its own group's head)",
+    ]
+    assert "**Calibration: `website_visit`, 2024-03-02**" in [m.value for m in app.markdown]
+    assert "5 bins of mean pCTR" in app.caption[1].value
+    radio.set_value("any_engagement").run()
+    assert not app.exception
+    markdown = [m.value for m in app.markdown]
+    assert "**Calibration: `any_engagement`, 2024-03-02**" in markdown
+    assert "**`any_engagement` over days (2 days)**" in markdown
+    # the fixture has no calibration curve for the pooled head: said, not drawn
+    app.radio(key="ads_head").set_value("all").run()
+    assert [i.value for i in app.info] == ["No calibration curve for this head in the snapshot."]
+
+
+def test_jobs_page_shows_auc_and_top_k_qualified_rates_with_intervals(snapshot):
+    app = _run("views/jobs.py")
+    assert app.title[0].value == "Jobs"
+    assert [s.value.split("**")[1] for s in app.success] == [
+        "Model beats production on `apply_auc`"
+    ]
+    assert [i.value for i in app.info] == [
+        "**No significant difference from production on `qualified_rate@10`**: model 0.0800 vs "
+        "production 0.0770; model − production +0.0030 (95% CI -0.0010 to +0.0070)"
+    ]
+    assert not app.error
+    heads = app.dataframe[0].value.set_index("Head")
+    assert heads.loc["apply", "Model AUC [95% CI]"] == "0.8120 [0.8000, 0.8240]"
+    assert heads.loc["apply", "Production AUC [95% CI]"] == "0.7810 [0.7680, 0.7940]"
+    assert heads.loc["click", "Model log loss"] == "0.1500"
+    metrics = {m.label: (m.value, m.delta) for m in app.metric}
+    assert metrics["Qualified-application rate, top 1"] == (
+        "9.00%",
+        "vs production +1.00 points [+0.20, +1.80]",
+    )
+    assert metrics["Qualified-application rate, top 10"][1] == (
+        "vs production +0.30 points [-0.10, +0.70]"
+    )
+    topk = app.dataframe[1].value.set_index("k")
+    assert topk.loc[5, "Model [95% CI]"] == "8.50% [6.50%, 10.50%]"
+    assert topk.loc[5, "Production [95% CI]"] == "7.90% [5.90%, 9.90%]"
+    assert topk.loc[5, "Model − production [95% CI]"] == "+0.60 points [+0.10, +1.10]"
+    assert topk.loc[1, "Sessions"] == 600
+
+
+@pytest.mark.parametrize("page", ["ads", "jobs"])
+def test_product_pages_without_an_evaluation_say_what_to_materialize(snapshot_without_truth, page):
+    app = _run(f"views/{page}.py")
+    assert [i.value for i in app.info] == [
+        f"No {page.capitalize()} evaluation yet: materialize `{page}_evaluation` (part of "
+        "`evaluation_job`), then `model_review`."
+    ]
+    assert not app.dataframe and not app.metric and not app.error
+
+
 def test_replay_page_shows_each_ranker_with_interval(snapshot):
     replay = read_review_snapshot(snapshot)["replay_metrics"]
     latest = replay[replay["date"] == replay["date"].max()].set_index("ranker")
@@ -279,6 +376,8 @@ PAGES = [
     "views/data_health.py",
     "views/ablation.py",
     "views/explore.py",
+    "views/ads.py",
+    "views/jobs.py",
 ]
 
 

@@ -185,6 +185,16 @@ PAGES: dict[str, tuple[tuple[str, ...], int, tuple[str, ...]]] = {
     "ablation": (("Ablation", "Each step vs the row above"), 1, ("+ residual DCN",)),
     "explore": (("Explore / exploit", "Top slot changed by a draw"), 2, ("33.0%", "15,000 rows")),
     "popularity": (("Random effects", "click: AUC lift"), 1, ("95% CI +0.0060 to +0.0140",)),
+    "ads": (
+        ("Ads CTR", "Model LOSES to production on auc"),
+        3,
+        ("95% CI -0.0110 to -0.0050", "Calibration: website_visit, 2024-03-02", "pCTR × bid"),
+    ),
+    "jobs": (
+        ("Jobs", "Model beats production on apply_auc"),
+        3,
+        ("Qualified-application rate, top 1", "vs production +1.00 points [+0.20, +1.80]"),
+    ),
 }
 SCREENSHOTS_ENV = "LIRANK_DASHBOARD_SCREENSHOTS"
 """A folder to copy each page's screenshot into (e.g. `docs/` for the README's)."""
