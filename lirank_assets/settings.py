@@ -5,7 +5,10 @@ Graph shape (`Settings`, from `settings_from_env`): `LIRANK_WORLD` (a preset nam
 `WORLD_PRESETS`), `LIRANK_START_DATE` / `LIRANK_NUM_DAYS` (the daily partition range; with user
 logs, their dates), `LIRANK_LOGS_PATH` (set: read the user's logs instead of simulating),
 `LIRANK_COLD_START_DAYS` (the first model's window: the dependency window of `feed_ranking_model`
-and the first day it has a partition).
+and the first day it has a partition). With user logs, read when the code location loads too:
+`LIRANK_LOGS_VALUE_POLICY` (`table=policy` pairs, `mapping_setting`) and `LIRANK_PRODUCTS` (the
+products whose logs the user brings beside the feed's, e.g. `ads,jobs`; empty or unset: none;
+`list_setting`); both change what `FileLogs` validates and writes.
 
 Run settings (`run_setting`): `LIRANK_DATA_ROOT`, `LIRANK_SPARK_MASTER`, `LIRANK_HOROVOD_HOSTS`
 (e.g. `host1:4,host2:4`; training then runs under `horovodrun`), `LIRANK_HOROVOD_NP`,
@@ -169,6 +172,26 @@ def mapping_setting(name: str, environ: Mapping[str, str] | None = None) -> dict
             )
         pairs[key.strip()] = val.strip()
     return pairs
+
+
+def list_setting(name: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """A comma-separated setting read when the code location loads, e.g. `ads,jobs` (empty when
+    unset; blanks around items are ignored).
+
+    Raises:
+        ValueError: an empty item (`ads,,jobs`, a trailing comma), naming the setting.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(name, "").strip()
+    if not value:
+        return []
+    items = [item.strip() for item in value.split(",")]
+    if not all(items):
+        raise ValueError(
+            f"{name} must be names separated by commas, e.g. `ads,jobs`, with no empty item. "
+            f"Received: {name}={value!r}"
+        )
+    return items
 
 
 def _positive_int(name: str, value: str) -> int:
