@@ -1,5 +1,5 @@
-"""Tests for models.jobs: shared matrices, a golden forward pass, overfitting a batch, round
-trips and config validation."""
+"""Tests for models.jobs: shared matrices (full or QR), a golden forward pass, overfitting a
+batch, round trips, config validation and the embedding parameter count."""
 
 from __future__ import annotations
 
@@ -11,13 +11,18 @@ from sklearn.metrics import roc_auc_score
 
 from models.jobs import (
     DEFAULT_FIELDS,
+    JOBS_DENSE_FEATURES,
     JOBS_HEADS,
+    JOBS_PLATFORMS,
     JOBS_TASKS,
     SHARED_MATRICES,
     JobsModel,
     JobsModelConfig,
     SharedEntityEmbeddings,
+    jobs_probabilities,
+    table_parameters,
 )
+from models.layers.qr_embedding import QREmbedding
 from models.tasks import RankingTasks
 
 TINY = {
@@ -26,6 +31,7 @@ TINY = {
     "matrix_buckets": (30, 40, 50, 10, 8),
     "projection_dim": 2,
     "head_units": (6,),
+    "embedding": "hash",
 }
 # JobsModel(JobsModelConfig(**TINY)) with fixed_weights(seed=0), on batch(4, seed=0)
 GOLDEN = {
@@ -152,7 +158,9 @@ def test_get_config_from_config_and_keras_file_give_identical_outputs(tmp_path):
     [
         ({"embedding_dim": 0}, "embedding_dim=0"),
         ({"projection_dim": -2}, "projection_dim=-2"),
-        ({"cross_layers": 0}, "cross_layers=0"),
+        ({"cross_layers": -1}, "cross_layers=-1"),
+        ({"embedding": "murmur"}, "embedding='murmur'"),
+        ({"qr_collisions": 0}, "qr_collisions=0"),
         ({"matrix_buckets": (30, 40, 0, 10, 8)}, r"matrix_buckets=\(30, 40, 0, 10, 8\)"),
         ({"matrix_buckets": (30, 40)}, "matrix_buckets"),
         ({"fields": (("job_title", "tittle"),)}, "tittle"),
@@ -181,3 +189,86 @@ def test_shared_entity_embeddings_round_trip_and_check_their_fields():
 def test_the_task_is_apply_and_click_equally_weighted():
     assert JOBS_TASKS == RankingTasks(JOBS_HEADS, (1.0, 1.0)) == _model().tasks
     assert JOBS_HEADS == ("apply", "click")
+
+
+def test_defaults_are_the_production_choice_qr_and_a_two_layer_dcnv2():
+    config = JobsModelConfig()
+    assert (config.embedding, config.cross_layers) == ("qr", 2)
+    assert config.num_dense == len(JOBS_DENSE_FEATURES)
+
+
+def test_qr_compresses_the_shared_matrices_at_least_five_fold_at_the_defaults():
+    full = JobsModel(JobsModelConfig(embedding="hash"))
+    qr = JobsModel(JobsModelConfig())
+    dim = JobsModelConfig().embedding_dim
+    assert table_parameters(full) == sum(JobsModelConfig().matrix_buckets) * dim == 100_216 * 16
+    # title, skill, company: ⌈N/1000⌉ + 1000 rows; industry (200) and seniority (16) stay full
+    assert table_parameters(qr) == (20 + 1000 + 30 + 1000 + 50 + 1000 + 200 + 16) * dim
+    assert table_parameters(qr) / table_parameters(full) <= 0.2
+    layers = qr.sparse_arch.matrices
+    assert isinstance(layers["company"], QREmbedding) and layers["company"].num_collisions == 1000
+    assert not isinstance(layers["seniority"], QREmbedding)
+    # only the tables count: the heads are identical
+    head_weights = [
+        sum(int(np.prod(w.shape)) for w in m.weights if "sparse_arch" not in w.path)
+        for m in (full, qr)
+    ]
+    assert head_weights[0] == head_weights[1]
+
+
+def test_qr_matrices_keep_ids_below_the_buckets_apart_and_share_across_fields():
+    layer = SharedEntityEmbeddings(
+        (("member_title", "title"), ("job_title", "title")), (30, 40, 50, 10, 8), 4, "qr", 7
+    )
+    layer.build()
+    title = layer.matrices["title"]
+    assert title.quotient_embeddings.shape == (5, 4) and title.remainder_embeddings.shape == (7, 4)
+    ids = np.arange(30)[:, None]
+    out = ops.convert_to_numpy(layer({"member_title": ids, "job_title": ids + 30}))
+    # the ids 0..29 get 30 distinct vectors; the job's id + 30 wraps to the same bucket
+    assert len(np.unique(out[:, :4].round(6), axis=0)) == 30
+    np.testing.assert_array_equal(out[:, :4], out[:, 4:])
+
+
+def test_cross_layers_zero_is_an_mlp_head_and_trains():
+    model = _model(cross_layers=0, embedding="qr", qr_collisions=7)
+    paths = [w.path for w in model.weights]
+    assert not any("cross_" in path for path in paths)
+    inputs, labels = batch(16, seed=4)
+    logits = _numpy(model(inputs))
+    assert all(
+        logits[task].shape == (16,) and np.isfinite(logits[task]).all() for task in JOBS_HEADS
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"embedding": "qr", "qr_collisions": 7}, {"cross_layers": 0}]
+)
+def test_option_round_trips_through_config_and_keras_file(tmp_path, overrides):
+    model = _model(**overrides)
+    inputs, _ = batch(8, seed=5)
+    expected = _numpy(model(inputs))
+    assert JobsModelConfig.from_dict(model.config.to_dict()) == model.config
+    model.save(tmp_path / "jobs.keras")
+    loaded = keras.saving.load_model(tmp_path / "jobs.keras")
+    assert loaded.config == model.config and table_parameters(loaded) == table_parameters(model)
+    actual = _numpy(loaded(inputs))
+    for task in JOBS_HEADS:
+        np.testing.assert_array_equal(actual[task], expected[task])
+
+
+def test_probabilities_are_the_sigmoid_of_the_logits_in_any_batch_size():
+    model = _model()
+    inputs, _ = batch(10, seed=6)
+    logits = _numpy(model(inputs))
+    probs = jobs_probabilities(model, inputs, batch_size=3)
+    for task in JOBS_HEADS:
+        np.testing.assert_allclose(probs[task], 1 / (1 + np.exp(-logits[task])), rtol=1e-6)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        jobs_probabilities(model, inputs, batch_size=0)
+
+
+def test_platforms_are_the_worlds():
+    from spark.world.config import PLATFORMS
+
+    assert JOBS_PLATFORMS == PLATFORMS
