@@ -26,6 +26,7 @@ from lirank_assets.assets.evaluation import build_evaluation_assets
 from lirank_assets.assets.explore import build_explore_assets
 from lirank_assets.assets.features import build_feature_assets
 from lirank_assets.assets.popularity import build_popularity_assets
+from lirank_assets.assets.products import build_product_assets
 from lirank_assets.assets.ranking import build_ranking_assets
 from lirank_assets.assets.world import build_raw_log_assets
 from lirank_assets.automation import build_automation_sensor
@@ -45,11 +46,13 @@ from lirank_assets.settings import (
     Settings,
     bool_setting,
     int_run_setting,
+    list_setting,
     mapping_setting,
     run_setting,
     settings_from_env,
 )
-from spark.ingest import check_value_policy
+from spark.ingest import check_value_policy, log_tables
+from spark.schemas import PRODUCT_RAW_TABLES
 from spark.session import DEFAULT_MASTER, LOOPBACK
 from spark.storage import DATA_ROOT_ENV, DEFAULT_DATA_ROOT
 
@@ -57,14 +60,18 @@ from spark.storage import DATA_ROOT_ENV, DEFAULT_DATA_ROOT
 def build_log_source(
     settings: Settings, data_root: DataRoot, environ: Mapping[str, str] | None = None
 ) -> LogSource:
-    """`FileLogs` over the user's logs when `settings.logs_path` is set, else `SimulatedLogs`."""
+    """`FileLogs` over the user's logs when `settings.logs_path` is set (with the products of
+    `LIRANK_PRODUCTS`), else `SimulatedLogs` (every product)."""
     if settings.logs_path:
         value_policy = mapping_setting("LIRANK_LOGS_VALUE_POLICY", environ)
         check_value_policy(value_policy)  # a bad setting fails the code location, naming it
+        products = list_setting("LIRANK_PRODUCTS", environ)
+        log_tables(products)  # so does an unknown product
         return FileLogs(
             data_root=data_root,
             path=run_setting("LIRANK_LOGS_PATH", settings.logs_path, environ),
             value_policy=value_policy,
+            products=products,
         )
     return SimulatedLogs(
         data_root=data_root,
@@ -100,6 +107,16 @@ def build_resources(
     }
 
 
+def products_of(tables: tuple[str, ...]) -> tuple[str, ...]:
+    """The products beyond the feed whose raw tables the log source writes ("ads", "jobs"):
+    the simulated world has both; a user's logs those named in `LIRANK_PRODUCTS`."""
+    return tuple(
+        product
+        for product, product_tables in PRODUCT_RAW_TABLES.items()
+        if all(table in tables for table in product_tables)
+    )
+
+
 def calendar_of(settings: Settings) -> DailyCalendar:
     """The graph's days: the settings' partition range and cold-start window."""
     return DailyCalendar(settings.start_date, settings.end_date, settings.cold_start_days)
@@ -110,6 +127,7 @@ def build_definitions(
 ) -> Definitions:
     calendar = calendar_of(settings)
     resources = build_resources(settings, root, environ)
+    products = products_of(resources["log_source"].tables)
     # `backfill_policy` is flagged beta; single-run backfills of the Spark assets are what the
     # graph needs, so its warning is expected, not news.
     with warnings.catch_warnings():
@@ -121,7 +139,10 @@ def build_definitions(
             *build_explore_assets(calendar),
             *build_compression_assets(calendar),
             *build_popularity_assets(calendar),
-            *build_evaluation_assets(calendar, with_ground_truth=not settings.logs_path),
+            *build_evaluation_assets(
+                calendar, with_ground_truth=not settings.logs_path, products=products
+            ),
+            *build_product_assets(calendar, products, with_ground_truth=not settings.logs_path),
         ]
     jobs = [
         define_asset_job(
@@ -132,13 +153,14 @@ def build_definitions(
         define_asset_job(
             "features_job",
             selection=AssetSelection.groups("features"),
-            description="Features, labels and training examples of the days.",
+            description="Features, labels and training examples of the days (Feed, and the "
+            "Ads and Jobs examples).",
         ),
         define_asset_job(
             "ranking_job",
             selection=AssetSelection.groups("ranking"),
-            description="The day's model (cold start or incremental), its explore/exploit "
-            "posterior and its compressed variant.",
+            description="The day's Feed, Ads CTR and Jobs models (cold start or incremental, "
+            "gated), the feed's explore/exploit posterior and the compressed variants.",
         ),
         define_asset_job(
             "evaluation_job",

@@ -21,7 +21,12 @@ from dagster import DagsterInstance
 from lirank_assets.definitions import build_definitions, calendar_of
 from lirank_assets.orphan_runs import fail_orphaned_runs, launcher_tags
 from lirank_assets.settings import settings_from_env
-from models.reporting.summary import format_summary, summarize
+from models.reporting.summary import (
+    format_product_verdicts,
+    format_summary,
+    pool_product_verdicts,
+    summarize,
+)
 from spark.storage import DataLayout
 
 # Dagster's console logger prints every event at DEBUG; the demo shows one line per day instead.
@@ -87,7 +92,10 @@ def main() -> int:
         warehouse.table_or_empty("replay_metrics"),
         warehouse.table_or_empty("paired_differences"),
     )
-    print(format_summary(summary))
+    print("\nFeed" + format_summary(summary))
+    print(
+        format_product_verdicts(pool_product_verdicts(warehouse.table_or_empty("product_verdicts")))
+    )
     print(
         "\nBrowse it: `make ui` (Dagster, http://127.0.0.1:3000) and `make dashboard` (Streamlit)."
     )

@@ -97,7 +97,16 @@ def load_model(directory: Path) -> tuple[keras.Model, dict]:
 
 
 def model_id_of(model_dir: Path) -> str:
-    """`.../date=2026-01-03` → `feed-2026-01-03`."""
+    """`.../date=2026-01-03` → `feed-2026-01-03`; a product model (Ads, Jobs: its manifest
+    names the product) → the id its manifest records, e.g. `ads-2026-01-03`."""
+    manifest = Path(model_dir) / MANIFEST_FILE
+    if manifest.is_file():
+        try:
+            metadata = json.loads(manifest.read_text())["metadata"]
+            if metadata.get("product"):
+                return str(metadata["training_result"]["model_id"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
     return "feed-" + Path(model_dir).name.removeprefix("date=")
 
 

@@ -46,9 +46,12 @@ class EvaluationConfig(Config):
     protocol: str = DEFAULT_PROTOCOL
 
 
-def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
+def build_evaluation_assets(
+    calendar: DailyCalendar, with_ground_truth: bool, products: tuple[str, ...] = ()
+):
     """The evaluation group; `replay_metrics` reads the simulator's truth when the log source
-    has one (`with_ground_truth`)."""
+    has one (`with_ground_truth`); `model_review` also snapshots the evaluations of the
+    `products` the graph has ("ads", "jobs": `lirank_assets.assets.products`)."""
 
     @asset(partitions_def=calendar.evaluations, deps=RANKED_BY, kinds={"duckdb"}, **EVALUATION)
     def offline_metrics(
@@ -133,7 +136,12 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
 
     @asset(
         partitions_def=calendar.evaluations,
-        deps=["offline_metrics", "replay_metrics", "windowed_random_effects"],
+        deps=[
+            "offline_metrics",
+            "replay_metrics",
+            "windowed_random_effects",
+            *(f"{product}_evaluation" for product in products),
+        ],
         kinds={"duckdb"},
         **EVALUATION,
     )
@@ -155,6 +163,11 @@ def build_evaluation_assets(calendar: DailyCalendar, with_ground_truth: bool):
                     "explore_exploit",
                     "compressed_models",
                     "random_effects_lift",
+                    "ads_metrics",
+                    "ads_calibration",
+                    "jobs_metrics",
+                    "jobs_topk",
+                    "product_verdicts",
                 )
             },
             ABLATION_TABLE: warehouse.table_or_empty(ABLATION_TABLE, order_by=None),

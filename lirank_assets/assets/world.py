@@ -14,6 +14,19 @@ _DESCRIPTIONS = {
     "members": "Member snapshot at the start of the day, with interaction history.",
     GROUND_TRUTH: "True examination and action probabilities per served post (simulator only; "
     "no feature reads it, only evaluation).",
+    "ad_catalog": "Ads live that day: campaign, advertiser, chargeability group, creative, bid.",
+    "ad_impressions": "One row per served sponsored slot in a feed session: the production "
+    "ranker's pCTR and score, whether it was impressed, the actions and the chargeable click.",
+    "ads_ground_truth": "True examination and chargeable-click probabilities per served ad slot "
+    "(simulator only; only evaluation reads it).",
+    "job_postings": "Job postings created that day: company, title, skills, industry, seniority, "
+    "country.",
+    "member_profiles": "Members' job profiles (title, skills, company, industry, seniority, "
+    "country), snapshot of the day.",
+    "job_impressions": "One row per served job in a Job Search or JYMBII session: position, "
+    "production score, impressed, click, apply, qualified application.",
+    "jobs_ground_truth": "True examination, click, apply and qualified-application "
+    "probabilities per served job (simulator only; only evaluation reads it).",
 }
 
 

@@ -141,3 +141,72 @@ def format_summary(summary: DemoSummary) -> str:
             replay.round(4).to_string(index=False),
         ]
     )
+
+
+PRODUCT_NAMES = {"ads": "Ads CTR", "jobs": "Jobs"}
+_Z95 = 1.959963984540054
+
+
+def pool_product_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """One row per (product, metric): the per-day model − production differences of
+    `product_verdicts` pooled over the evaluated days, with a 95% interval, and its verdict.
+
+    Days are independent samples of traffic, so the pooled difference is the mean of the daily
+    differences d̄ = (1/n) Σ_d δ_d with standard error √(Σ_d se_d²) / n, each day's se_d read
+    back from its 95% interval as (high − low) / (2 · 1.96). The verdict follows the metric's
+    direction (higher is better except for log loss and ECE): "wins" when the whole interval is
+    on the better side of 0, "loses" when it is on the worse side, else "no significant
+    difference".
+    """
+    columns = [
+        "product", "metric", "days", "model_value", "production_value",
+        "delta", "delta_lo", "delta_hi", "verdict",
+    ]  # fmt: skip
+    if verdicts is None or verdicts.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (product, metric), group in verdicts.groupby(["product", "metric"], sort=False):
+        group = group.dropna(subset=["delta", "delta_lo", "delta_hi"])
+        if group.empty:
+            continue
+        se = ((group["delta_hi"] - group["delta_lo"]) / (2 * _Z95)).to_numpy()
+        n = len(group)
+        delta = float(group["delta"].mean())
+        half = _Z95 * math.sqrt(float((se**2).sum())) / n
+        lower_is_better = metric in ("log_loss", "ece")
+        better = -1.0 if lower_is_better else 1.0
+        low, high = delta - half, delta + half
+        if better * low > 0 and better * high > 0:
+            outcome = "wins"
+        elif better * low < 0 and better * high < 0:
+            outcome = "loses"
+        else:
+            outcome = "no significant difference"
+        rows.append(
+            [
+                product, metric, n, float(group["model_value"].mean()),
+                float(group["production_value"].mean()), delta, low, high, outcome,
+            ]
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def format_product_verdicts(pooled: pd.DataFrame) -> str:
+    """The Ads and Jobs verdicts against each product's production ranker, one line per metric."""
+    if pooled.empty:
+        return "\nAds CTR and Jobs: no evaluated day yet (materialize `evaluation_job`)."
+    lines = []
+    for product, group in pooled.groupby("product", sort=False):
+        name = PRODUCT_NAMES.get(product, product)
+        lines.append(f"\n{name} vs its production ranker (pooled over {group['days'].max()} days):")
+        for row in group.itertuples():
+            lines.append(
+                f"  {row.metric}: model {row.model_value:.4f} vs production "
+                f"{row.production_value:.4f}, difference {row.delta:+.4f} "
+                f"[{row.delta_lo:+.4f}, {row.delta_hi:+.4f}]: the model {row.verdict.upper()}"
+                if row.verdict != "no significant difference"
+                else f"  {row.metric}: model {row.model_value:.4f} vs production "
+                f"{row.production_value:.4f}, difference {row.delta:+.4f} "
+                f"[{row.delta_lo:+.4f}, {row.delta_hi:+.4f}]: no significant difference"
+            )
+    return "\n".join(lines)

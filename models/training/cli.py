@@ -33,16 +33,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.training.cli", description=__doc__)
-    parser.add_argument("plan", type=Path, help="a TrainingPlan JSON file")
+    parser.add_argument("plan", type=Path, help="a TrainingPlan or ProductPlan JSON file")
     parser.add_argument("--horovod", action="store_true", help="run as a Horovod rank")
     args = parser.parse_args(argv)
 
-    from models.training.config import TrainingPlan
     from models.training.job import DIVERGED_EXIT_CODE, RESULT_MARKER, run_training, train_rank
     from models.training.loop import TrainingDivergedError
+    from models.training.product import plan_from_json
     from models.training.progress import PipesProgress, open_progress_channel
 
-    plan = TrainingPlan.from_json(args.plan.read_text())
+    plan = plan_from_json(args.plan.read_text())  # the feed's TrainingPlan or a ProductPlan
     distributed = None
     if args.horovod:
         from models.training.distributed import HorovodDistributed

@@ -83,6 +83,10 @@ def train_rank(
     `<out_dir>/tensorboard/` with the model, and calls `progress` (e.g. Dagster Pipes,
     `models.training.progress`) each time the loop reads the loss back.
     """
+    from models.training.product import ProductPlan, train_product_rank
+
+    if isinstance(plan, ProductPlan):  # the Ads and Jobs models: the same job, their own inputs
+        return train_product_rank(plan, distributed, progress)
     import keras
 
     from models import registry
