@@ -67,10 +67,14 @@ bench: install
 # The Table 6 ablation ladder (bench/ablation.py) into the warehouse's `ablation_results`, which
 # the dashboard's Ablation page shows after the next review snapshot. The default preset takes
 # about 20 minutes on 2 cores; `make ablation ABLATION_ARGS="--preset large"` runs two seeds and
-# the paper's 4 x 3500 LMLP, `ABLATION_ARGS=--quick` the first three rows.
+# the paper's 4 x 3500 LMLP, `ABLATION_ARGS=--quick` the first three rows. Then the Ads (Table 8)
+# and Jobs (Table 10) ladders (bench/product_ablation.py, a few minutes) into
+# `product_ablation_results`.
 ABLATION_ARGS ?=
+PRODUCT_ABLATION_ARGS ?=
 ablation: install
 	$(BIN)/python bench/ablation.py $(ABLATION_ARGS)
+	$(BIN)/python bench/product_ablation.py $(PRODUCT_ABLATION_ARGS)
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -441,14 +441,43 @@ class Warehouse(ConfigurableResource):
 
     def replace_where(self, table: str, keys: Mapping[str, Any], rows: pd.DataFrame) -> int:
         """Idempotently replace the rows of `table` matching every `keys` column = value by
-        `rows`, in one transaction (e.g. one product's rows of a day in a shared table)."""
+        `rows`, in one transaction (e.g. one product's rows of a day in a shared table).
+
+        Raises:
+            ValueError: `keys` is empty, or `rows` lacks a key column or holds a row whose key
+                values differ from `keys` (a re-run would not replace it, so the call would not
+                be idempotent); nothing is written.
+        """
+        if not keys:
+            raise ValueError(
+                f"replace_where on `{table}` needs at least one key column = value; an empty "
+                "`keys` would match no row. Use replace_rows or replace_partition instead"
+            )
+        missing = [column for column in keys if column not in rows.columns]
+        if missing:
+            raise ValueError(
+                f"rows for `{table}` lack the key columns {missing} of keys {dict(keys)}; add "
+                "them (each row must carry the key values it replaces). Nothing was written"
+            )
+        where = " AND ".join(f'"{column}" = ?' for column in keys)
+        with duckdb.connect() as memory:  # the rows' keys, compared as the DELETE compares them
+            memory.register("incoming", rows)
+            outside = memory.execute(
+                f"SELECT count(*) FROM incoming WHERE NOT coalesce({where}, false)",
+                list(keys.values()),
+            ).fetchone()[0]
+        if outside:
+            raise ValueError(
+                f"{outside} of {len(rows)} rows for `{table}` do not match keys {dict(keys)} "
+                "(rule: every row replaced by key must carry those key values, or a re-run "
+                "would duplicate it); fix the rows' key columns. Nothing was written"
+            )
 
         def replace(conn: duckdb.DuckDBPyConnection) -> None:
             conn.register("incoming", rows)
             conn.execute("BEGIN TRANSACTION")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
             _add_missing_columns(conn, table)
-            where = " AND ".join(f'"{column}" = ?' for column in keys)
             conn.execute(f"DELETE FROM {table} WHERE {where}", list(keys.values()))
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
             conn.execute("COMMIT")

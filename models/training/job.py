@@ -238,9 +238,10 @@ def check_examples(plan: TrainingPlan) -> None:
         return
     missing = [p for p in plan.examples if not Path(p).exists()]
     if missing:
+        # a ProductPlan (Ads, Jobs) trains on its product's examples asset
+        asset = f"{plan.product}_examples" if hasattr(plan, "product") else "training_examples"
         raise FileNotFoundError(
-            f"missing training_examples partitions {missing}; materialize `training_examples` "
-            "for those days first"
+            f"missing {asset} partitions {missing}; materialize `{asset}` for those days first"
         )
 
 

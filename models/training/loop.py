@@ -396,6 +396,15 @@ def train_feed_model(
             )
         epoch_losses.append(float(np.mean(losses)))
         report(epoch, step, losses[-1], seen, epoch_loss=epoch_losses[-1])
+    if size > 1:
+        # state no gradient carries (BatchNormalization's moving statistics in the Ads and Jobs
+        # models, updated from each rank's own batches) is averaged over the ranks, so every
+        # rank ends with the same model and rank 0 saves statistics of all ranks' rows
+        state = [v for v in model.non_trainable_variables if "float" in str(v.dtype)]
+        for variable, mean in zip(
+            state, distributed.average_gradients([v.value for v in state]), strict=True
+        ):
+            variable.assign(mean)
     seconds = time.perf_counter() - start
     return LoopResult(
         steps=step,

@@ -61,6 +61,15 @@ class Product:
 
         return JobsModelConfig.from_dict(dict(values))
 
+    def register_model_classes(self) -> None:
+        """Import the module that registers the product's Keras classes (`models.ads`,
+        `models.jobs`): `registry.load_model` imports only the feed's, so a process that loads
+        a saved Ads or Jobs model before building one (the gate, the next day's evaluation, an
+        incremental run's warm start) would fail with "Could not locate class 'AdsModel'"."""
+        import importlib
+
+        importlib.import_module("models.ads" if self.name == "ads" else "models.jobs")
+
     def build(self, config):
         if self.name == "ads":
             from models.ads import AdsModel
@@ -246,6 +255,7 @@ def train_product_rank(plan: ProductPlan, distributed, progress=None) -> Trainin
     _limit_threads(distributed.size)
     keras.utils.set_random_seed(plan.training.seed + distributed.rank)
     if plan.incremental:
+        product.register_model_classes()
         previous, _ = registry.load_model(Path(plan.previous_model))
         model = warm_start(product.build(previous.config), previous)
         del previous
@@ -318,5 +328,7 @@ def product_probabilities(model_dir: Path, product: str, frame: pd.DataFrame):
     """head → the saved model's probabilities on `frame`'s rows."""
     from models import registry
 
+    spec = product_of(product)
+    spec.register_model_classes()
     model, _ = registry.load_model(Path(model_dir))
-    return product_of(product).probabilities(model, frame)
+    return spec.probabilities(model, frame)
