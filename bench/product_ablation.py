@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         ignore_index=True,
     ).assign(world=args.world, seeds=args.seeds, measured_at=dt.datetime.now(dt.UTC).isoformat())
     root = args.data_root or str(DataLayout.from_env().root)
+    Path(root).mkdir(parents=True, exist_ok=True)
     Warehouse(data_root=DataRoot(path=root)).replace_rows(TABLE, "world", args.world, rows)
     summary = {
         "world": args.world,
