@@ -18,6 +18,11 @@ times, `--world` picks a preset of `lirank_assets.settings.WORLD_PRESETS`).
    `auc_delta_8bit` = AUC(8-bit) − AUC(float) with its paired DeLong 95% interval (target
    |Δ| ≤ 0.001) and `bytes_ratio` = ID-table bytes 8-bit / float32.
 
+4. Two ceilings from the simulator's truth on the judged day (`truth_ceilings`): the truth's own
+   AUC, and that of the truth without the terms only a member id could reveal (the member ×
+   advertiser interest cross, the member's ad propensity) and with yesterday's campaign effects:
+   what a model of these logs could reach without member-specific knowledge.
+
 With several seeds the ECE figures are means over seeds and the ECE interval is that of the
 seed-averaged difference (sessions resampled once for all seeds).
 
@@ -66,6 +71,48 @@ def trained(config: AdsModelConfig, train: pd.DataFrame, training, seed: int) ->
         model, source, None, dataclasses.replace(training, seed=seed), tasks=model.tasks
     )
     return model
+
+
+def truth_ceilings(config, day: int) -> dict[str, float]:
+    """AUC on `day`'s impressed slots (label: the chargeable click) of the truth itself, and of
+    the truth without what only the member id could reveal (the member × advertiser interest
+    cross and the member's ad propensity) and with yesterday's campaign effects: the best any
+    model of these logs could do without member-specific knowledge."""
+    from spark.world import ads as world_ads
+    from spark.world.ad_entities import ad_world
+    from spark.world.context import world_context
+    from spark.world.sessions import open_sessions
+    from spark.world.state import num_blocks
+
+    context, world = world_context(config), ad_world(config)
+    parts: dict[str, list] = {"y": [], "truth": [], "without_member": []}
+    for block in range(num_blocks(config)):
+        members = context.members(block)
+        interest = context.interest_on(members, block, day)
+        sessions = open_sessions(config, day, block, members)
+        slots = world_ads.simulate_ads_block(context, day, block, members, interest, sessions)
+        member = sessions.member[slots.session]
+        group = world.campaign_group[world.ad_campaign[slots.served]][..., None]
+        common = (members.industry[member], members.seniority[member], members.conn_std[member])
+        platform = sessions.platform[slots.session]
+        propensity = world_ads.member_propensity(config, block, len(members.interest0))
+        known = world_ads.action_probabilities(
+            world, day, interest[member], *common, propensity[member], platform, slots.served
+        )
+        blind = world_ads.action_probabilities(
+            world, day - 1, 0 * interest[member], *common, 0 * propensity[member], platform,
+            slots.served,
+        )  # fmt: skip
+        impressed = slots.impressed
+        for name, p_actions in (("truth", known), ("without_member", blind)):
+            own = np.take_along_axis(world_ads.group_probabilities(p_actions), group, -1)[..., 0]
+            parts[name].append((slots.p_examine[None, :] * own)[impressed])
+        parts["y"].append(slots.chargeable[impressed])
+    y = np.concatenate(parts["y"])
+    return {
+        "auc_truth": round(auc(y, np.concatenate(parts["truth"])), 4),
+        "auc_truth_without_member_terms": round(auc(y, np.concatenate(parts["without_member"])), 4),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "auc_delta_8bit_ci": [round(auc_delta - z * auc_se, 6), round(auc_delta + z * auc_se, 6)],
         "auc_delta_8bit_target_met": bool(abs(auc_delta) <= 0.001),
         "bytes_ratio": round(float(sizes["bytes_ratio"]), 4),
+        **truth_ceilings(config, cold_days),
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(result))
