@@ -17,7 +17,15 @@ from lirank_assets.definitions import build_definitions
 from lirank_assets.settings import Settings, WorldChoice
 
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
-RAW = ("feed_sessions", "feed_impressions", "posts", "members", "feed_ground_truth")
+RAW = (
+    "feed_sessions", "feed_impressions", "posts", "members", "feed_ground_truth",
+    # the Ads and Jobs products' raw tables land with the feed's
+    "ad_catalog", "ad_impressions", "ads_ground_truth",
+    "job_postings", "member_profiles", "job_impressions", "jobs_ground_truth",
+)  # fmt: skip
+PRODUCT_FEATURES = ("ads_examples", "jobs_examples")
+PRODUCT_RANKING = ("ads_ctr_model", "ads_ctr_model_8bit", "jobs_ranking_model")
+PRODUCT_EVALUATION = ("ads_evaluation", "jobs_evaluation")
 FEATURES = (
     "exploded_session_features",
     "replay_candidates",
@@ -30,6 +38,7 @@ RANKING = ("feed_ranking_model",)
 # score day D are refit through the day for that model)
 EVALUATION = ("windowed_random_effects", "offline_metrics", "replay_metrics", "model_review")
 MODEL = RANKING + EVALUATION
+PRODUCTS = PRODUCT_FEATURES + PRODUCT_RANKING + PRODUCT_EVALUATION
 # `evaluate_automation_conditions` selects with a beta parameter of Dagster's own.
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 
@@ -63,7 +72,7 @@ def _check(instance: DagsterInstance, day: str, failing: str | None = None, asse
 
 def _requested(result) -> dict[str, set[str]]:
     """Requested partitions per asset (assets with none left out)."""
-    assets = RAW + FEATURES + MODEL
+    assets = RAW + FEATURES + MODEL + PRODUCTS
     requested = {asset: result.get_requested_partitions(AssetKey(asset)) for asset in assets}
     return {asset: set(days) for asset, days in requested.items() if days}
 
@@ -71,7 +80,9 @@ def _requested(result) -> dict[str, set[str]]:
 def _history(instance: DagsterInstance, days) -> None:
     """Days fully materialized, their checks passed (what the demo leaves behind)."""
     for index, day in enumerate(days):
-        _land(instance, RAW + FEATURES + RANKING * (index > 0) + EVALUATION * (index > 1), day)
+        ranking = (RANKING + PRODUCT_RANKING) * (index > 0)
+        evaluation = (EVALUATION + PRODUCT_EVALUATION) * (index > 1)
+        _land(instance, RAW + FEATURES + PRODUCT_FEATURES + ranking + evaluation, day)
         _check(instance, day)
 
 
@@ -104,8 +115,9 @@ def test_a_new_day_of_logs_refreshes_exactly_that_days_downstream_assets(defs):
 
     _land(instance, RAW, DAYS[2])
     assert _refresh(defs, instance, tick.cursor, DAYS[2]) == [
-        set(FEATURES) - {"training_examples_avro"},
-        {"training_examples_avro", *EVALUATION},
+        set(FEATURES) - {"training_examples_avro"} | set(PRODUCT_FEATURES),
+        # the products' models and evaluations have no blocking check in front of them
+        {"training_examples_avro", *EVALUATION, *PRODUCT_RANKING, *PRODUCT_EVALUATION},
         set(RANKING),
     ]
 
@@ -129,4 +141,5 @@ def test_the_model_is_not_requested_before_its_cold_start_window_is_full(defs):
     instance = DagsterInstance.ephemeral()
     first = evaluate_automation_conditions(defs=defs, instance=instance)
     _land(instance, RAW, DAYS[0])
-    assert set().union(*_refresh(defs, instance, first.cursor, DAYS[0])) == set(FEATURES)
+    refreshed = set().union(*_refresh(defs, instance, first.cursor, DAYS[0]))
+    assert refreshed == {*FEATURES, *PRODUCT_FEATURES}
