@@ -172,7 +172,7 @@ def build_definitions(
     ]
     return Definitions(
         assets=assets,
-        asset_checks=[*build_checks(calendar), *build_gate_checks(calendar)],
+        asset_checks=[*build_checks(calendar), *build_gate_checks(calendar, products)],
         jobs=jobs,
         sensors=[build_automation_sensor()],
         resources=resources,

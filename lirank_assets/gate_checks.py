@@ -17,9 +17,10 @@ from lirank_assets.checks import check_each_day
 from lirank_assets.partitions import DailyCalendar
 from lirank_assets.resources import DataRoot
 from models.registry import GATE_FILE, read_gate_record
+from spark.storage import PRODUCT_MODEL_ASSETS
 
 
-def gate_check_result(model_dir: Path) -> AssetCheckResult:
+def gate_check_result(model_dir: Path, asset: str = "feed_ranking_model") -> AssetCheckResult:
     """The `model_gate` result of one model directory: passed when its `gate.json` says the model
     is promoted; failed (severity ERROR) with the gate's reasons otherwise, or when the gate never
     committed a verdict (training or gating stopped before `gate.json`)."""
@@ -30,7 +31,7 @@ def gate_check_result(model_dir: Path) -> AssetCheckResult:
             severity=AssetCheckSeverity.ERROR,
             description=(
                 f"no {GATE_FILE} in {model_dir}: the gate did not commit a verdict, so this "
-                "model is not promoted; re-materialize feed_ranking_model for the day"
+                f"model is not promoted; re-materialize {asset} for the day"
             ),
             metadata={"promoted": False, "path": MetadataValue.path(str(model_dir))},
         )
@@ -56,8 +57,9 @@ def gate_check_result(model_dir: Path) -> AssetCheckResult:
     )
 
 
-def build_gate_checks(calendar: DailyCalendar):
-    """The `model_gate` check on `feed_ranking_model`, partitioned like it."""
+def build_gate_checks(calendar: DailyCalendar, products: tuple[str, ...] = ()):
+    """The `model_gate` check on `feed_ranking_model`, and on the model of each of `products`
+    ("ads": `ads_ctr_model`, "jobs": `jobs_ranking_model`), partitioned like them."""
     # Partitioned asset checks are flagged preview; per-day checks are what the graph needs.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreviewWarning)
@@ -82,4 +84,25 @@ def build_gate_checks(calendar: DailyCalendar):
                 lambda day: gate_check_result(layout.feed_model(day)),
             )
 
-    return [model_gate]
+        product_checks = [_product_gate_check(calendar, product) for product in products]
+
+    return [model_gate, *product_checks]
+
+
+def _product_gate_check(calendar: DailyCalendar, product: str):
+    asset = PRODUCT_MODEL_ASSETS[product]
+
+    @asset_check(asset=asset, name="model_gate", partitions_def=calendar.models, blocking=False)
+    def product_model_gate(
+        context: AssetCheckExecutionContext, data_root: DataRoot
+    ) -> AssetCheckResult:
+        """Did the day's model pass the model gate and get promoted? (As the feed's.)"""
+        layout = data_root.layout
+        return check_each_day(
+            context,
+            asset,
+            "model_gate",
+            lambda day: gate_check_result(layout.product_model(product, day), asset),
+        )
+
+    return product_model_gate

@@ -273,17 +273,9 @@ class KeyedArrayExamples:
             non_finite=non_finite,
         )
 
-    def rows_per_rank(self, size: int) -> list[int]:
-        return [self.n // size] * size
-
-    def rank_rows(self, rank: int, size: int) -> tf.data.Dataset:
-        rows = shard_rows(self.n, rank, size)
-        return tf.data.Dataset.from_tensor_slices(
-            (
-                {key: value[rows] for key, value in self.inputs.items()},
-                {head: value[rows] for head, value in self.labels.items()},
-            )
-        )
+    # rows i ≡ rank (mod size), as for the feed's arrays
+    rows_per_rank = ArrayExamples.rows_per_rank
+    rank_rows = ArrayExamples.rank_rows
 
 
 class AvroExamples:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.training.config import TrainingConfig, TrainingResult
+from models.training.config import TrainingConfig, TrainingPlan, TrainingResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,27 +185,11 @@ class ProductPlan:
 
     examples_format = "parquet"  # what `job.check_examples` checks (not a field)
 
-    @property
-    def incremental(self) -> bool:
-        return self.previous_model is not None
-
-    @property
-    def rows_of_split(self) -> str | None:
-        return None if self.split == "all" else self.split
-
-    @property
-    def num_proc(self) -> int:
-        if self.horovod_num_proc > 0 or not self.horovod_hosts:
-            return self.horovod_num_proc or 1
-        return sum(
-            int(h.rsplit(":", 1)[1]) if ":" in h else 1 for h in self.horovod_hosts.split(",")
-        )
-
-    @property
-    def engine(self) -> str:
-        if self.horovod_hosts:
-            return f"horovod ({self.num_proc} ranks on {self.horovod_hosts})"
-        return "in-process"
+    # the same meaning as the feed plan's: one definition of each
+    incremental = TrainingPlan.incremental
+    rows_of_split = TrainingPlan.rows_of_split
+    num_proc = TrainingPlan.num_proc
+    engine = TrainingPlan.engine
 
     def to_json(self) -> str:
         values = dataclasses.asdict(self)
@@ -224,8 +208,6 @@ def plan_from_json(text: str):
     """A `ProductPlan` when the JSON names a product, else the feed's `TrainingPlan`."""
     if "product" in json.loads(text):
         return ProductPlan.from_json(text)
-    from models.training.config import TrainingPlan
-
     return TrainingPlan.from_json(text)
 
 

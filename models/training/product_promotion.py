@@ -21,13 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from models.evaluation.baselines import popularity_scores
 from models.evaluation.gate import (
-    ALL_HEADS,
     DEFAULT_GATE_CONFIG,
-    GATE_METRIC_COLUMNS,
     GateConfig,
     GateVerdict,
     gate_model,
@@ -37,7 +34,7 @@ from models.registry import write_gate_record
 from models.training.config import TrainingResult
 from models.training.job import run_training
 from models.training.product import ProductPlan, product_of, product_probabilities
-from models.training.promotion import HOLDOUT_SPLIT, Promotion, gate_record
+from models.training.promotion import HOLDOUT_SPLIT, Promotion, gate_record, unjudged_verdict
 
 
 def gate_product_candidate(
@@ -55,16 +52,7 @@ def gate_product_candidate(
     holdout = examples[examples["split"] == HOLDOUT_SPLIT].reset_index(drop=True)
     train = examples[examples["split"] == "train"].reset_index(drop=True)
     if holdout.empty or train.empty:
-        reason = (
-            f"holdout[{ALL_HEADS}]: {len(holdout)} holdout and {len(train)} train rows in "
-            f"{examples_dir}; the gate needs both (holdout to judge, train to fit the popularity "
-            "baseline), so the model is not promoted"
-        )
-        metrics = pd.DataFrame(
-            [["holdout", ALL_HEADS, float(len(holdout)), "> 0", False, reason]],
-            columns=list(GATE_METRIC_COLUMNS),
-        )
-        return GateVerdict(passed=False, reasons=[reason], metrics=metrics)
+        return unjudged_verdict(len(holdout), len(train), examples_dir)
     candidate = product_probabilities(Path(model_dir), product, holdout)
     heads = tuple(candidate)
     labels = {h: v.astype(np.float64) for h, v in spec.labels(holdout, heads).items()}

@@ -139,16 +139,7 @@ def gate_candidate(
     holdout = examples[examples["split"] == HOLDOUT_SPLIT].reset_index(drop=True)
     train = examples[examples["split"] == "train"]
     if holdout.empty or train.empty:
-        reason = (
-            f"holdout[{ALL_HEADS}]: {len(holdout)} holdout and {len(train)} train rows in "
-            f"{examples_dir}; the gate needs both (holdout to judge, train to fit the popularity "
-            "baseline), so the model is not promoted"
-        )
-        metrics = pd.DataFrame(
-            [["holdout", ALL_HEADS, float(len(holdout)), "> 0", False, reason]],
-            columns=list(GATE_METRIC_COLUMNS),
-        )
-        return GateVerdict(passed=False, reasons=[reason], metrics=metrics)
+        return unjudged_verdict(len(holdout), len(train), examples_dir)
     labels = {head: holdout[head].to_numpy(dtype=np.float64) for head in LABELS}
     baseline = {
         head: popularity_scores(
@@ -164,6 +155,21 @@ def gate_candidate(
             Path(model_dir), Path(compared_with), read_partition(replay_dir), expected_top1
         )
     return gate_model(labels, candidate, baseline, epoch_losses, previous, config, picks)
+
+
+def unjudged_verdict(holdout_rows: int, train_rows: int, examples_dir: Path) -> GateVerdict:
+    """The failed verdict of a day the gate cannot judge: no holdout rows (nothing to judge on)
+    or no train rows (nothing to fit the popularity baseline on)."""
+    reason = (
+        f"holdout[{ALL_HEADS}]: {holdout_rows} holdout and {train_rows} train rows in "
+        f"{examples_dir}; the gate needs both (holdout to judge, train to fit the popularity "
+        "baseline), so the model is not promoted"
+    )
+    metrics = pd.DataFrame(
+        [["holdout", ALL_HEADS, float(holdout_rows), "> 0", False, reason]],
+        columns=list(GATE_METRIC_COLUMNS),
+    )
+    return GateVerdict(passed=False, reasons=[reason], metrics=metrics)
 
 
 def gate_record(

@@ -113,6 +113,14 @@ def test_ads_and_jobs_models_cold_start_then_train_incrementally_through_the_gat
             assert {"final_loss", "auc_vs_popularity", "calibration"} <= checks
         # incremental days carry the Fisher anchors of paper §5, like the feed's
         assert (layout.product_model(product, DATES[2]) / "cold_anchor.npz").is_file()
+    # each product model's `model_gate` check reports its day's verdict, as the feed's does
+    _, instance, _ = graph
+    for asset, product in (("ads_ctr_model", "ads"), ("jobs_ranking_model", "jobs")):
+        key = AssetCheckKey(AssetKey(asset), "model_gate")
+        records = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
+        verdicts = {r.partition: r.evaluation.passed for r in records if r.evaluation}
+        promoted = models[models["product"] == product]["promoted"].tolist()
+        assert [verdicts[day] for day in DAYS[1:]] == promoted
 
 
 def test_ads_and_jobs_are_judged_next_day_against_their_production_rankers(graph):
