@@ -12,7 +12,9 @@ day; for a run by hand, e.g.):
                         training=TrainingConfig(epochs=2))
     Path("plan.json").write_text(plan.to_json())
 
-Rank 0 prints `job.RESULT_MARKER` and the `TrainingResult` JSON as its last line. Exit status 2
+Rank 0 prints `job.RESULT_MARKER` and the `TrainingResult` JSON as its last line (launched
+through Dagster Pipes it reports the result as a Pipes message instead, so a run's log does not
+repeat it). Exit status 2
 means training diverged: nothing was written and the previous model is untouched.
 
 Launched through Dagster Pipes (`models.training.launch`, the `feed_ranking_model` asset), rank 0
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             return DIVERGED_EXIT_CODE
         if progress is not None:
             progress.report_result(result)
-    if rank == 0:
+    if rank == 0 and progress is None:  # through Pipes the result went as a message instead
         print(RESULT_MARKER + result.to_json(), flush=True)
     return 0
 
