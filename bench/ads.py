@@ -4,7 +4,7 @@ in bytes (paper §3, §3.13, Table 8).
 Run: `.venv/bin/python bench/ads.py` (about a minute on 2 cores; `--seeds N` trains each model N
 times, `--world` picks a preset of `lirank_assets.settings.WORLD_PRESETS`).
 
-1. The world's Ads examples (`models.evaluation.product_world.product_days`: the simulator's
+1. The world's Ads examples (`lirank_assets.product_days.product_days`: the simulator's
    sponsored slots through the graph's `ads_examples`) of the cold-start window train, the next
    day is judged (next-day protocol); each slot is priced by the head of its ad's chargeability
    group (`served_probability`).
@@ -49,6 +49,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
+from lirank_assets.product_days import product_days  # noqa: E402
 from lirank_assets.resources import TrainingResource  # noqa: E402
 from lirank_assets.settings import WORLD_PRESETS, Settings  # noqa: E402
 from models.ads import AdsModel, AdsModelConfig  # noqa: E402
@@ -57,7 +58,6 @@ from models.compression.ads import quantize_ads_model  # noqa: E402
 from models.evaluation.ads import bootstrap_ece_difference  # noqa: E402
 from models.evaluation.gate import expected_calibration_error, paired_auc_difference  # noqa: E402
 from models.evaluation.metrics import auc  # noqa: E402
-from models.evaluation.product_world import product_days  # noqa: E402
 from models.inputs.stream import KeyedArrayExamples  # noqa: E402
 from models.training.loop import train_feed_model  # noqa: E402
 from models.training.product import predict_heads  # noqa: E402

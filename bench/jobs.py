@@ -3,7 +3,7 @@
 Run: `.venv/bin/python bench/jobs.py` (about a minute on 2 cores; `--seeds N` trains each model N
 times, `--world` picks a preset of `lirank_assets.settings.WORLD_PRESETS`).
 
-1. The world's Jobs examples (`models.evaluation.product_world.product_days`: the simulator's
+1. The world's Jobs examples (`lirank_assets.product_days.product_days`: the simulator's
    Job Search and JYMBII slates through the graph's `jobs_examples`) of the cold-start window
    (days 0 .. cold_start_days−1) train, the next day is judged (next-day protocol).
 2. Two models trained alike with the graph's recipe (`TrainingResource().training_config`, the
@@ -34,9 +34,9 @@ sys.path.insert(0, str(_HERE.parent))
 
 import pandas as pd  # noqa: E402
 
+from lirank_assets.product_days import product_days  # noqa: E402
 from lirank_assets.resources import TrainingResource  # noqa: E402
 from lirank_assets.settings import WORLD_PRESETS, Settings  # noqa: E402
-from models.evaluation.product_world import product_days  # noqa: E402
 from models.jobs_ablation import LadderRow, jobs_ablation  # noqa: E402
 
 LADDER = (

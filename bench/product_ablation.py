@@ -34,10 +34,10 @@ sys.path.insert(0, str(_HERE.parent))
 
 import pandas as pd  # noqa: E402
 
+from lirank_assets.product_days import product_days  # noqa: E402
 from lirank_assets.resources import DataRoot, TrainingResource, Warehouse  # noqa: E402
 from lirank_assets.settings import WORLD_PRESETS, Settings  # noqa: E402
 from models.ads_ablation import ads_ablation  # noqa: E402
-from models.evaluation.product_world import product_days  # noqa: E402
 from models.jobs_ablation import jobs_ablation  # noqa: E402
 from spark.storage import DataLayout  # noqa: E402
 

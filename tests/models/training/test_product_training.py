@@ -1,6 +1,6 @@
 """The Ads and Jobs models through the feed's training job (`models.training.product`) and the
 product model gate (`models.training.product_promotion`), on real example frames of a small
-simulated world (`models.evaluation.product_world.product_days`).
+simulated world (`lirank_assets.product_days.product_days`).
 
 Covered: the `ProductPlan` JSON contract; cold then incremental runs in this process (manifest,
 model id, Fisher anchors, the warm start from the previous weights, the previous config kept);
@@ -28,11 +28,11 @@ import pyarrow as pa
 import pytest
 
 from lirank_assets.partitions import DailyCalendar
+from lirank_assets.product_days import product_days
 from lirank_assets.resources import TrainingResource
 from lirank_assets.settings import WORLD_PRESETS
 from models import registry
 from models.ads import TINY_ADS_MODEL, AdsModelConfig
-from models.evaluation.product_world import product_days
 from models.jobs import JobsModelConfig
 from models.training.config import TrainingConfig, TrainingPlan
 from models.training.fisher import COLD_ANCHOR_FILE, FISHER_FILE
