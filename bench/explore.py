@@ -69,13 +69,19 @@ def cold_start(root: Path, settings: Settings, seed: int):
     days, _ = materialize_days(root, settings.cold_start_days, settings)
     layout = DataLayout(root)
     out = root / "cold-model"
-    if not (out / "manifest.json").exists():
+    model = None
+    if (out / "manifest.json").exists():
+        try:  # a cold model from an earlier run, unless this code cannot load it any more
+            model, _ = load_model(out)
+        except (ValueError, TypeError) as error:
+            print(f"retraining the cached cold model {out}: it no longer loads ({error})"[:300])
+    if model is None:
         run_training(
             graph_training_plan(
                 layout, out, days, model=GRAPH_FEED_MODEL, seed=seed, model_id="feed-cold"
             )
         )
-    model, _ = load_model(out)
+        model, _ = load_model(out)
     rows = pd.concat([pd.read_parquet(layout.training_examples(d)) for d in days])
     return model, rows[rows["split"] == "train"]
 
