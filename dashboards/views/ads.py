@@ -16,7 +16,8 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.charts import RANKER_COLORS
-from dashboards.formatting import count, num, product_verdict, with_ci
+from dashboards.formatting import count, num, with_ci
+from dashboards.verdicts import show_product_verdicts
 from models.reporting.review import ADS_METRIC_HEADS, ADS_SCORERS
 
 SCORER_LABELS: dict[str, str] = {
@@ -35,7 +36,6 @@ HEAD_LABELS: dict[str, str] = {
     "any_engagement": "any engagement",
     "all": "all ads, each by its own group's head",
 }
-VERDICT_BOXES = {"wins": st.success, "loses": st.error}
 
 
 def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -134,27 +134,7 @@ day = latest["date"].iloc[0]
 model_id = latest["model_id"].iloc[0]
 st.markdown(f"**{data.day_label(day)}**, scored by `{model_id}`")
 
-day_verdicts = verdicts[(verdicts["product"] == "ads") & (verdicts["date"] == day)]
-if day_verdicts.empty:
-    st.info("No Ads verdict for this day in `product_verdicts`.")
-for row in day_verdicts.itertuples():
-    box = VERDICT_BOXES.get(row.verdict, st.info)
-    box(
-        product_verdict(
-            row.verdict,
-            row.metric,
-            row.model_value,
-            row.production_value,
-            row.delta,
-            row.delta_lo,
-            row.delta_hi,
-        )
-    )
-if (day_verdicts["verdict"] == "loses").any():
-    st.markdown(
-        "The production ranker's pCTR is **better** on the measure(s) in red: the model "
-        "should not replace it on this evidence."
-    )
+show_product_verdicts(verdicts, "ads", day, "Ads", "The production ranker's pCTR")
 
 st.subheader("Per chargeability head")
 head_order = {head: index for index, head in enumerate(ADS_METRIC_HEADS)}

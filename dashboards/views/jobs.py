@@ -17,10 +17,9 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.charts import RANKER_COLORS
-from dashboards.formatting import RANKER_LABELS, gap, num, pct, product_verdict, with_ci
+from dashboards.formatting import RANKER_LABELS, gap, num, pct, with_ci
+from dashboards.verdicts import show_product_verdicts
 from models.reporting.review import JOBS_METRIC_HEADS, JOBS_SCORERS
-
-VERDICT_BOXES = {"wins": st.success, "loses": st.error}
 
 
 def _labelled(frame: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -122,27 +121,7 @@ latest = data.latest(metrics if not metrics.empty else topk)
 day = latest["date"].iloc[0]
 st.markdown(f"**{data.day_label(day)}**, scored by `{latest['model_id'].iloc[0]}`")
 
-day_verdicts = verdicts[(verdicts["product"] == "jobs") & (verdicts["date"] == day)]
-if day_verdicts.empty:
-    st.info("No Jobs verdict for this day in `product_verdicts`.")
-for row in day_verdicts.itertuples():
-    box = VERDICT_BOXES.get(row.verdict, st.info)
-    box(
-        product_verdict(
-            row.verdict,
-            row.metric,
-            row.model_value,
-            row.production_value,
-            row.delta,
-            row.delta_lo,
-            row.delta_hi,
-        )
-    )
-if (day_verdicts["verdict"] == "loses").any():
-    st.markdown(
-        "The production ranker is **better** on the measure(s) in red: the model should not "
-        "replace it on this evidence."
-    )
+show_product_verdicts(verdicts, "jobs", day, "Jobs", "The production ranker")
 
 st.subheader("Apply and click")
 if metrics.empty:
