@@ -27,14 +27,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 
 from models.ads import AdsModel
 from models.compression.feed import compression_table
 from models.compression.schemes import SCHEMES
-from models.compression.tables import embedding_tables_of, load_quantized, quantize_tables
+from models.compression.tables import fill_quantized_copy
 from models.layers.quantized_embedding import QuantizedEmbedding
 from models.registry import load_model, model_id_of, save_model
 
@@ -137,26 +136,5 @@ def _quantized_copy(model: AdsModel) -> tuple[AdsModel, pd.DataFrame]:
             "float model"
         )
     quantized = AdsModel(model.config, embedding_quantization=ADS_SCHEME, name=model.name)
-    source_tables, quantized_rows = {}, {}
-    for name, layer in model.sparse_arch.tables.items():
-        tables = embedding_tables_of(layer, name)
-        rows = quantize_tables(tables, ADS_SCHEME)
-        load_quantized(quantized.sparse_arch.tables[name], name, rows)
-        source_tables.update(tables)
-        quantized_rows.update(rows)
-    _copy_dense_weights(model, quantized)
+    source_tables, quantized_rows = fill_quantized_copy(model, quantized, ADS_SCHEME)
     return quantized, compression_table(source_tables, quantized_rows)
-
-
-def _copy_dense_weights(source: AdsModel, target: AdsModel) -> None:
-    """Every weight outside the sparse arch, in order (both models are built from one config)."""
-
-    def outside_sparse(model: AdsModel) -> list[keras.Variable]:
-        sparse = {id(v) for v in model.sparse_arch.weights}
-        return [v for v in model.weights if id(v) not in sparse]
-
-    weights, targets = outside_sparse(source), outside_sparse(target)
-    if [tuple(v.shape) for v in weights] != [tuple(v.shape) for v in targets]:
-        raise ValueError("the quantized copy's dense weights do not match the source model's")
-    for value, variable in zip(weights, targets, strict=True):
-        variable.assign(value)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from models.compression.rowwise import QuantizedRows
 from models.compression.schemes import QuantizationScheme, scheme_named
-from models.compression.tables import embedding_tables_of, load_quantized, quantize_tables
+from models.compression.tables import fill_quantized_copy
 from models.feed.model import FeedModel
 from models.registry import load_model, model_id_of, save_model
 from models.training.config import SAVED_MODEL_DIR
@@ -114,30 +114,8 @@ def compress_feed_model(model: FeedModel, scheme: QuantizationScheme) -> Compres
             "trained float model"
         )
     compressed = FeedModel(model.config, embedding_quantization=scheme, name=model.name)
-    source_tables, quantized_all = {}, {}
-    for name, layer in model.sparse_arch.tables.items():
-        tables = embedding_tables_of(layer, name)
-        quantized = quantize_tables(tables, scheme)
-        load_quantized(compressed.sparse_arch.tables[name], name, quantized)
-        source_tables.update(tables)
-        quantized_all.update(quantized)
-    _copy_dense_weights(model, compressed)
+    source_tables, quantized_all = fill_quantized_copy(model, compressed, scheme)
     return CompressedFeedModel(compressed, scheme, compression_table(source_tables, quantized_all))
-
-
-def _copy_dense_weights(source: FeedModel, target: FeedModel) -> None:
-    """Every weight outside the sparse arch, in order (both models are built from one config)."""
-
-    def outside_sparse(model: FeedModel) -> list:
-        sparse = {id(v) for v in model.sparse_arch.weights}
-        return [v for v in model.weights if id(v) not in sparse]
-
-    weights, targets = outside_sparse(source), outside_sparse(target)
-    shapes = [tuple(v.shape) for v in weights], [tuple(v.shape) for v in targets]
-    if shapes[0] != shapes[1]:
-        raise ValueError("the quantized copy's dense weights do not match the source model's")
-    for value, variable in zip(weights, targets, strict=True):
-        variable.assign(value)
 
 
 def write_compressed_model(

@@ -125,3 +125,32 @@ def quantized_twin(layer: keras.layers.Layer, scheme: QuantizationScheme) -> ker
         twin.build(None)
     load_quantized(twin, layer.name, quantize_tables(tables, scheme))
     return twin
+
+
+def fill_quantized_copy(source: keras.Model, target: keras.Model, scheme: QuantizationScheme):
+    """Fill `target`, built from `source`'s config with quantized tables, from the trained
+    `source`: every table of `sparse_arch.tables` quantized row-wise by `scheme`, every weight
+    outside the sparse arch copied in order. Returns (source tables, their quantized rows), by
+    table name, for the compression report. Serves the Feed and Ads models alike.
+
+    Raises:
+        ValueError: the two models' dense weights differ in shape.
+    """
+    source_tables, quantized_rows = {}, {}
+    for name, layer in source.sparse_arch.tables.items():
+        tables = embedding_tables_of(layer, name)
+        rows = quantize_tables(tables, scheme)
+        load_quantized(target.sparse_arch.tables[name], name, rows)
+        source_tables.update(tables)
+        quantized_rows.update(rows)
+
+    def outside_sparse(model: keras.Model) -> list:
+        sparse = {id(v) for v in model.sparse_arch.weights}
+        return [v for v in model.weights if id(v) not in sparse]
+
+    weights, targets = outside_sparse(source), outside_sparse(target)
+    if [tuple(v.shape) for v in weights] != [tuple(v.shape) for v in targets]:
+        raise ValueError("the quantized copy's dense weights do not match the source model's")
+    for value, variable in zip(weights, targets, strict=True):
+        variable.assign(value)
+    return source_tables, quantized_rows
