@@ -30,11 +30,15 @@ from models.evaluation.gate import (
     gate_model,
 )
 from models.evaluation.scoring import read_partition
-from models.registry import write_gate_record
 from models.training.config import TrainingResult
 from models.training.job import run_training
 from models.training.product import ProductPlan, product_of, product_probabilities
-from models.training.promotion import HOLDOUT_SPLIT, Promotion, gate_record, unjudged_verdict
+from models.training.promotion import (
+    HOLDOUT_SPLIT,
+    Promotion,
+    commit_verdict,
+    unjudged_verdict,
+)
 
 
 def gate_product_candidate(
@@ -85,15 +89,4 @@ def train_and_gate_product(
     verdict = gate_product_candidate(
         plan.product, Path(result.path), examples_dir, result.epoch_losses, compared_with, config
     )
-    if record is not None:
-        record(result, verdict)
-    gate_file = write_gate_record(
-        Path(result.path), gate_record(result, verdict, compared_with, config)
-    )
-    return Promotion(
-        result=result,
-        verdict=verdict,
-        promoted=verdict.passed,
-        compared_with=str(compared_with) if compared_with else None,
-        gate_file=gate_file,
-    )
+    return commit_verdict(result, verdict, compared_with, config, record)

@@ -245,6 +245,18 @@ def train_and_gate(
         replay_dir=replay_dir,
         expected_top1=expected_top1,
     )
+    return commit_verdict(result, verdict, compared_with, config, record)
+
+
+def commit_verdict(
+    result: TrainingResult,
+    verdict: GateVerdict,
+    compared_with: Path | None,
+    config: GateConfig,
+    record: Callable[[TrainingResult, GateVerdict], None] | None = None,
+) -> Promotion:
+    """Steps 2 and 3 of the module docstring for a trained candidate: the caller's `record`,
+    then `gate.json` (atomic), which promotes the model when `verdict` passed."""
     if record is not None:
         record(result, verdict)
     gate_file = write_gate_record(
