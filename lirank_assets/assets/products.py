@@ -25,6 +25,7 @@ from dagster import (
     asset,
 )
 
+from lirank_assets.assets.ranking import promotion_metadata
 from lirank_assets.automation import DAILY_REFRESH
 from lirank_assets.metadata import frame_table, rounded
 from lirank_assets.partitions import (
@@ -115,31 +116,11 @@ def _train_model(
         ),
         train=trainer,
     )
-    result, verdict = promotion.result, promotion.verdict
-    serving = promoted_model_dir(models_root, date)
-    if not promotion.promoted:
-        context.log.warning(
-            f"{result.model_id} failed the model gate and is NOT promoted; "
-            f"{model_id_of(serving) if serving else 'no model'} stays promoted. Reasons: "
-            + "; ".join(verdict.reasons)
-        )
     return MaterializeResult(
         metadata={
             **trainer.metadata,
-            "gate": "passed: promoted" if promotion.promoted else "FAILED: not promoted",
-            "gate_reasons": "\n".join(verdict.reasons) or "none",
-            "gate_checks": frame_table(verdict.metrics.drop(columns=["detail"])),
-            "promoted_model": model_id_of(serving) if serving else "none",
-            "model_id": result.model_id,
-            "mode": result.mode,
-            "base_model_id": result.base_model_id or "none (cold start)",
-            "train_days": MetadataValue.int(result.train_days),
-            "train_rows": MetadataValue.int(result.train_rows),
-            "final_loss": rounded(result.final_loss),
-            "train_seconds": rounded(result.train_seconds, 1),
-            "engine": result.engine,
-            "model_config": MetadataValue.json(result.model_config),
-            "path": MetadataValue.path(str(result.path)),
+            **promotion_metadata(context, promotion, models_root, date),
+            "model_config": MetadataValue.json(promotion.result.model_config),
         }
     )
 

@@ -39,6 +39,41 @@ _BLOCKS = (
 )
 
 
+def promotion_metadata(context, promotion, models_root, date: dt.date) -> dict:
+    """The materialization metadata of a day's gated candidate (feed, Ads or Jobs): the gate's
+    verdict, reasons and checks, the model promoted after the day, and the training run; logs a
+    warning when the candidate is not promoted."""
+    result, verdict = promotion.result, promotion.verdict
+    serving = promoted_model_dir(models_root, date)
+    if not promotion.promoted:
+        context.log.warning(
+            f"{result.model_id} failed the model gate and is NOT promoted; "
+            f"{model_id_of(serving) if serving else 'no model'} stays promoted. Reasons: "
+            + "; ".join(verdict.reasons)
+        )
+    return {
+        "gate": "passed: promoted" if promotion.promoted else "FAILED: not promoted",
+        "gate_reasons": "\n".join(verdict.reasons) or "none",
+        "gate_checks": frame_table(verdict.metrics.drop(columns=["detail"])),
+        "promoted_model": model_id_of(serving) if serving else "none",
+        "compared_with": (
+            model_id_of(promotion.compared_with)
+            if promotion.compared_with
+            else "popularity baseline only (cold start)"
+        ),
+        "model_id": result.model_id,
+        "mode": result.mode,
+        "base_model_id": result.base_model_id or "none (cold start)",
+        "train_days": MetadataValue.int(result.train_days),
+        "train_rows": MetadataValue.int(result.train_rows),
+        "final_loss": rounded(result.final_loss),
+        "train_seconds": rounded(result.train_seconds, 1),
+        "examples_per_second": rounded(result.examples_per_second, 0),
+        "engine": result.engine,
+        "path": MetadataValue.path(str(result.path)),
+    }
+
+
 def build_ranking_assets(calendar: DailyCalendar):
     @asset(
         group_name="ranking",
@@ -105,40 +140,15 @@ def build_ranking_assets(calendar: DailyCalendar):
             ),
             train=trainer,
         )
-        result, verdict = promotion.result, promotion.verdict
-        serving = promoted_model_dir(models_root, date)
-        if not promotion.promoted:
-            context.log.warning(
-                f"{result.model_id} failed the model gate and is NOT promoted; "
-                f"{model_id_of(serving) if serving else 'no model'} stays promoted. Reasons: "
-                + "; ".join(verdict.reasons)
-            )
+        result = promotion.result
         return MaterializeResult(
             metadata={
                 **trainer.metadata,  # rank 0's, through Pipes: per-epoch metrics, TensorBoard
-                "gate": "passed: promoted" if promotion.promoted else "FAILED: not promoted",
-                "gate_reasons": "\n".join(verdict.reasons) or "none",
-                "gate_checks": frame_table(verdict.metrics.drop(columns=["detail"])),
-                "promoted_model": model_id_of(serving) if serving else "none",
-                "compared_with": (
-                    model_id_of(promotion.compared_with)
-                    if promotion.compared_with
-                    else "popularity baseline only (cold start)"
-                ),
-                "model_id": result.model_id,
-                "mode": result.mode,
-                "base_model_id": result.base_model_id or "none (cold start)",
-                "train_days": MetadataValue.int(result.train_days),
-                "train_rows": MetadataValue.int(result.train_rows),
-                "final_loss": rounded(result.final_loss),
-                "train_seconds": rounded(result.train_seconds, 1),
-                "examples_per_second": rounded(result.examples_per_second, 0),
-                "engine": result.engine,
+                **promotion_metadata(context, promotion, models_root, date),
                 "examples_format": plan.examples_format,
                 "blocks": ", ".join(f"{b}={result.model_config.get(b)}" for b in _BLOCKS),
                 "score_weights": MetadataValue.json(dict(result.model_config["score_weights"])),
                 "out_of_vocabulary": MetadataValue.json(dict(result.out_of_vocabulary)),
-                "path": MetadataValue.path(str(result.path)),
                 "saved_model": str(result.saved_model or "not exported"),
             }
         )
